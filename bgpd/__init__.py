@@ -1,0 +1,1 @@
+"""tabby-bgpd: the BGP speaker (BIRD's job in Calico)."""

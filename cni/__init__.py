@@ -1,0 +1,1 @@
+"""tabby-cni: the CNI plugin and block-based IPAM."""

@@ -1,0 +1,1 @@
+"""tabby-confd: renders a node's BGP configuration from store resources."""

@@ -1,0 +1,1 @@
+"""tabbyctl: resources as YAML, node status, store and cluster commands."""

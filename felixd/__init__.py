@@ -1,0 +1,1 @@
+"""tabby-felixd: programs routes, tunnels and policy into the kernel."""

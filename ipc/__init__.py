@@ -1,0 +1,1 @@
+"""Shared msgpack-RPC transport used by every daemon and client."""

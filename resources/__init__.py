@@ -1,0 +1,1 @@
+"""Calico v3 resources: shapes, defaults, validation, store keys and the selector language."""
