@@ -1,1 +1,20 @@
 """Shared msgpack-RPC transport used by every daemon and client."""
+
+from ipc.client import ClientOptions, RPCClient, Subscription
+from ipc.endpoints import Endpoint, TLSConfig, parse_endpoint
+from ipc.errors import RPCError
+from ipc.server import RPCServer, ServerLimits, Stream, StreamClosed
+
+__all__ = [
+    "ClientOptions",
+    "Endpoint",
+    "RPCClient",
+    "RPCError",
+    "RPCServer",
+    "ServerLimits",
+    "Stream",
+    "StreamClosed",
+    "Subscription",
+    "TLSConfig",
+    "parse_endpoint",
+]
