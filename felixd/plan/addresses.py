@@ -1,0 +1,90 @@
+"""Parsing and normalising the addresses, prefixes and MACs found in resources.
+
+Everything returns None on malformed text rather than raising, so the planner can turn bad input
+into a status problem (issue 10: "bad input never stops the dataplane"). Parsers are memoised:
+the same few thousand prefixes are parsed again on every plan.
+
+Invariants: prefixes are strict (host bits clear, as Calico requires of IPPool CIDRs, §1.1);
+MACs come out as lower-case colon-separated hex; the derived VTEP MAC follows felix's
+`vtepMACForHost` (calico.md §1.4): 0x66 then the first five bytes of SHA-1(node name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from functools import lru_cache
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+_HEX = frozenset("0123456789abcdef")
+_IFNAMSIZ = 16  # linux/if.h: names are at most 15 bytes plus the NUL
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_network(text: str) -> IPNetwork | None:
+    """A strict CIDR ("10.0.0.0/26"); None if malformed or if host bits are set."""
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=1 << 14)
+def parse_interface(text: str) -> IPInterface | None:
+    """An address with its subnet's prefix length ("10.0.0.2/24"); a bare address is a host."""
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=1 << 14)
+def parse_address(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def parse_host_prefix(text: str) -> IPNetwork | None:
+    """A workload address: "10.0.0.5" or "10.0.0.5/32" (or /128 for IPv6), nothing wider."""
+    if "/" not in text:
+        addr = parse_address(text)
+        return None if addr is None else ipaddress.ip_network(addr)
+    net = parse_network(text)
+    if net is None or net.num_addresses != 1:
+        return None
+    return net
+
+
+def normalise_mac(text: str) -> str | None:
+    """Six octets as lower-case "aa:bb:cc:dd:ee:ff" (':' or '-' separated input), else None."""
+    parts = text.lower().replace("-", ":").split(":")
+    if len(parts) != 6 or any(len(p) != 2 or not set(p) <= _HEX for p in parts):
+        return None
+    return ":".join(parts)
+
+
+def vtep_mac_for(node_name: str) -> str:
+    """felix's deterministic VTEP MAC when `vxlanTunnelMACAddr` is empty (calico.md §1.4)."""
+    digest = hashlib.sha1(node_name.encode(), usedforsecurity=False).digest()
+    return ":".join(f"{b:02x}" for b in (0x66, *digest[:5]))
+
+
+def valid_interface_name(name: str) -> bool:
+    """What the kernel accepts as a link name (dev_valid_name): 1–15 bytes, no "/" or ":", no
+    whitespace, not "." or "..". A '/' would also escape the sysctl path."""
+    if not name or len(name.encode()) >= _IFNAMSIZ or name in {".", ".."}:
+        return False
+    return not any(c in {"/", ":"} or c.isspace() for c in name)
+
+
+def network_sort_key(text: str) -> tuple[int, int, int, str]:
+    """Numeric order for prefixes (family, address, length); malformed text sorts last."""
+    net = parse_network(text)
+    if net is None:
+        return (9, 0, 0, text)
+    return (net.version, int(net.network_address), net.prefixlen, "")

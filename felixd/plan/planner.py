@@ -1,0 +1,492 @@
+"""The planner: PlannerState → DesiredDataplane, as Calico's felix programs a node.
+
+calico.md §4.2 route kinds, §4.4 remote routes and CrossSubnet, §4.5 the VXLAN device, §4.6 MTU,
+§4.7 `cali*` sysctls, §5.7 natOutgoing. In short:
+- a local workload address: `<ip>/32 dev caliX scope link` plus a permanent neighbour entry
+  (IPv4) and the interface's sysctls;
+- a block affine to this node: `blackhole <block>`;
+- a VXLAN pool's remote block, from the store (blocks + nodes, no BGP needed, §4.1):
+  `via <VTEP> dev vxlan.calico onlink` + neighbour + FDB, or, for CrossSubnet with the remote
+  node inside this node's subnet, `via <node IP> dev <parent> onlink`;
+- a no-encap or IPIP pool's prefix, from bgpd's best paths (so a withdrawn block disappears):
+  `via <next hop> dev <connected NIC> onlink`, or `via <next hop> dev tunl0 onlink` for IPIP
+  (CrossSubnet: direct inside the local subnet); several next hops make an ECMP route;
+- a best path no pool covers (an external peer's prefix): via its next hop, if enabled.
+
+Invariants: the output depends only on the state (same state, equal output); every route carries
+felixd's protocol number; at most one route per kernel key, the first planned wins in the order
+workloads, blackholes, VXLAN, best paths; a resource that fails validation is skipped whole and
+named in `problems`, and everything else is still planned.
+"""
+
+from __future__ import annotations
+
+from felixd.plan.addresses import (
+    IPAddress,
+    IPInterface,
+    IPNetwork,
+    network_sort_key,
+    normalise_mac,
+    parse_address,
+    parse_host_prefix,
+    parse_interface,
+    parse_network,
+    valid_interface_name,
+    vtep_mac_for,
+)
+from felixd.plan.inputs import FelixConfig, NodeInfo, WorkloadEndpoint
+from felixd.plan.model import (
+    DesiredDataplane,
+    FdbEntry,
+    Neighbour,
+    NextHop,
+    NftTable,
+    Ownership,
+    Problem,
+    Route,
+    RouteKey,
+    RouteKind,
+    RouteScope,
+    RouteType,
+    VxlanDevice,
+)
+from felixd.plan.nat import nat_table
+from felixd.plan.pools import ValidPool, validate_pools
+from felixd.plan.state import PlannerState
+
+# Encapsulation overheads (calico.md §4.6): outer IPv4 20; VXLAN 20+8+8+14; WireGuard 60.
+OVERHEAD = {"ipip": 20, "vxlan": 50, "wireguard": 60}
+DEFAULT_MTU = 1500
+
+# Per-interface sysctls felix sets on workload interfaces (calico.md §4.7).
+SYSCTLS_V4 = {
+    "net/ipv4/conf/{}/proxy_arp": "1",
+    "net/ipv4/conf/{}/forwarding": "1",
+    "net/ipv4/conf/{}/route_localnet": "1",
+    "net/ipv4/neigh/{}/proxy_delay": "0",
+}
+SYSCTLS_V6 = {
+    "net/ipv6/conf/{}/proxy_ndp": "1",
+    "net/ipv6/conf/{}/forwarding": "1",
+    "net/ipv6/conf/{}/accept_ra": "0",
+}
+
+
+def ownership(config: FelixConfig) -> Ownership:
+    return Ownership(
+        protocol=config.route_protocol,
+        tables=frozenset({config.route_table}),
+        interface_prefix=config.interface_prefix,
+        devices=frozenset({config.vxlan_device}),
+        remove_external_routes=config.remove_external_routes,
+        nft_prefix=config.nft_table_prefix,
+    )
+
+
+def plan(state: PlannerState) -> DesiredDataplane:
+    """The whole desired dataplane for `state`."""
+    return _Planner(state).run()
+
+
+class _Planner:
+    def __init__(self, state: PlannerState) -> None:
+        self.state = state
+        self.cfg = state.config
+        self.me = state.node_name
+        self.problems: list[Problem] = []
+        self.routes: dict[RouteKey, Route] = {}
+        self.neighbours: dict[tuple[str, str], Neighbour] = {}
+        self.fdb: dict[tuple[str, str], FdbEntry] = {}
+        self.sysctls: dict[str, str] = {}
+        self.stale: set[str] = set()
+        self.local_blocks: set[str] = set()
+        self.pools: list[ValidPool] = []
+        self.connected: list[tuple[IPNetwork, str]] = []
+        self.local_v4: IPInterface | None = None
+        self.vxlan: VxlanDevice | None = None
+        self.ipip_mtu = DEFAULT_MTU - OVERHEAD["ipip"]
+
+    def problem(self, kind: str, name: str, reason: str) -> None:
+        self.problems.append(Problem(kind, name, reason))
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def run(self) -> DesiredDataplane:
+        self.pools, pool_problems = validate_pools(self.state.pools.values())
+        self.problems.extend(pool_problems)
+        self._host_interfaces()
+        self._local_node()
+        host_mtu = self._host_mtu()
+        vxlan_on = any(p.encap == "vxlan" for p in self.pools)
+        ipip_on = any(p.encap == "ipip" for p in self.pools)
+        vxlan_mtu = self.cfg.vxlan_mtu or host_mtu - OVERHEAD["vxlan"]
+        ipip_mtu = self.cfg.ipip_mtu or host_mtu - OVERHEAD["ipip"]
+        self.ipip_mtu = ipip_mtu
+        wg_mtu = self.cfg.wireguard_mtu or host_mtu - OVERHEAD["wireguard"]
+        enabled = [
+            *([vxlan_mtu] if vxlan_on else []),
+            *([ipip_mtu] if ipip_on else []),
+            *([wg_mtu] if self.cfg.wireguard_enabled else []),
+        ]
+        if vxlan_on:
+            self.vxlan = self._vxlan_device(vxlan_mtu)
+        self._workloads()
+        self._blocks()
+        self._best_paths()
+        nft = self._nat()
+        devices = {self.vxlan.name: self.vxlan} if self.vxlan is not None else {}
+        return DesiredDataplane(
+            owner=ownership(self.cfg),
+            routes=self.routes,
+            neighbours=self.neighbours,
+            fdb=self.fdb,
+            devices=devices,
+            sysctls=self.sysctls,
+            nft_tables={nft.key: nft} if nft is not None else {},
+            pod_mtu=min(enabled) if enabled else host_mtu,
+            stale_prefixes=frozenset(self.stale),
+            problems=tuple(sorted(set(self.problems))),
+        )
+
+    def _host_interfaces(self) -> None:
+        for iface in sorted(self.state.host_interfaces.values(), key=lambda i: i.name):
+            if not iface.up:
+                continue
+            for text in iface.addresses:
+                parsed = parse_interface(text)
+                if parsed is None:
+                    self.problem("HostInterface", iface.name, f"bad address {text!r}")
+                    continue
+                self.connected.append((parsed.network, iface.name))
+        # Longest prefix first, so the first container found is the most specific (then by name).
+        self.connected.sort(key=lambda c: (-c[0].prefixlen, c[1]))
+
+    def _host_mtu(self) -> int:
+        if self.cfg.host_mtu:
+            return self.cfg.host_mtu
+        own = {self.cfg.vxlan_device, self.cfg.ipip_device, "lo"}
+        mtus = [
+            i.mtu
+            for i in self.state.host_interfaces.values()
+            if i.up and i.name not in own and not i.name.startswith(self.cfg.interface_prefix)
+        ]
+        return min(mtus) if mtus else DEFAULT_MTU
+
+    def _local_node(self) -> None:
+        node = self.state.nodes.get(self.me)
+        if node is None:
+            self.problem("Node", self.me, "this node's Node resource is missing")
+            return
+        self.local_v4 = self._node_address(node, 4)
+
+    def _node_address(self, node: NodeInfo, version: int) -> IPInterface | None:
+        for text in node.addresses:
+            parsed = parse_interface(text)
+            if parsed is None:
+                self.problem("Node", node.name, f"bad address {text!r}")
+            elif parsed.version == version:
+                return parsed
+        return None
+
+    def _connected_dev(self, addr: IPAddress) -> str | None:
+        for net, dev in self.connected:
+            if addr in net:
+                return dev
+        return None
+
+    def _pool_of(self, net: IPNetwork) -> ValidPool | None:
+        for pool in self.pools:
+            if net.version == pool.net.version and net.subnet_of(pool.net):  # type: ignore[arg-type]
+                return pool
+        return None
+
+    def _metric(self, net: IPNetwork) -> int:
+        # The kernel stores IPv6 routes given metric 0 as 1024 and reports them so; plan what
+        # it will report, or the differ would never converge.
+        return self.cfg.route_metric or (1024 if net.version == 6 else 0)
+
+    # -- outputs --------------------------------------------------------------------------
+
+    def _add_route(self, route: Route, kind: str, name: str) -> bool:
+        existing = self.routes.get(route.key)
+        if existing is not None:
+            what = existing.kind.value if existing.kind else "another route"
+            self.problem(kind, name, f"route {route.dst} is already planned as {what}")
+            return False
+        self.routes[route.key] = route
+        return True
+
+    def _via(self, net: IPNetwork, hops: list[NextHop], kind: RouteKind) -> Route:
+        ordered = sorted(set(hops))
+        # felix sets the tunnel MTU on IPIP routes (§4.2); tunl0 is not felixd's device.
+        mtu = self.ipip_mtu if kind is RouteKind.REMOTE_IPIP else None
+        if len(ordered) == 1:
+            hop = ordered[0]
+            return Route(
+                str(net),
+                self.cfg.route_protocol,
+                dev=hop.dev,
+                gateway=hop.gateway,
+                onlink=hop.onlink,
+                metric=self._metric(net),
+                table=self.cfg.route_table,
+                mtu=mtu,
+                kind=kind,
+            )
+        return Route(
+            str(net),
+            self.cfg.route_protocol,
+            metric=self._metric(net),
+            table=self.cfg.route_table,
+            mtu=mtu,
+            nexthops=tuple(ordered),
+            kind=kind,
+        )
+
+    def _add_neighbour(self, neigh: Neighbour, kind: str, name: str) -> bool:
+        existing = self.neighbours.get(neigh.key)
+        if existing is not None and existing != neigh:
+            self.problem(kind, name, f"neighbour {neigh.address} on {neigh.dev} conflicts")
+            return False
+        self.neighbours[neigh.key] = neigh
+        return True
+
+    # -- workloads (calico.md §4.2 "Local workload", §4.7) ---------------------------------
+
+    def _workload_problem(self, ep: WorkloadEndpoint) -> str | None:
+        prefix = self.cfg.interface_prefix
+        if not valid_interface_name(ep.interface):
+            return f"bad interface name {ep.interface!r}"
+        if not ep.interface.startswith(prefix):
+            return f"interface {ep.interface!r} lacks the {prefix!r} prefix"
+        if ep.mac is not None and normalise_mac(ep.mac) is None:
+            return f"bad MAC {ep.mac!r}"
+        for text in ep.addresses:
+            net = parse_host_prefix(text)
+            if net is None:
+                return f"bad address {text!r} (a /32 or /128 is required)"
+            if self._pool_of(net) is None:
+                return f"address {text} lies in no IP pool"
+        return None
+
+    def _workloads(self) -> None:
+        owner: dict[str, str] = {}
+        interfaces: dict[str, str] = {}
+        for ep in sorted(self.state.endpoints.values(), key=lambda e: e.name):
+            reason = self._workload_problem(ep)
+            nets = [n for n in (parse_host_prefix(a) for a in ep.addresses) if n is not None]
+            if reason is None:
+                taken = [f"{n} is {owner[str(n)]!r}'s" for n in nets if str(n) in owner]
+                if taken:
+                    reason = f"address {taken[0]}"
+                elif ep.interface in interfaces:
+                    reason = f"interface {ep.interface} is {interfaces[ep.interface]!r}'s"
+            if reason is not None:
+                self.problem("WorkloadEndpoint", ep.name, reason)
+                continue
+            interfaces[ep.interface] = ep.name
+            mac = normalise_mac(ep.mac) if ep.mac is not None else None
+            for net in nets:
+                owner[str(net)] = ep.name
+                route = Route(
+                    str(net),
+                    self.cfg.route_protocol,
+                    scope=RouteScope.LINK,
+                    dev=ep.interface,
+                    metric=self._metric(net),
+                    table=self.cfg.route_table,
+                    kind=RouteKind.WORKLOAD,
+                )
+                self._add_route(route, "WorkloadEndpoint", ep.name)
+                # Static ARP entries are IPv4 only in felix (calico.md §4.2).
+                if mac is not None and net.version == 4:
+                    neigh = Neighbour(ep.interface, str(net.network_address), mac)
+                    self._add_neighbour(neigh, "WorkloadEndpoint", ep.name)
+            for path, value in SYSCTLS_V4.items():
+                self.sysctls[path.format(ep.interface)] = value
+            if any(n.version == 6 for n in nets):
+                for path, value in SYSCTLS_V6.items():
+                    self.sysctls[path.format(ep.interface)] = value
+
+    # -- blocks: blackholes and VXLAN (calico.md §4.2, §4.4, §4.5) -------------------------
+
+    def _blocks(self) -> None:
+        for cidr in sorted(self.state.blocks, key=network_sort_key):
+            block = self.state.blocks[cidr]
+            net = parse_network(cidr)
+            if net is None:
+                self.problem("Block", cidr, "bad CIDR")
+                continue
+            pool = self._pool_of(net)
+            # A block outside every pool (its pool was deleted) gets no route at all.
+            if pool is None or block.affinity is None:
+                continue
+            if block.affinity == self.me:
+                self.local_blocks.add(str(net))
+                route = Route(
+                    str(net),
+                    self.cfg.route_protocol,
+                    type=RouteType.BLACKHOLE,
+                    metric=self._metric(net),
+                    table=self.cfg.route_table,
+                    kind=RouteKind.BLACKHOLE,
+                )
+                self._add_route(route, "Block", cidr)
+            elif pool.encap == "vxlan":
+                self._vxlan_block(net, pool, block.affinity)
+
+    def _vxlan_device(self, mtu: int) -> VxlanDevice | None:
+        node = self.state.nodes.get(self.me)
+        if node is None or self.local_v4 is None:
+            self.problem("Node", self.me, "VXLAN needs this node's IPv4 address")
+            return None
+        tunnel = parse_address(node.ipv4_vxlan_tunnel_address or "")
+        if tunnel is None or tunnel.version != 4:
+            self.problem("Node", self.me, "VXLAN needs this node's ipv4VXLANTunnelAddr")
+            return None
+        parent = self._parent_nic(self.local_v4.ip)
+        if parent is None:
+            self.problem("Node", self.me, f"no host interface carries {self.local_v4.ip}")
+            return None
+        mac = normalise_mac(node.vxlan_tunnel_mac or "") or vtep_mac_for(self.me)
+        return VxlanDevice(
+            name=self.cfg.vxlan_device,
+            vni=self.cfg.vxlan_vni,
+            port=self.cfg.vxlan_port,
+            local=str(self.local_v4.ip),
+            parent=parent,
+            mac=mac,
+            mtu=mtu,
+            address=f"{tunnel}/32",
+        )
+
+    def _parent_nic(self, ip: IPAddress) -> str | None:
+        for iface in sorted(self.state.host_interfaces.values(), key=lambda i: i.name):
+            for text in iface.addresses:
+                parsed = parse_interface(text)
+                if parsed is not None and parsed.ip == ip:
+                    return iface.name
+        return self._connected_dev(ip)
+
+    def _same_subnet(self, addr: IPAddress) -> bool:
+        # calico.md §4.4: the subnet is the prefix length of the local bgp.ipv4Address.
+        local = self.local_v4
+        return local is not None and local.version == addr.version and addr in local.network
+
+    def _vxlan_block(self, net: IPNetwork, pool: ValidPool, node_name: str) -> None:
+        cidr = str(net)
+        node = self.state.nodes.get(node_name)
+        if node is None:
+            self.problem("Block", cidr, f"affine node {node_name!r} is unknown")
+            return
+        node_ip = self._node_address(node, 4)
+        if node_ip is None:
+            self.problem("Block", cidr, f"node {node_name!r} has no IPv4 address")
+            return
+        if pool.cross_subnet and self._same_subnet(node_ip.ip):
+            dev = self._connected_dev(node_ip.ip)
+            if dev is None:
+                self.problem("Block", cidr, f"next hop {node_ip.ip} is not on a connected subnet")
+                return
+            hop = NextHop(str(node_ip.ip), dev, onlink=True)
+            self._add_route(self._via(net, [hop], RouteKind.REMOTE_DIRECT), "Block", cidr)
+            return
+        if self.vxlan is None:
+            self.problem("Block", cidr, "this node has no VXLAN device")
+            return
+        vtep = parse_address(node.ipv4_vxlan_tunnel_address or "")
+        if vtep is None or vtep.version != 4:
+            self.problem("Block", cidr, f"node {node_name!r} has no ipv4VXLANTunnelAddr")
+            return
+        mac = normalise_mac(node.vxlan_tunnel_mac or "") or vtep_mac_for(node_name)
+        dev = self.vxlan.name
+        neigh = Neighbour(dev, str(vtep), mac)
+        fdb = FdbEntry(dev, mac, str(node_ip.ip))
+        clash = self.fdb.get(fdb.key)
+        if clash is not None and clash != fdb:
+            self.problem("Block", cidr, f"node {node_name!r} shares VTEP MAC {mac}")
+            return
+        if not self._add_neighbour(neigh, "Block", cidr):
+            return
+        hop = NextHop(str(vtep), dev, onlink=True)
+        if self._add_route(self._via(net, [hop], RouteKind.REMOTE_VXLAN), "Block", cidr):
+            self.fdb[fdb.key] = fdb
+
+    # -- best paths: no-encap, IPIP, external (calico.md §4.2, §4.4) -----------------------
+
+    def _best_paths(self) -> None:
+        for prefix in sorted(self.state.best_paths, key=network_sort_key):
+            path = self.state.best_paths[prefix]
+            net = parse_network(prefix)
+            if net is None:
+                self.problem("BestPath", prefix, "bad prefix")
+                continue
+            if str(net) in self.local_blocks:
+                continue  # our own block: the blackhole stays
+            pool = self._pool_of(net)
+            if pool is not None and pool.encap == "vxlan":
+                continue  # VXLAN routes come from the store (calico.md §4.1)
+            if pool is None and not self.cfg.install_external_routes:
+                continue
+            hops: list[NextHop] = []
+            for text in path.next_hops:
+                hop = self._resolve(prefix, net, pool, text)
+                if hop is not None:
+                    hops.append(hop)
+            if not hops:
+                continue
+            if pool is None:
+                kind = RouteKind.EXTERNAL
+            elif any(h.dev == self.cfg.ipip_device for h in hops):
+                kind = RouteKind.REMOTE_IPIP
+            else:
+                kind = RouteKind.REMOTE_DIRECT
+            if self._add_route(self._via(net, hops, kind), "BestPath", prefix) and path.stale:
+                self.stale.add(str(net))
+
+    def _resolve(
+        self, prefix: str, net: IPNetwork, pool: ValidPool | None, text: str
+    ) -> NextHop | None:
+        addr = parse_address(text)
+        if addr is None:
+            self.problem("BestPath", prefix, f"bad next hop {text!r}")
+            return None
+        if addr.version != net.version:
+            self.problem("BestPath", prefix, f"next hop {addr} is of the wrong family")
+            return None
+        direct = (
+            pool is None or pool.encap == "none" or (pool.cross_subnet and self._same_subnet(addr))
+        )
+        if not direct:
+            return NextHop(str(addr), self.cfg.ipip_device, onlink=True)
+        dev = self._connected_dev(addr)
+        if dev is None:
+            self.problem("BestPath", prefix, f"next hop {addr} is not on a connected subnet")
+            return None
+        # Cluster routes are onlink like felix's (§4.2); external ones are plain gateway routes.
+        return NextHop(str(addr), dev, onlink=pool is not None)
+
+    # -- natOutgoing (calico.md §5.7) ------------------------------------------------------
+
+    def _nat(self) -> NftTable | None:
+        exclusions: list[IPNetwork] = []
+        for text in self.cfg.nat_exclusions:
+            net = parse_network(text)
+            if net is None:
+                self.problem("FelixConfiguration", "natExclusions", f"bad CIDR {text!r}")
+            else:
+                exclusions.append(net)
+        table = nat_table(
+            self.cfg.nft_table,
+            [p.net for p in self.pools],
+            [p.net for p in self.pools if p.nat_outgoing],
+            exclusions,
+        )
+        if table is not None and not ownership(self.cfg).owns_nft_table("inet", table.name):
+            self.problem(
+                "FelixConfiguration",
+                "nftTable",
+                f"{table.name!r} lacks the {self.cfg.nft_table_prefix!r} prefix felixd owns",
+            )
+            return None
+        return table

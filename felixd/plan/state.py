@@ -1,0 +1,110 @@
+"""PlannerState: the planner's inputs, fed as snapshot + deltas.
+
+The daemon lists each store prefix, then follows its watch; bgpd sends a best-path snapshot, then
+a stream of changes. Both map onto three operations per input kind: `snapshot(kind, items)`
+replaces everything of that kind, `set(item)` adds or replaces one, `delete(kind, key)` removes
+one (a missing key is not an error: watch deletes and bgpd withdraws may repeat).
+
+Invariants: one owner mutates a PlannerState (the daemon's planner task, STYLE.md rule 2);
+`revision` grows by one on every call that changed something, so the shell can skip planning
+when nothing moved. Keys (`item.key`): nodes, pools, endpoints and host interfaces by name,
+blocks by CIDR, best paths by prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import cast
+
+from felixd.plan.inputs import (
+    BestPath,
+    Block,
+    FelixConfig,
+    HostInterface,
+    Input,
+    NodeInfo,
+    Pool,
+    WorkloadEndpoint,
+)
+
+InputKind = (
+    type[NodeInfo]
+    | type[Pool]
+    | type[Block]
+    | type[WorkloadEndpoint]
+    | type[BestPath]
+    | type[HostInterface]
+)
+
+KINDS: tuple[InputKind, ...] = (NodeInfo, Pool, Block, WorkloadEndpoint, BestPath, HostInterface)
+
+
+class PlannerState:
+    def __init__(self, node_name: str, config: FelixConfig | None = None) -> None:
+        self.node_name = node_name
+        self.config = config if config is not None else FelixConfig()
+        self.revision = 0
+        self._tables: dict[type, dict[str, Input]] = {kind: {} for kind in KINDS}
+
+    @property
+    def nodes(self) -> Mapping[str, NodeInfo]:
+        return cast("Mapping[str, NodeInfo]", self._tables[NodeInfo])
+
+    @property
+    def pools(self) -> Mapping[str, Pool]:
+        return cast("Mapping[str, Pool]", self._tables[Pool])
+
+    @property
+    def blocks(self) -> Mapping[str, Block]:
+        return cast("Mapping[str, Block]", self._tables[Block])
+
+    @property
+    def endpoints(self) -> Mapping[str, WorkloadEndpoint]:
+        return cast("Mapping[str, WorkloadEndpoint]", self._tables[WorkloadEndpoint])
+
+    @property
+    def best_paths(self) -> Mapping[str, BestPath]:
+        return cast("Mapping[str, BestPath]", self._tables[BestPath])
+
+    @property
+    def host_interfaces(self) -> Mapping[str, HostInterface]:
+        return cast("Mapping[str, HostInterface]", self._tables[HostInterface])
+
+    def set(self, item: Input) -> bool:
+        """Add or replace one input; returns whether anything changed."""
+        table = self._tables[type(item)]
+        if table.get(item.key) == item:
+            return False
+        table[item.key] = item
+        self.revision += 1
+        return True
+
+    def delete(self, kind: InputKind, key: str) -> bool:
+        """Remove one input by key; returns whether it was there."""
+        if self._tables[kind].pop(key, None) is None:
+            return False
+        self.revision += 1
+        return True
+
+    def snapshot(self, kind: InputKind, items: Iterable[Input]) -> bool:
+        """Replace every input of `kind` (a fresh list after a compacted watch, or bgpd's
+        snapshot after a reconnect); returns whether anything changed."""
+        fresh: dict[str, Input] = {}
+        for item in items:
+            if type(item) is not kind:
+                raise TypeError(f"snapshot of {kind.__name__} got {type(item).__name__}")
+            fresh[item.key] = item
+        table = self._tables[kind]
+        if table == fresh:
+            return False
+        table.clear()
+        table.update(fresh)
+        self.revision += 1
+        return True
+
+    def set_config(self, config: FelixConfig) -> bool:
+        if config == self.config:
+            return False
+        self.config = config
+        self.revision += 1
+        return True
