@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -242,18 +242,18 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
+        # uvloop's transports implement the interface without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        peer = self.transport.get_extra_info("peername")
         self.peer = str(peer) if peer else "unix"
         if len(self.server._connections) >= self.limits.max_connections:
             self.server.rejected_connections += 1
             log.warning(
                 "conn.rejected", server=self.server.name, peer=self.peer, reason="max_connections"
             )
-            transport.abort()
+            self.transport.abort()
             return
-        transport.set_write_buffer_limits(high=self.limits.write_high_water)
+        self.transport.set_write_buffer_limits(high=self.limits.write_high_water)
         self.server._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

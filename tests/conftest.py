@@ -32,9 +32,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("root") or item.get_closest_marker("netns"):
-        if os.geteuid() != 0:
-            pytest.skip("needs root (CI runs as root)")
+    needs_root = item.get_closest_marker("root") or item.get_closest_marker("netns")
+    if needs_root and os.geteuid() != 0:
+        pytest.skip("needs root (CI runs as root)")
     for mark in item.iter_markers("debian"):
         for binary in mark.args:
             if shutil.which(binary) is None and not os.path.exists(binary):
