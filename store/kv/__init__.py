@@ -1,0 +1,96 @@
+"""tabby-store's MVCC key-value state machine with etcd v3 semantics (pure, sans-IO).
+
+Modules: `messages` (requests, responses, KeyValue, Event), `codec` (requests in Raft entries),
+`machine` (KVStateMachine.apply / range / snapshots), `mvcc` (revisions and history),
+`watch` (WatchHub), `lease` (LeaseTracker, the leader's lease clock), `errors` (etcd's error
+codes and messages), `validate` (request checks the server runs before proposing).
+See docs/kv.md for how the server wires them together.
+"""
+
+from store.kv.codec import MAX_REQUEST_BYTES, decode_request, encode_request
+from store.kv.errors import ErrorKind, KVError
+from store.kv.lease import LeaseTracker
+from store.kv.machine import KVConfig, KVStateMachine, SnapshotError
+from store.kv.messages import (
+    AlarmAction,
+    AlarmRequest,
+    AlarmResponse,
+    AlarmType,
+    CompactRequest,
+    CompactResponse,
+    Compare,
+    CompareResult,
+    CompareTarget,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    ErrorResponse,
+    Event,
+    EventType,
+    KeyValue,
+    LeaseCheckpoint,
+    LeaseCheckpointRequest,
+    LeaseCheckpointResponse,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseInfo,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    Request,
+    Response,
+    TxnRequest,
+    TxnResponse,
+)
+from store.kv.validate import check_request
+from store.kv.watch import WatchCreateRequest, WatchFilter, WatchHub, WatchResponse
+
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "AlarmAction",
+    "AlarmRequest",
+    "AlarmResponse",
+    "AlarmType",
+    "CompactRequest",
+    "CompactResponse",
+    "Compare",
+    "CompareResult",
+    "CompareTarget",
+    "DeleteRangeRequest",
+    "DeleteRangeResponse",
+    "ErrorKind",
+    "ErrorResponse",
+    "Event",
+    "EventType",
+    "KVConfig",
+    "KVError",
+    "KVStateMachine",
+    "KeyValue",
+    "LeaseCheckpoint",
+    "LeaseCheckpointRequest",
+    "LeaseCheckpointResponse",
+    "LeaseGrantRequest",
+    "LeaseGrantResponse",
+    "LeaseInfo",
+    "LeaseRevokeRequest",
+    "LeaseRevokeResponse",
+    "LeaseTracker",
+    "PutRequest",
+    "PutResponse",
+    "RangeRequest",
+    "RangeResponse",
+    "Request",
+    "Response",
+    "SnapshotError",
+    "TxnRequest",
+    "TxnResponse",
+    "WatchCreateRequest",
+    "WatchFilter",
+    "WatchHub",
+    "WatchResponse",
+    "check_request",
+    "decode_request",
+    "encode_request",
+]
