@@ -1,0 +1,1 @@
+"""Tests of the BGP-4 wire codec (bgpd.wire)."""
