@@ -27,7 +27,6 @@ def test_open_update_keepalive_round_trip_rfc4271_s4() -> None:
             attributes=PathAttributes(origin=0, as_path=((2, (65000,)),), next_hop=b"\n\0\0\1"),
         ),
         KEEPALIVE_MESSAGE,
-        Message,
         Notification(6, 2, b"\x03bye"),
     ]
     framer = Framer(ctx)
