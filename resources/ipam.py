@@ -18,6 +18,7 @@ from resources.schema import (
     LABELS,
     NONEMPTY,
     STRICT_CIDR,
+    TIMESTAMP,
     Int,
     IPNetwork,
     ListOf,
@@ -54,7 +55,7 @@ class AllocationAttribute:
 class IPAMBlockSpec:
     cidr: IPNetwork = field("cidr", STRICT_CIDR, required=True)
     affinity: str | None = opt("affinity", checked(_affinity))
-    affinity_claim_time: str | None = opt("affinityClaimTime", NONEMPTY)
+    affinity_claim_time: str | None = opt("affinityClaimTime", TIMESTAMP)
     strict_affinity: bool = field("strictAffinity", BOOL, False)
     allocations: tuple[int | None, ...] = field("allocations", NullableListOf(_ORDINAL), ())
     unallocated: tuple[int, ...] = field("unallocated", ListOf(_ORDINAL), ())

@@ -19,6 +19,7 @@ from resources.schema import (
     LABELS,
     NONEMPTY,
     STR,
+    TIMESTAMP,
     IPNetwork,
     JsonObject,
     MapOf,
@@ -47,7 +48,7 @@ class ObjectMeta:
     annotations: dict[str, str] = field("annotations", LABELS, factory=dict)
     resource_version: str | None = opt("resourceVersion", NONEMPTY)
     uid: str | None = opt("uid", NONEMPTY)
-    creation_timestamp: str | None = opt("creationTimestamp", NONEMPTY)
+    creation_timestamp: str | None = opt("creationTimestamp", TIMESTAMP)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ field it refuses (`spec.ingress[2].protocol: ...`). Invariants:
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import ipaddress
 import math
 import re
@@ -325,7 +326,24 @@ class Either(Codec[int | str]):
         return False
 
 
+class _Timestamp(Codec[str]):
+    """RFC 3339 text; a YAML loader may already have turned it into a datetime."""
+
+    def decode(self, value: object, path: str) -> str:
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+            return value.isoformat(timespec="seconds") + "Z"
+        if isinstance(value, str) and value:
+            return value
+        raise ResourceError(path, "must be an RFC 3339 timestamp")
+
+    def encode(self, value: str) -> Json:
+        return value
+
+
 STR = _Str()
+TIMESTAMP = _Timestamp()
 NONEMPTY = _Str(nonempty=True)
 BOOL = _Bool()
 FLOAT = _Float()
