@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(r[key] for r in results[kind])
 
     print(f"IPC over a Unix socket, uvloop, medians of {args.runs} runs")
-    print(f"{'server':<22}{'rt/s @' + str(args.window):>14}{'seq rt/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    print(
+        f"{'server':<22}{'rt/s @' + str(args.window):>14}{'seq rt/s':>12}{'p50 ms':>10}{'p99 ms':>10}"
+    )
     for kind, label in (("echo", "bare asyncio echo"), ("tabby", "tabby ipc.RPCServer")):
         print(
             f"{label:<22}{med(kind, 'rps'):>14,.0f}{med(kind, 'seq_rps'):>12,.0f}"

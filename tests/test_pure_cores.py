@@ -51,7 +51,9 @@ def _imported_roots(source: str) -> set[str]:
 @pytest.mark.parametrize("module", _pure_modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_pure_core_imports_no_io(module: Path) -> None:
     bad = _imported_roots(module.read_text()) & FORBIDDEN
-    assert not bad, f"{module.relative_to(ROOT)} imports {sorted(bad)}: pure cores take time and IO from their shell"
+    assert not bad, (
+        f"{module.relative_to(ROOT)} imports {sorted(bad)}: pure cores take time and IO from their shell"
+    )
 
 
 def test_scanner_sees_forbidden_imports() -> None:
