@@ -91,8 +91,9 @@ def compare(desired: DesiredDataplane, observed: ObservedState) -> Diff:
         want = desired.devices.get(name)
         have = observed.devices.get(name)
         if want is not None and want.parent not in observed.links:
+            # Leave whatever is there as it is until the parent NIC (re)appears.
             blocked_.append(Problem("Link", name, f"parent interface {want.parent} is missing"))
-            want = None if have is None else want
+            continue
         if want is None:
             if name in observed.links:
                 link_deletes.append(DeleteLink(name))
