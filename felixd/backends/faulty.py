@@ -83,8 +83,19 @@ class FaultyBackend:
 
     def apply(self, ops: Sequence[Op]) -> list[OpResult]:
         results: list[OpResult] = []
+        run: list[Op] = []  # untouched operations go to the inner backend as one batch
+
+        def flush() -> None:
+            if run:
+                results.extend(self.inner.apply(run))
+                run.clear()
+
         for index, op in enumerate(ops):
             error = self._fault_for(op)
+            if error is None:
+                run.append(op)
+                continue
+            flush()
             if error == errno.ENOBUFS:
                 rest = list(ops[index:])
                 if self.overrun_applies:
@@ -92,10 +103,8 @@ class FaultyBackend:
                 lost = [OpResult(o, errno.ENOBUFS) for o in rest]
                 self.injected.append(lost[0])
                 return results + lost
-            if error is not None:
-                result = OpResult(op, error)
-                self.injected.append(result)
-                results.append(result)
-                continue
-            results.extend(self.inner.apply([op]))
+            result = OpResult(op, error)
+            self.injected.append(result)
+            results.append(result)
+        flush()
         return results
