@@ -129,3 +129,34 @@ class NetworkSetSpec:
 @dataclass(frozen=True, slots=True)
 class GlobalNetworkSetSpec:
     nets: tuple[IPNetwork, ...] = field("nets", ListOf(CIDR), ())
+
+
+# Implicit labels Calico adds to workload endpoints (api/.../v3/constants.go).
+LABEL_NAMESPACE = "projectcalico.org/namespace"
+LABEL_ORCHESTRATOR = "projectcalico.org/orchestrator"
+LABEL_SERVICE_ACCOUNT = "projectcalico.org/serviceaccount"
+
+
+def _escape_segment(segment: str) -> str:
+    # Calico doubles dashes inside each segment so that '-' can separate segments.
+    return segment.replace("-", "--")
+
+
+def workload_endpoint_name(node: str, orchestrator: str, workload: str, endpoint: str) -> str:
+    """Calico's derived WEP name (`libcalico-go/lib/names/workloadendpoint.go`):
+    `<node>-k8s-<pod>-<endpoint>`, `<node>-cni-<containerID>-<endpoint>` or
+    `<node>-<orchestrator>-<workload>-<endpoint>`, dashes inside a segment doubled."""
+    return "-".join(_escape_segment(p) for p in (node, orchestrator, workload, endpoint))
+
+
+def workload_labels(
+    labels: dict[str, str], namespace: str, spec: WorkloadEndpointSpec
+) -> dict[str, str]:
+    """The labels selectors see on a workload endpoint: its own plus Calico's implicit ones."""
+    out = dict(labels)
+    out[LABEL_NAMESPACE] = namespace
+    if spec.orchestrator:
+        out[LABEL_ORCHESTRATOR] = spec.orchestrator
+    if spec.service_account_name:
+        out[LABEL_SERVICE_ACCOUNT] = spec.service_account_name
+    return out

@@ -28,6 +28,7 @@ from resources.schema import (
     field,
     opt,
 )
+from resources.selector import All, And, Equals, Selector, parse_selector
 
 MAX_RULES = 1024
 PROTOCOL_NAMES = ("TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite")
@@ -235,3 +236,16 @@ class ProfileSpec:
 def finish_profile(spec: ProfileSpec) -> ProfileSpec:
     _check_rules(spec.ingress, spec.egress)
     return spec
+
+
+def policy_selector(selector: str, namespace: str | None) -> Selector:
+    """The selector a policy really applies with (calico.md §5.1): a namespaced
+    NetworkPolicy only selects endpoints of its namespace, `(<selector>) &&
+    projectcalico.org/namespace == '<ns>'`; a global policy's selector is unchanged."""
+    parsed = parse_selector(selector)
+    if namespace is None:
+        return parsed
+    scope = Equals("projectcalico.org/namespace", namespace)
+    if isinstance(parsed.root, All):
+        return Selector(scope)
+    return Selector(And((parsed.root, scope)))
