@@ -1,0 +1,150 @@
+"""Planner properties over random (often invalid) inputs.
+
+- Bad input never stops the dataplane: `plan` never raises, whatever the strings.
+- The output is a function of the state: insertion order and snapshot-vs-deltas do not matter.
+- Everything planned is felixd's (its protocol number, its devices), so the differ may own it.
+- A kernel with every interface present takes the whole plan without a single error.
+"""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from felixd.backends.recording import RecordingKernel
+from felixd.backends.sync import sync
+from felixd.plan import (
+    BestPath,
+    Block,
+    EncapMode,
+    FelixConfig,
+    HostInterface,
+    Input,
+    NodeInfo,
+    PlannerState,
+    Pool,
+    WorkloadEndpoint,
+    diff,
+    plan,
+)
+from felixd.plan.state import KINDS
+
+NODES = ("node-a", "node-b", "node-c")
+CIDRS = ("10.244.0.0/16", "10.244.0.0/24", "10.245.0.0/16", "fd00::/64", "10.1.0.1/16", "junk")
+BLOCKS = ("10.244.0.0/26", "10.244.1.0/26", "10.245.0.0/26", "fd00::/122", "10.244.0.0/24")
+ADDRS = ("192.168.1.10/24", "192.168.1.11/24", "192.168.2.12/24", "fd00:1::1/64", "bad")
+HOPS = ("192.168.1.11", "192.168.2.12", "192.168.1.1", "fd00:1::2", "x")
+POD_IPS = ("10.244.0.5", "10.244.0.6/32", "10.245.0.7", "fd00::5", "172.16.0.1", "nope")
+modes = st.sampled_from(EncapMode)
+
+inputs: st.SearchStrategy[Input] = st.one_of(
+    st.builds(
+        NodeInfo,
+        st.sampled_from(NODES),
+        st.lists(st.sampled_from(ADDRS), max_size=2).map(tuple),
+        st.sampled_from((None, "10.244.0.1", "10.244.1.1", "10.245.0.1", "zz")),
+        st.sampled_from((None, "66:00:00:00:00:01", "66:00:00:00:00:02", "bad")),
+    ),
+    st.builds(
+        Pool,
+        st.sampled_from(("p1", "p2", "p3")),
+        st.sampled_from(CIDRS),
+        modes,
+        modes,
+        st.booleans(),
+        st.booleans(),
+    ),
+    st.builds(Block, st.sampled_from(BLOCKS), st.sampled_from((None, *NODES))),
+    st.builds(
+        WorkloadEndpoint,
+        st.sampled_from(("w1", "w2", "w3")),
+        st.sampled_from(("cali1", "cali2", "eth9", "cali/x")),
+        st.lists(st.sampled_from(POD_IPS), max_size=2).map(tuple),
+        st.sampled_from((None, "ee:ee:ee:ee:ee:ee", "bad")),
+    ),
+    st.builds(
+        BestPath,
+        st.sampled_from((*BLOCKS, "203.0.113.0/24", "0.0.0.0/0", "junk")),
+        st.lists(st.sampled_from(HOPS), max_size=3).map(tuple),
+        st.booleans(),
+    ),
+    st.builds(
+        HostInterface,
+        st.sampled_from(("eth0", "eth1")),
+        st.lists(st.sampled_from(ADDRS), max_size=2).map(tuple),
+        st.sampled_from((1500, 9000)),
+        st.booleans(),
+    ),
+)
+configs = st.builds(
+    FelixConfig,
+    install_external_routes=st.booleans(),
+    nat_exclusions=st.lists(st.sampled_from(("10.0.0.0/8", "bad")), max_size=1).map(tuple),
+)
+
+
+def _state(items: list[Input], config: FelixConfig) -> PlannerState:
+    state = PlannerState("node-a", config)
+    for item in items:
+        state.set(item)
+    return state
+
+
+@given(st.lists(inputs, max_size=14), configs, st.randoms(use_true_random=False))
+def test_plan_is_total_and_a_function_of_the_state(
+    items: list[Input], config: FelixConfig, rnd: random.Random
+) -> None:
+    desired = plan(_state(items, config))
+    # The final state does not depend on the order of independent events: rebuild it from the
+    # last value per key, shuffled, and as per-kind snapshots.
+    last = {(type(i), i.key): i for i in items}
+    shuffled = list(last.values())
+    rnd.shuffle(shuffled)
+    assert plan(_state(shuffled, config)) == desired
+    snap = PlannerState("node-a", config)
+    for kind in KINDS:
+        snap.snapshot(kind, [i for i in shuffled if type(i) is kind])
+    assert plan(snap) == desired
+
+    owner = desired.owner
+    assert all(r.protocol == 80 and owner.owns_route(r) for r in desired.routes.values())
+    assert all(owner.owns_neighbour(n) for n in desired.neighbours.values())
+    assert all(owner.owns_fdb(e) for e in desired.fdb.values())
+    assert all(r.kind is not None for r in desired.routes.values())
+    assert list(desired.problems) == sorted(set(desired.problems))
+
+
+@given(st.lists(inputs, max_size=14), configs)
+def test_a_complete_kernel_takes_the_whole_plan(items: list[Input], config: FelixConfig) -> None:
+    desired = plan(_state(items, config))
+    links = {"lo", "eth0", "eth1", "tunl0", "cali1", "cali2"}
+    kernel = RecordingKernel(links)
+    report = sync(desired, kernel, max_rounds=1)
+    parents_present = all(d.parent in links for d in desired.devices.values())
+    if parents_present:
+        assert report.converged and not report.failures and not report.blocked
+    assert diff(desired, kernel.read()) == []
+
+
+def test_deltas_then_delete_return_to_the_empty_plan() -> None:
+    state = PlannerState("node-a")
+    empty = plan(state)
+    state.set(Pool("p", "10.244.0.0/16", vxlan_mode=EncapMode.ALWAYS))
+    state.set(Block("10.244.0.0/26", "node-a"))
+    assert plan(state) != empty
+    assert state.delete(Pool, "p") and state.delete(Block, "10.244.0.0/26")
+    assert not state.delete(Block, "10.244.0.0/26")  # a repeated watch delete is harmless
+    assert plan(state) == empty
+
+
+def test_revision_moves_only_on_change() -> None:
+    state = PlannerState("node-a")
+    pool = Pool("p", "10.244.0.0/16")
+    assert state.set(pool) and state.revision == 1
+    assert not state.set(pool) and state.revision == 1
+    assert not state.snapshot(Pool, [pool]) and state.revision == 1
+    assert state.snapshot(Pool, []) and state.revision == 2
+    assert not state.set_config(FelixConfig()) and state.set_config(FelixConfig(vxlan_vni=1))
+    assert state.revision == 3
