@@ -33,6 +33,15 @@ small = st.integers(min_value=0, max_value=12)
 
 ranges = st.builds(RangeRequest, keys, range_ends, small, st.just(0), st.booleans(), st.booleans())
 puts = st.builds(PutRequest, keys, values, st.just(0), st.booleans())
+txn_ranges = st.builds(
+    RangeRequest,
+    keys,
+    range_ends,
+    small,
+    st.sampled_from([0, 0, 0, 1, 2, 3, 4, 5, 6, 8]),
+    st.booleans(),
+    st.booleans(),
+)
 deletes = st.builds(DeleteRangeRequest, keys, range_ends, st.booleans())
 
 
@@ -54,7 +63,7 @@ def compares(ints: st.SearchStrategy[int] = small) -> st.SearchStrategy[Compare]
 
 
 def txn_ops(depth: int = 1) -> st.SearchStrategy[RequestOp]:
-    base = st.one_of(ranges, puts, deletes)
+    base = st.one_of(txn_ranges, puts, deletes)
     if depth <= 0:
         return base
     return st.one_of(base, txns(depth - 1))
