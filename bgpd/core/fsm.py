@@ -541,7 +541,10 @@ class Session:
 
     def _a_process_open(self) -> State | None:
         msg = self._message
-        assert isinstance(msg, Open)
+        if not isinstance(msg, Open):
+            # Only reachable by injecting Event 19/20 without an OPEN: an FSM error, not a crash.
+            self._a_notify_fsm()
+            return S.IDLE
         try:
             neg = check_open(self.params, self.local_open, msg)
         except OpenMessageError as err:
