@@ -68,7 +68,7 @@ MIN_LENGTH: dict[int, int] = {
 FIXED_MAX: dict[int, int] = {OPEN: MAX_MESSAGE, KEEPALIVE: 19}
 
 
-def _bad_length(length: int) -> MessageHeaderError:
+def bad_length(length: int) -> MessageHeaderError:
     # RFC 4271 §6.1: the Data field contains the erroneous Length field.
     return MessageHeaderError(BAD_MESSAGE_LENGTH, length.to_bytes(2, "big"), f"length {length}")
 
@@ -81,12 +81,12 @@ def check_header(head: bytes, max_message: int) -> tuple[int, int]:
     length = head[16] << 8 | head[17]
     mtype = head[18]
     if length < HEADER_LENGTH or length > max_message:
-        raise _bad_length(length)
+        raise bad_length(length)
     minimum = MIN_LENGTH.get(mtype)
     if minimum is None:
         raise MessageHeaderError(BAD_MESSAGE_TYPE, bytes((mtype,)), f"type {mtype}")
     if length < minimum or length > FIXED_MAX.get(mtype, max_message):
-        raise _bad_length(length)
+        raise bad_length(length)
     return length, mtype
 
 
@@ -197,7 +197,7 @@ def _decode_route_refresh(data: bytes, ctx: WireContext) -> RouteRefresh:
         if subtype in (1, 2):
             # RFC 7313 §5: Invalid Message Length, data is the complete ROUTE-REFRESH message.
             raise RouteRefreshMessageError(INVALID_MESSAGE_LENGTH, bytes(data), "length")
-        raise _bad_length(len(data))
+        raise bad_length(len(data))
     return RouteRefresh(afi, safi, subtype)
 
 
@@ -223,10 +223,10 @@ def decode_message(data: bytes, ctx: WireContext) -> Message:
     """Decode one complete message (header included). `len(data)` must equal its Length."""
     data = bytes(data)
     if len(data) < HEADER_LENGTH:
-        raise _bad_length(len(data))
+        raise bad_length(len(data))
     length, mtype = check_header(data, ctx.max_message)
     if length != len(data):
-        raise _bad_length(length)
+        raise bad_length(length)
     return DECODERS[mtype](data, ctx)
 
 

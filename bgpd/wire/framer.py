@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bgpd.wire.codec import HEADER_LENGTH, MARKER, check_header, decode_message
+from bgpd.wire.codec import DECODERS, HEADER_LENGTH, MARKER, bad_length, check_header
 from bgpd.wire.context import DEFAULT, MAX_EXTENDED_MESSAGE, WireContext
 from bgpd.wire.errors import CONNECTION_NOT_SYNCHRONIZED, BGPError, MessageHeaderError
 from bgpd.wire.messages import Message
@@ -72,19 +72,13 @@ class Framer:
         if len(buf) - pos < HEADER_LENGTH:
             return None
         length = buf[pos + 16] << 8 | buf[pos + 17]
+        # `feed` checked everything but the negotiated size (RFC 8654 §4).
+        if length > self.context.max_message:
+            self._error = bad_length(length)
+            raise self._error
         if len(buf) - pos < length:
-            try:
-                check_header(bytes(buf[pos : pos + HEADER_LENGTH]), self.context.max_message)
-            except BGPError as err:
-                self._error = err
-                raise
             return None
         frame = bytes(buf[pos : pos + length])
-        try:
-            check_header(frame, self.context.max_message)
-        except BGPError as err:
-            self._error = err
-            raise
         pos += length
         if pos == len(buf):
             buf.clear()
@@ -102,7 +96,7 @@ class Framer:
         frame = self.next_frame()
         if frame is None:
             return None
-        return decode_message(frame, self.context)
+        return DECODERS[frame[18]](frame, self.context)
 
     def __iter__(self) -> Iterator[Message]:
         """All complete messages buffered so far."""

@@ -17,6 +17,7 @@ bits after `p[0]` are zero. `split_nlri` returns only prefixes that satisfy them
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from bgpd.wire.context import AFI_IPV4, AFI_IPV6
 
@@ -28,12 +29,48 @@ ADDRESS_OCTETS: dict[int, int] = {AFI_IPV4: 4, AFI_IPV6: 16}
 _HOST_MASK = (0x00, 0x7F, 0x3F, 0x1F, 0x0F, 0x07, 0x03, 0x01)
 
 
+def _token(length: int) -> bytes:
+    """Regex for one canonical prefix of `length` bits: the length octet, the full octets, and
+    a last octet whose host bits are zero."""
+    n = (length + 7) >> 3
+    lit = re.escape(bytes((length,)))
+    if n == 0:
+        return lit
+    rem = length & 7
+    full = n if rem == 0 else n - 1
+    body = b"[\x00-\xff]" + (b"{%d}" % full if full > 1 else b"") if full else b""
+    if rem == 0:
+        return lit + body
+    allowed = b"".join(re.escape(bytes((v,))) for v in range(256) if not v & _HOST_MASK[rem])
+    return lit + body + b"[" + allowed + b"]"
+
+
+def _scanner(maxlen: int, common: tuple[int, ...]) -> re.Pattern[bytes]:
+    order = list(common) + [n for n in range(maxlen + 1) if n not in common]
+    return re.compile(b"|".join(_token(n) for n in order))
+
+
+# Fast path: a regex that matches exactly one canonical prefix, alternatives ordered by how
+# common the length is in a full table, so `findall` splits a whole NLRI field in C.
+_SCANNERS: dict[int, re.Pattern[bytes]] = {
+    32: _scanner(32, (24, 22, 23, 21, 20, 19, 16, 18, 17)),
+    128: _scanner(128, (48, 32, 44, 40, 36, 64, 29, 47, 46, 56, 128)),
+}
+
+
 class NlriError(Exception):
     """Internal: the NLRI bytes cannot be split; the caller maps it to its RFC 7606 case."""
 
 
 def split_nlri(data: bytes, start: int, end: int, maxlen: int) -> list[Prefix]:
     """Split `data[start:end]` into prefixes (no path identifiers). Hot path of every UPDATE."""
+    scanner = _SCANNERS.get(maxlen)
+    if scanner is not None:
+        found: list[Prefix] = scanner.findall(data, start, end)
+        # findall skips octets where no prefix matches; if nothing was skipped the lengths add
+        # up, and every piece is a canonical prefix. Otherwise take the careful path below.
+        if sum(map(len, found)) == end - start:
+            return found
     out: list[Prefix] = []
     append = out.append
     i = start

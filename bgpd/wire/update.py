@@ -23,11 +23,6 @@ from bgpd.wire.attributes import (
     MpReach,
     MpUnreach,
     PathAttributes,
-    decode_section,
-    encode_attributes,
-    encode_mp_attribute,
-    encode_mp_reach,
-    encode_mp_unreach,
     header,
 )
 from bgpd.wire.context import AFI_IPV4, IPV4_UNICAST, SAFI_UNICAST, WireContext
@@ -41,10 +36,18 @@ from bgpd.wire.prefix import (
     split_nlri_add_path,
 )
 from bgpd.wire.rfc7606 import Malformation, make_error
+from bgpd.wire.section import (
+    decode_section,
+    encode_attributes,
+    encode_mp_attribute,
+    encode_mp_reach,
+    encode_mp_unreach,
+)
 
 MARKER = b"\xff" * 16
 _EMPTY: tuple[Prefix, ...] = ()
 _NO_IDS: tuple[int, ...] = ()
+_new_update = tuple.__new__
 
 
 def _split(
@@ -95,7 +98,9 @@ def decode_update(data: bytes, ctx: WireContext) -> Update:
                 and attrs.origin is not None
                 and attrs.as_path is not None
             ):
-                return Update(withdrawn, attrs, nlri, None, None, withdrawn_ids, nlri_ids)
+                return _new_update(
+                    Update, (withdrawn, attrs, nlri, None, None, withdrawn_ids, nlri_ids, False, ())
+                )
             mp_reach = mp_unreach = None
             found = []
         else:
@@ -118,16 +123,19 @@ def decode_update(data: bytes, ctx: WireContext) -> Update:
             if values[code] is None and not any(m.attr_type == code for m in found):
                 found.append(Malformation("missing-well-known", code, bytes((code,))))
     withdraw = any(m.action is Action.TREAT_AS_WITHDRAW for m in found)
-    return Update(
-        withdrawn,
-        attrs,
-        nlri,
-        mp_reach,
-        mp_unreach,
-        withdrawn_ids,
-        nlri_ids,
-        withdraw,
-        tuple(found),
+    return _new_update(
+        Update,
+        (
+            withdrawn,
+            attrs,
+            nlri,
+            mp_reach,
+            mp_unreach,
+            withdrawn_ids,
+            nlri_ids,
+            withdraw,
+            tuple(found),
+        ),
     )
 
 
