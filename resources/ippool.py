@@ -65,6 +65,9 @@ def finish_ippool(spec: IPPoolSpec) -> IPPoolSpec:
     version = spec.cidr.version
     if spec.block_size == 0:
         spec = replace(spec, block_size=DEFAULT_BLOCK_SIZE[version])
+    if not spec.node_selector:
+        # clientv3 treats an empty selector as "every node" and stores it as such.
+        spec = replace(spec, node_selector="all()")
     if not spec.allowed_uses:
         spec = replace(spec, allowed_uses=("Workload", "Tunnel"))
     if spec.cidr.overlaps(LINK_LOCAL[version]):

@@ -128,9 +128,13 @@ class _Float(Codec[float]):
     def decode(self, value: object, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ResourceError(path, "must be a number")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
             raise ResourceError(path, "must be a finite number")
-        return float(value)
+        return number
 
     def encode(self, value: float) -> Json:
         return int(value) if value.is_integer() else value
@@ -169,8 +173,8 @@ class _Network(Codec[IPNetwork]):
         self.strict = strict
 
     def decode(self, value: object, path: str) -> IPNetwork:
-        if not isinstance(value, str):
-            raise ResourceError(path, "must be a CIDR string")
+        if not isinstance(value, str) or "%" in value:
+            raise ResourceError(path, f"must be a CIDR string, not {value!r}")
         text = value if "/" in value or self.strict else value + ("/128" if ":" in value else "/32")
         try:
             return ipaddress.ip_network(text, strict=self.strict)
@@ -188,8 +192,8 @@ class _Network(Codec[IPNetwork]):
 class _Address(Codec[IPAddress]):
     def decode(self, value: object, path: str) -> IPAddress:
         try:
-            if not isinstance(value, str):
-                raise ValueError
+            if not isinstance(value, str) or "%" in value:
+                raise ValueError  # scoped (zone) addresses have no meaning in a resource
             return ipaddress.ip_address(value)
         except ValueError:
             raise ResourceError(path, f"must be an IP address, not {value!r}") from None
@@ -206,7 +210,7 @@ class _Interface(Codec[IPInterface]):
 
     def decode(self, value: object, path: str) -> IPInterface:
         try:
-            if not isinstance(value, str):
+            if not isinstance(value, str) or "%" in value:
                 raise ValueError
             return ipaddress.ip_interface(value)
         except ValueError:
