@@ -302,9 +302,12 @@ class WatchHub:
         return watch_id in self._ready
 
     def take(self, watch_id: int, max_events: int = 1000) -> WatchResponse | None:
-        """The next response for a watch, or None if it has nothing now. At least one whole
-        revision is returned when any is pending, and revisions are never split, so a response
-        can exceed `max_events` by the size of one revision."""
+        """The next response for a watch, or None if it has nothing to send now.
+
+        Revisions are never split, so a response can exceed `max_events` by the size of one
+        revision. Replaying history scans at most `max_scan_revisions` per call, so one call's
+        work stays bounded: None while `pending(watch_id)` is still true means "call again"
+        (the watch stays in `ready()`)."""
         w = self._watchers.get(watch_id)
         if w is None:
             self._ready.discard(watch_id)

@@ -183,8 +183,12 @@ class KVAgainstModel(RuleBasedStateMachine):
 
     @invariant()
     def watch_sees_every_event_once_in_order(self) -> None:
-        while (resp := self.hub.take(self.watch_id, max_events=3)) is not None:
-            self.seen.extend(resp.events)
+        for _ in range(10_000):
+            resp = self.hub.take(self.watch_id, max_events=3)
+            if resp is not None:
+                self.seen.extend(resp.events)
+            elif not self.hub.pending(self.watch_id):
+                break
         want = [ev for rev in sorted(self.model.events) for ev in self.model.events[rev]]
         assert self.seen == want
 
