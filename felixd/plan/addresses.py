@@ -82,9 +82,65 @@ def valid_interface_name(name: str) -> bool:
     return not any(c in {"/", ":"} or c.isspace() for c in name)
 
 
-def network_sort_key(text: str) -> tuple[int, int, int, str]:
-    """Numeric order for prefixes (family, address, length); malformed text sorts last."""
+Prefix = tuple[int, int, int]
+"""(IP version, network address as an integer, prefix length): a parsed prefix in the form that
+containment and ordering need, far cheaper than `ipaddress` objects in the hot path."""
+
+_BITS = {4: 32, 6: 128}
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_prefix(text: str) -> Prefix | None:
     net = parse_network(text)
     if net is None:
+        return None
+    return (net.version, int(net.network_address), net.prefixlen)
+
+
+def prefix_of(net: IPNetwork) -> Prefix:
+    return (net.version, int(net.network_address), net.prefixlen)
+
+
+def prefix_within(inner: Prefix, outer: Prefix) -> bool:
+    """Whether `inner` lies inside `outer` (or equals it)."""
+    version, address, length = inner
+    o_version, o_address, o_length = outer
+    if version != o_version or length < o_length:
+        return False
+    shift = _BITS[version] - o_length
+    return address >> shift == o_address >> shift
+
+
+@lru_cache(maxsize=1 << 16)
+def canonical_prefix(text: str) -> tuple[str, Prefix] | None:
+    """The prefix as the kernel prints it, and parsed; None if malformed."""
+    net = parse_network(text)
+    if net is None:
+        return None
+    return (str(net), prefix_of(net))
+
+
+HostIP = tuple[int, int, str]
+"""(IP version, address as an integer, canonical text)."""
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_ip(text: str) -> HostIP | None:
+    addr = parse_address(text)
+    if addr is None:
+        return None
+    return (addr.version, int(addr), str(addr))
+
+
+def ip_within(ip: HostIP, prefix: Prefix) -> bool:
+    version, address, _ = ip
+    return prefix_within((version, address, _BITS[version]), prefix)
+
+
+@lru_cache(maxsize=1 << 16)
+def network_sort_key(text: str) -> tuple[int, int, int, str]:
+    """Numeric order for prefixes (family, address, length); malformed text sorts last."""
+    prefix = parse_prefix(text)
+    if prefix is None:
         return (9, 0, 0, text)
-    return (net.version, int(net.network_address), net.prefixlen, "")
+    return (*prefix, "")

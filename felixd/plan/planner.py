@@ -22,19 +22,26 @@ named in `problems`, and everything else is still planned.
 from __future__ import annotations
 
 from felixd.plan.addresses import (
+    HostIP,
     IPAddress,
     IPInterface,
     IPNetwork,
+    Prefix,
+    canonical_prefix,
+    ip_within,
     network_sort_key,
     normalise_mac,
     parse_address,
     parse_host_prefix,
     parse_interface,
+    parse_ip,
     parse_network,
+    prefix_of,
+    prefix_within,
     valid_interface_name,
     vtep_mac_for,
 )
-from felixd.plan.inputs import FelixConfig, NodeInfo, WorkloadEndpoint
+from felixd.plan.inputs import BestPath, FelixConfig, NodeInfo, WorkloadEndpoint
 from felixd.plan.model import (
     DesiredDataplane,
     FdbEntry,
@@ -83,6 +90,10 @@ def ownership(config: FelixConfig) -> Ownership:
     )
 
 
+def _host_ip(addr: IPAddress) -> HostIP:
+    return (addr.version, int(addr), str(addr))
+
+
 def plan(state: PlannerState) -> DesiredDataplane:
     """The whole desired dataplane for `state`."""
     return _Planner(state).run()
@@ -101,8 +112,9 @@ class _Planner:
         self.stale: set[str] = set()
         self.local_blocks: set[str] = set()
         self.pools: list[ValidPool] = []
-        self.connected: list[tuple[IPNetwork, str]] = []
+        self.connected: list[tuple[Prefix, str]] = []
         self.local_v4: IPInterface | None = None
+        self.local_v4_net: Prefix | None = None
         self.vxlan: VxlanDevice | None = None
         self.ipip_mtu = DEFAULT_MTU - OVERHEAD["ipip"]
 
@@ -157,9 +169,9 @@ class _Planner:
                 if parsed is None:
                     self.problem("HostInterface", iface.name, f"bad address {text!r}")
                     continue
-                self.connected.append((parsed.network, iface.name))
+                self.connected.append((prefix_of(parsed.network), iface.name))
         # Longest prefix first, so the first container found is the most specific (then by name).
-        self.connected.sort(key=lambda c: (-c[0].prefixlen, c[1]))
+        self.connected.sort(key=lambda c: (-c[0][2], c[1]))
 
     def _host_mtu(self) -> int:
         if self.cfg.host_mtu:
@@ -178,6 +190,8 @@ class _Planner:
             self.problem("Node", self.me, "this node's Node resource is missing")
             return
         self.local_v4 = self._node_address(node, 4)
+        if self.local_v4 is not None:
+            self.local_v4_net = prefix_of(self.local_v4.network)
 
     def _node_address(self, node: NodeInfo, version: int) -> IPInterface | None:
         for text in node.addresses:
@@ -188,22 +202,22 @@ class _Planner:
                 return parsed
         return None
 
-    def _connected_dev(self, addr: IPAddress) -> str | None:
-        for net, dev in self.connected:
-            if addr in net:
+    def _connected_dev(self, ip: HostIP) -> str | None:
+        for prefix, dev in self.connected:
+            if ip_within(ip, prefix):
                 return dev
         return None
 
-    def _pool_of(self, net: IPNetwork) -> ValidPool | None:
+    def _pool_of(self, prefix: Prefix) -> ValidPool | None:
         for pool in self.pools:
-            if net.version == pool.net.version and net.subnet_of(pool.net):  # type: ignore[arg-type]
+            if prefix_within(prefix, pool.prefix):
                 return pool
         return None
 
-    def _metric(self, net: IPNetwork) -> int:
+    def _metric(self, version: int) -> int:
         # The kernel stores IPv6 routes given metric 0 as 1024 and reports them so; plan what
         # it will report, or the differ would never converge.
-        return self.cfg.route_metric or (1024 if net.version == 6 else 0)
+        return self.cfg.route_metric or (1024 if version == 6 else 0)
 
     # -- outputs --------------------------------------------------------------------------
 
@@ -216,27 +230,27 @@ class _Planner:
         self.routes[route.key] = route
         return True
 
-    def _via(self, net: IPNetwork, hops: list[NextHop], kind: RouteKind) -> Route:
+    def _via(self, dst: str, version: int, hops: list[NextHop], kind: RouteKind) -> Route:
         ordered = sorted(set(hops))
         # felix sets the tunnel MTU on IPIP routes (§4.2); tunl0 is not felixd's device.
         mtu = self.ipip_mtu if kind is RouteKind.REMOTE_IPIP else None
         if len(ordered) == 1:
             hop = ordered[0]
             return Route(
-                str(net),
+                dst,
                 self.cfg.route_protocol,
                 dev=hop.dev,
                 gateway=hop.gateway,
                 onlink=hop.onlink,
-                metric=self._metric(net),
+                metric=self._metric(version),
                 table=self.cfg.route_table,
                 mtu=mtu,
                 kind=kind,
             )
         return Route(
-            str(net),
+            dst,
             self.cfg.route_protocol,
-            metric=self._metric(net),
+            metric=self._metric(version),
             table=self.cfg.route_table,
             mtu=mtu,
             nexthops=tuple(ordered),
@@ -265,7 +279,7 @@ class _Planner:
             net = parse_host_prefix(text)
             if net is None:
                 return f"bad address {text!r} (a /32 or /128 is required)"
-            if self._pool_of(net) is None:
+            if self._pool_of(prefix_of(net)) is None:
                 return f"address {text} lies in no IP pool"
         return None
 
@@ -293,7 +307,7 @@ class _Planner:
                     self.cfg.route_protocol,
                     scope=RouteScope.LINK,
                     dev=ep.interface,
-                    metric=self._metric(net),
+                    metric=self._metric(net.version),
                     table=self.cfg.route_table,
                     kind=RouteKind.WORKLOAD,
                 )
@@ -317,7 +331,7 @@ class _Planner:
             if net is None:
                 self.problem("Block", cidr, "bad CIDR")
                 continue
-            pool = self._pool_of(net)
+            pool = self._pool_of(prefix_of(net))
             # A block outside every pool (its pool was deleted) gets no route at all.
             if pool is None or block.affinity is None:
                 continue
@@ -327,7 +341,7 @@ class _Planner:
                     str(net),
                     self.cfg.route_protocol,
                     type=RouteType.BLACKHOLE,
-                    metric=self._metric(net),
+                    metric=self._metric(net.version),
                     table=self.cfg.route_table,
                     kind=RouteKind.BLACKHOLE,
                 )
@@ -366,12 +380,11 @@ class _Planner:
                 parsed = parse_interface(text)
                 if parsed is not None and parsed.ip == ip:
                     return iface.name
-        return self._connected_dev(ip)
+        return self._connected_dev(_host_ip(ip))
 
-    def _same_subnet(self, addr: IPAddress) -> bool:
+    def _same_subnet(self, ip: HostIP) -> bool:
         # calico.md §4.4: the subnet is the prefix length of the local bgp.ipv4Address.
-        local = self.local_v4
-        return local is not None and local.version == addr.version and addr in local.network
+        return self.local_v4_net is not None and ip_within(ip, self.local_v4_net)
 
     def _vxlan_block(self, net: IPNetwork, pool: ValidPool, node_name: str) -> None:
         cidr = str(net)
@@ -383,13 +396,15 @@ class _Planner:
         if node_ip is None:
             self.problem("Block", cidr, f"node {node_name!r} has no IPv4 address")
             return
-        if pool.cross_subnet and self._same_subnet(node_ip.ip):
-            dev = self._connected_dev(node_ip.ip)
+        remote = _host_ip(node_ip.ip)
+        if pool.cross_subnet and self._same_subnet(remote):
+            dev = self._connected_dev(remote)
             if dev is None:
                 self.problem("Block", cidr, f"next hop {node_ip.ip} is not on a connected subnet")
                 return
             hop = NextHop(str(node_ip.ip), dev, onlink=True)
-            self._add_route(self._via(net, [hop], RouteKind.REMOTE_DIRECT), "Block", cidr)
+            route = self._via(cidr, 4, [hop], RouteKind.REMOTE_DIRECT)
+            self._add_route(route, "Block", cidr)
             return
         if self.vxlan is None:
             self.problem("Block", cidr, "this node has no VXLAN device")
@@ -409,62 +424,92 @@ class _Planner:
         if not self._add_neighbour(neigh, "Block", cidr):
             return
         hop = NextHop(str(vtep), dev, onlink=True)
-        if self._add_route(self._via(net, [hop], RouteKind.REMOTE_VXLAN), "Block", cidr):
+        if self._add_route(self._via(cidr, 4, [hop], RouteKind.REMOTE_VXLAN), "Block", cidr):
             self.fdb[fdb.key] = fdb
 
     # -- best paths: no-encap, IPIP, external (calico.md §4.2, §4.4) -----------------------
 
     def _best_paths(self) -> None:
-        for prefix in sorted(self.state.best_paths, key=network_sort_key):
-            path = self.state.best_paths[prefix]
-            net = parse_network(prefix)
-            if net is None:
-                self.problem("BestPath", prefix, "bad prefix")
-                continue
-            if str(net) in self.local_blocks:
-                continue  # our own block: the blackhole stays
-            pool = self._pool_of(net)
-            if pool is not None and pool.encap == "vxlan":
-                continue  # VXLAN routes come from the store (calico.md §4.1)
-            if pool is None and not self.cfg.install_external_routes:
-                continue
-            hops: list[NextHop] = []
-            for text in path.next_hops:
-                hop = self._resolve(prefix, net, pool, text)
-                if hop is not None:
-                    hops.append(hop)
-            if not hops:
-                continue
-            if pool is None:
-                kind = RouteKind.EXTERNAL
-            elif any(h.dev == self.cfg.ipip_device for h in hops):
-                kind = RouteKind.REMOTE_IPIP
+        # Best paths are most of the routes on a big cluster and mostly unchanged between two
+        # plans: reuse each one's result while its path and everything it depends on (pools,
+        # connected subnets, the local subnet, the configuration) are unchanged. Distinct
+        # prefixes give distinct route keys, so the order of this loop does not matter.
+        context = (
+            tuple(self.pools),
+            tuple(self.connected),
+            self.local_v4_net,
+            self.ipip_mtu,
+            self.cfg,
+        )
+        memo = self.state.best_path_memo
+        if memo.context != context:
+            memo.context = context
+            memo.results.clear()
+        results = memo.results
+        for text, path in self.state.best_paths.items():
+            cached = results.get(text)
+            if cached is None or cached[0] is not path:
+                mark = len(self.problems)
+                route = self._best_path_route(text, path)
+                cached = (path, route, tuple(self.problems[mark:]))
+                results[text] = cached
             else:
-                kind = RouteKind.REMOTE_DIRECT
-            if self._add_route(self._via(net, hops, kind), "BestPath", prefix) and path.stale:
-                self.stale.add(str(net))
+                self.problems.extend(cached[2])
+            route = cached[1]
+            if route is None or route.dst in self.local_blocks:
+                continue  # our own block: the blackhole stays
+            if self._add_route(route, "BestPath", text) and path.stale:
+                self.stale.add(route.dst)
+        for gone in results.keys() - self.state.best_paths.keys():
+            del results[gone]
+
+    def _best_path_route(self, text: str, path: BestPath) -> Route | None:
+        parsed = canonical_prefix(text)
+        if parsed is None:
+            self.problem("BestPath", text, "bad prefix")
+            return None
+        dst, prefix = parsed
+        pool = self._pool_of(prefix)
+        if pool is not None and pool.encap == "vxlan":
+            return None  # VXLAN routes come from the store (calico.md §4.1)
+        if pool is None and not self.cfg.install_external_routes:
+            return None
+        hops: list[NextHop] = []
+        for hop_text in path.next_hops:
+            hop = self._resolve(text, prefix[0], pool, hop_text)
+            if hop is not None:
+                hops.append(hop)
+        if not hops:
+            return None
+        if pool is None:
+            kind = RouteKind.EXTERNAL
+        elif any(h.dev == self.cfg.ipip_device for h in hops):
+            kind = RouteKind.REMOTE_IPIP
+        else:
+            kind = RouteKind.REMOTE_DIRECT
+        return self._via(dst, prefix[0], hops, kind)
 
     def _resolve(
-        self, prefix: str, net: IPNetwork, pool: ValidPool | None, text: str
+        self, prefix: str, version: int, pool: ValidPool | None, text: str
     ) -> NextHop | None:
-        addr = parse_address(text)
-        if addr is None:
+        ip = parse_ip(text)
+        if ip is None:
             self.problem("BestPath", prefix, f"bad next hop {text!r}")
             return None
-        if addr.version != net.version:
-            self.problem("BestPath", prefix, f"next hop {addr} is of the wrong family")
+        if ip[0] != version:
+            self.problem("BestPath", prefix, f"next hop {ip[2]} is of the wrong family")
             return None
         direct = (
-            pool is None or pool.encap == "none" or (pool.cross_subnet and self._same_subnet(addr))
+            pool is None or pool.encap == "none" or (pool.cross_subnet and self._same_subnet(ip))
         )
         if not direct:
-            return NextHop(str(addr), self.cfg.ipip_device, onlink=True)
-        dev = self._connected_dev(addr)
+            return NextHop(ip[2], self.cfg.ipip_device, onlink=True)
+        dev = self._connected_dev(ip)
         if dev is None:
-            self.problem("BestPath", prefix, f"next hop {addr} is not on a connected subnet")
+            self.problem("BestPath", prefix, f"next hop {ip[2]} is not on a connected subnet")
             return None
         # Cluster routes are onlink like felix's (§4.2); external ones are plain gateway routes.
-        return NextHop(str(addr), dev, onlink=pool is not None)
+        return NextHop(ip[2], dev, onlink=pool is not None)
 
     # -- natOutgoing (calico.md §5.7) ------------------------------------------------------
 

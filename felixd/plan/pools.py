@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from felixd.plan.addresses import IPNetwork, parse_network
+from felixd.plan.addresses import IPNetwork, Prefix, parse_network, prefix_of
 from felixd.plan.inputs import EncapMode, Pool
 from felixd.plan.model import Problem
 
@@ -29,6 +29,7 @@ _LINK_LOCAL = {
 class ValidPool:
     name: str
     net: IPNetwork
+    prefix: Prefix
     encap: str  # "vxlan" | "ipip" | "none"
     cross_subnet: bool
     nat_outgoing: bool
@@ -73,6 +74,7 @@ def validate_pools(pools: Iterable[Pool]) -> tuple[list[ValidPool], list[Problem
             ValidPool(
                 name=pool.name,
                 net=net,
+                prefix=prefix_of(net),
                 encap=encap,
                 cross_subnet=mode is EncapMode.CROSS_SUBNET,
                 nat_outgoing=pool.nat_outgoing,

@@ -14,6 +14,7 @@ blocks by CIDR, best paths by prefix.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import cast
 
 from felixd.plan.inputs import (
@@ -26,6 +27,7 @@ from felixd.plan.inputs import (
     Pool,
     WorkloadEndpoint,
 )
+from felixd.plan.model import Problem, Route
 
 InputKind = (
     type[NodeInfo]
@@ -39,12 +41,24 @@ InputKind = (
 KINDS: tuple[InputKind, ...] = (NodeInfo, Pool, Block, WorkloadEndpoint, BestPath, HostInterface)
 
 
+@dataclass(slots=True)
+class Memo:
+    """Results the planner may reuse while `context` is unchanged (a cache, never an input:
+    dropping it changes no plan)."""
+
+    context: object = None
+    results: dict[str, tuple[BestPath, Route | None, tuple[Problem, ...]]] = field(
+        default_factory=dict
+    )
+
+
 class PlannerState:
     def __init__(self, node_name: str, config: FelixConfig | None = None) -> None:
         self.node_name = node_name
         self.config = config if config is not None else FelixConfig()
         self.revision = 0
         self._tables: dict[type, dict[str, Input]] = {kind: {} for kind in KINDS}
+        self.best_path_memo = Memo()
 
     @property
     def nodes(self) -> Mapping[str, NodeInfo]:
@@ -69,6 +83,10 @@ class PlannerState:
     @property
     def host_interfaces(self) -> Mapping[str, HostInterface]:
         return cast("Mapping[str, HostInterface]", self._tables[HostInterface])
+
+    def items(self, kind: InputKind) -> list[Input]:
+        """Every input of one kind (what a snapshot of that kind would hold)."""
+        return list(self._tables[kind].values())
 
     def set(self, item: Input) -> bool:
         """Add or replace one input; returns whether anything changed."""

@@ -148,3 +148,21 @@ def test_revision_moves_only_on_change() -> None:
     assert state.snapshot(Pool, []) and state.revision == 2
     assert not state.set_config(FelixConfig()) and state.set_config(FelixConfig(vxlan_vni=1))
     assert state.revision == 3
+
+
+@given(st.lists(st.tuples(st.booleans(), inputs), max_size=20), configs)
+def test_a_long_lived_state_plans_like_a_fresh_one(
+    steps: list[tuple[bool, Input]], config: FelixConfig
+) -> None:
+    """The planner's memo is a cache, never an input: after every delta, planning the long-lived
+    state equals planning a fresh state with the same content."""
+    state = PlannerState("node-a", config)
+    for delete, item in steps:
+        if delete:
+            state.delete(type(item), item.key)
+        else:
+            state.set(item)
+        fresh = PlannerState("node-a", config)
+        for kind in KINDS:
+            fresh.snapshot(kind, state.items(kind))
+        assert plan(state) == plan(fresh)
