@@ -346,6 +346,14 @@ class Session:
         self._send(update)
         self._restart_keepalive()
 
+    def send_encoded(self, data: bytes) -> None:
+        """Queue UPDATEs already encoded with this session's context (`pack_updates`)."""
+        if self.state is not S.ESTABLISHED:
+            raise RuntimeError(f"send_encoded in {self.state.value}")
+        self._effects.append(Transmit(data))
+        self.messages_out["UPDATE"] = self.messages_out.get("UPDATE", 0) + 1
+        self._restart_keepalive()
+
     def send_route_refresh(self, afi: int, safi: int) -> bool:
         """Ask the peer to re-send a family (RFC 2918 §3), if it supports it."""
         n = self.negotiated

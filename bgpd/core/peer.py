@@ -55,6 +55,13 @@ class PeerCore:
         s.on_open = self._collision
         return s
 
+    def set_params(self, params: SessionParams) -> None:
+        """New settings; the OPEN is rebuilt on the next start, so callers that change what
+        the OPEN carries must also reset the session (see `bgpd.core.reload`)."""
+        self.params = params
+        for s in self.sessions():
+            s.params = params
+
     def sessions(self) -> list[Session]:
         return [self.primary] if self.secondary is None else [self.primary, self.secondary]
 
