@@ -166,3 +166,28 @@ def test_a_long_lived_state_plans_like_a_fresh_one(
         for kind in KINDS:
             fresh.snapshot(kind, state.items(kind))
         assert plan(state) == plan(fresh)
+
+
+def test_memo_follows_what_a_best_path_depends_on() -> None:
+    """Each change below alters one thing a memoised best path depends on, and only that."""
+    state = PlannerState("node-a")
+    state.set(HostInterface("eth0", ("192.168.1.10/24",)))
+    state.set(BestPath("203.0.113.0/24", ("192.168.1.1",)))
+    state.set(BestPath("198.51.100.0/24", ("192.168.1.1",)))
+    key, external = (254, "203.0.113.0/24", 0), (254, "198.51.100.0/24", 0)
+    assert plan(state).routes[key].dev == "eth0"
+    # Connected subnets.
+    state.set(HostInterface("eth0", ("10.9.9.9/24",)))
+    state.set(HostInterface("eth1", ("192.168.1.10/24",)))
+    assert plan(state).routes[key].dev == "eth1"
+    # Pools.
+    state.set(Pool("p", "203.0.113.0/24", ipip_mode=EncapMode.ALWAYS))
+    assert plan(state).routes[key].mtu == 1480
+    # Host MTU only (same addresses).
+    state.set(HostInterface("eth0", ("10.9.9.9/24",), mtu=9000))
+    state.set(HostInterface("eth1", ("192.168.1.10/24",), mtu=9000))
+    assert plan(state).routes[key].mtu == 8980
+    # Configuration only.
+    assert external in plan(state).routes
+    state.set_config(FelixConfig(install_external_routes=False))
+    assert external not in plan(state).routes
