@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from resources.errors import ResourceError
 from resources.schema import (
     BOOL,
-    LABELS,
     NONEMPTY,
     STRICT_CIDR,
+    STRING_MAP,
     TIMESTAMP,
     Int,
     IPNetwork,
@@ -46,8 +46,8 @@ def _affinity(text: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class AllocationAttribute:
     handle_id: str | None = opt("handle_id", NONEMPTY)
-    secondary: dict[str, str] = field("secondary", LABELS, factory=dict)
-    alternate_owner_attrs: dict[str, str] = field("alternateOwnerAttrs", LABELS, factory=dict)
+    secondary: dict[str, str] = field("secondary", STRING_MAP, factory=dict)
+    alternate_owner_attrs: dict[str, str] = field("alternateOwnerAttrs", STRING_MAP, factory=dict)
     released_at: str | None = opt("releasedAt", NONEMPTY)
 
 

@@ -19,6 +19,7 @@ from resources.schema import (
     NONEMPTY,
     SELECTOR,
     STR,
+    STRING_MAP,
     Either,
     Int,
     IPNetwork,
@@ -96,7 +97,7 @@ class HTTPMatch:
 
 @dataclass(frozen=True, slots=True)
 class RuleMetadata:
-    annotations: dict[str, str] = field("annotations", LABELS, factory=dict)
+    annotations: dict[str, str] = field("annotations", STRING_MAP, factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,18 +18,16 @@ from resources.errors import ResourceError
 from resources.schema import (
     LABELS,
     NONEMPTY,
-    STR,
+    STRING_MAP,
     TIMESTAMP,
     IPNetwork,
     JsonObject,
-    MapOf,
     checked,
     decode_struct,
     dns1123_label,
     dns1123_subdomain,
     encode_struct,
     field,
-    label_key,
     opt,
     relaxed_name,
 )
@@ -44,8 +42,8 @@ S = TypeVar("S")
 class ObjectMeta:
     name: str = field("name", NONEMPTY, required=True)
     namespace: str | None = opt("namespace", checked(dns1123_label))
-    labels: dict[str, str] = field("labels", MapOf(STR, label_key), factory=dict)
-    annotations: dict[str, str] = field("annotations", LABELS, factory=dict)
+    labels: dict[str, str] = field("labels", LABELS, factory=dict)
+    annotations: dict[str, str] = field("annotations", STRING_MAP, factory=dict)
     resource_version: str | None = opt("resourceVersion", NONEMPTY)
     uid: str | None = opt("uid", NONEMPTY)
     creation_timestamp: str | None = opt("creationTimestamp", TIMESTAMP)

@@ -358,7 +358,7 @@ STRICT_CIDR = _Network(strict=True)
 IP = _Address()
 IP_WITH_NET = _Interface()
 SELECTOR = _Str(_selector_problem)
-LABELS: MapOf[str] = MapOf(STR)
+STRING_MAP: MapOf[str] = MapOf(STR)
 
 
 def checked(check: Callable[[str], str | None]) -> Codec[str]:
@@ -495,6 +495,16 @@ def label_key(text: str) -> str | None:
     return None
 
 
+def label_value(text: str) -> str | None:
+    if len(text) > 63 or not re.fullmatch(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", text):
+        return (
+            f"invalid label value {text!r} (at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit)"
+        )
+    return None
+
+
+LABELS: MapOf[str] = MapOf(_Str(label_value), label_key)
 INTERFACE_NAME = _Str(interface_name, nonempty=True)
 MAC = _Str(mac_address, nonempty=True)
 IPV4_TEXT = _Str(ipv4_text, nonempty=True)

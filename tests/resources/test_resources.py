@@ -637,6 +637,14 @@ def test_unknown_nested_rule_field_is_named_with_list_index() -> None:
             minimal("IPPool", {"cidr": "10.0.0.0/16"}, labels={"bad key!": "x"}),
             "metadata.labels.bad key!",
         ),
+        (
+            minimal("IPPool", {"cidr": "10.0.0.0/16"}, labels={"app": "not ok!"}),
+            "metadata.labels.app",
+        ),
+        (
+            minimal("IPPool", {"cidr": "10.0.0.0/16"}, labels={"app": "x" * 64}),
+            "metadata.labels.app",
+        ),
     ],
 )
 def test_envelope_errors(doc: dict[str, object], path: str) -> None:
