@@ -172,7 +172,7 @@ def compare(desired: DesiredDataplane, observed: ObservedState) -> Diff:
     unplaced: set[RouteKey] = set()  # desired but not programmable now
     for rkey, want_r in desired.routes.items():
         have_r = obs_routes.get(rkey)
-        if have_r == want_r:
+        if have_r is want_r or have_r == want_r:
             continue
         if have_r is not None and not owner.owns_route(have_r):
             how = f"proto {have_r.protocol}" + (f" dev {have_r.dev}" if have_r.dev else "")

@@ -446,22 +446,29 @@ class _Planner:
             memo.context = context
             memo.results.clear()
         results = memo.results
-        for text, path in self.state.best_paths.items():
+        routes, local_blocks, best = self.routes, self.local_blocks, self.state.best_paths
+        for text, path in best.items():
             cached = results.get(text)
             if cached is None or cached[0] is not path:
                 mark = len(self.problems)
                 route = self._best_path_route(text, path)
                 cached = (path, route, tuple(self.problems[mark:]))
                 results[text] = cached
-            else:
+            elif cached[2]:
                 self.problems.extend(cached[2])
             route = cached[1]
-            if route is None or route.dst in self.local_blocks:
+            if route is None or route.dst in local_blocks:
                 continue  # our own block: the blackhole stays
-            if self._add_route(route, "BestPath", text) and path.stale:
+            key = route.key
+            if key in routes:
+                self._add_route(route, "BestPath", text)  # reports the clash
+                continue
+            routes[key] = route
+            if path.stale:
                 self.stale.add(route.dst)
-        for gone in results.keys() - self.state.best_paths.keys():
-            del results[gone]
+        if len(results) > len(best):
+            for gone in results.keys() - best.keys():
+                del results[gone]
 
     def _best_path_route(self, text: str, path: BestPath) -> Route | None:
         parsed = canonical_prefix(text)
