@@ -277,6 +277,27 @@ def parse_resource(doc: Mapping[str, object]) -> Resource[object]:
     return Resource(kind=kind, metadata=metadata, spec=spec, status=status)
 
 
+def build_resource(
+    kind: str,
+    name: str,
+    spec: S,
+    *,
+    namespace: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    status: node.NodeStatus | None = None,
+) -> Resource[S]:
+    """Make a resource in code (CNI writing a WorkloadEndpoint, felixd a Node status) and run
+    it through the same defaults and validation as a document, so no invalid object is built."""
+    draft: Resource[S] = Resource(
+        kind=kind,
+        metadata=ObjectMeta(name=name, namespace=namespace, labels=dict(labels or {})),
+        spec=spec,
+        status=status,
+    )
+    parsed = parse_resource(draft.to_dict())
+    return typed(parsed, type(spec))
+
+
 def typed(resource: Resource[object], spec_type: type[S]) -> Resource[S]:
     """Narrow a parsed resource to its spec type (raises TypeError on the wrong kind)."""
     if not isinstance(resource.spec, spec_type):

@@ -783,3 +783,26 @@ def test_empty_block_is_valid_and_fifo_ordered() -> None:
     assert parsed.spec.unallocated == tuple(range(64))
     assert parsed.spec.host() == "n1"
     assert IPAMConfigSpec().block_cap() == 20
+
+
+def test_build_resource_validates_code_built_objects() -> None:
+    """Objects made in code go through the same defaults and rules as documents."""
+    import ipaddress as ip
+
+    from resources.resource import build_resource
+
+    pool = build_resource("IPPool", "p", IPPoolSpec(cidr=ip.ip_network("fd00::/48")))
+    assert pool.spec.block_size == 122
+    wep = build_resource(
+        "WorkloadEndpoint",
+        "n-cni-c1-eth0",
+        WorkloadEndpointSpec(node="n", ip_networks=(ip.ip_network("10.0.0.5/32"),)),
+        namespace="default",
+        labels={"app": "web"},
+    )
+    assert wep.namespace == "default"
+    with pytest.raises(ResourceError) as info:
+        build_resource(
+            "IPPool", "p", IPPoolSpec(cidr=ip.ip_network("fd00::/48"), ipip_mode="Always")
+        )
+    assert info.value.path == "spec.ipipMode"
