@@ -286,12 +286,20 @@ class KVStateMachine:
         return ev
 
     def _put(self, req: PutRequest) -> PutResponse:
-        if not req.key or req.ignore_value or req.ignore_lease:
+        # The hot path (budget: a few µs): the common case, a plain put under quota, skips the
+        # general checks; each skipped check is re-run on its slow path when it could fail.
+        key, value, lease = req.key, req.value, req.lease
+        special = req.ignore_value or req.ignore_lease
+        if not key or special:
             check_request(req)
-        self._check_quota(put_cost(req))
-        value, lease = self._put_target(req)
-        rev = self.store.revision + 1
-        ev = self._write_put(req.key, value, lease, rev)
+        store = self.store
+        cost = put_cost(req)
+        if self._alarms or self.db_size + cost > self.config.quota_bytes:
+            self._check_quota(cost)
+        if special or lease:
+            value, lease = self._put_target(req)
+        rev = store.revision + 1
+        ev = self._write_put(key, value, lease, rev)
         self._commit(rev, (ev,))
         return PutResponse(rev, ev.prev_kv if req.prev_kv else None)
 

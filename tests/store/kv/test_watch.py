@@ -305,3 +305,6 @@ def test_every_watcher_sees_exactly_the_matching_history(script: list[tuple[str,
                 in_resp = [e for e in resp.events if e.kv.mod_revision == rev]
                 assert in_resp == [e for e in want if e.kv.mod_revision == rev]
             assert resp.revision >= max(e.kv.mod_revision for e in resp.events)
+        # Bookmarkable: a header revision promises every event up to it was delivered.
+        for resp, nxt in zip(got[wid], got[wid][1:], strict=False):
+            assert resp.revision < min(e.kv.mod_revision for e in nxt.events)
