@@ -23,6 +23,7 @@ methods never fail half-way.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import pairwise
 from operator import attrgetter
 
 from store.kv.messages import Event, EventType, KeyValue
@@ -217,52 +218,62 @@ class MVCCStore:
     # --- snapshots -------------------------------------------------------------------------
 
     def dump(self) -> list[object]:
-        """A msgpack-able, deterministic image: keys in order, log as keys per revision."""
+        """A msgpack-able, deterministic image. Keys in order, flattened to one list
+        `[key, n, (create, mod, version, value, lease) * n, key, ...]` (nested lists per record
+        cost three times as much to build and load); the log as changed keys per revision."""
         history = self._history
-        keys: list[object] = [
-            [
-                k,
-                [
-                    [kv.create_revision, kv.mod_revision, kv.version, kv.value, kv.lease]
-                    for kv in history[k]
-                ],
-            ]
-            for k in self._all_keys
-        ]
+        flat: list[object] = []
+        extend = flat.extend
+        for k in self._all_keys:
+            hist = history[k]
+            extend((k, len(hist)))
+            for kv in hist:
+                extend((kv.create_revision, kv.mod_revision, kv.version, kv.value, kv.lease))
         log = [[ev.kv.key for ev in events] for events in self._log]
-        return [self.revision, self.compact_revision, self._log_base, keys, log]
+        return [self.revision, self.compact_revision, self._log_base, flat, log]
 
     @classmethod
     def load(cls, image: list[object]) -> MVCCStore:
-        """Rebuild from `dump()`; raises ValueError/TypeError/KeyError on an inconsistent image."""
-        revision, compact_revision, log_base, keys, log = image
+        """Rebuild from `dump()`; raises ValueError/TypeError/KeyError/IndexError on an
+        inconsistent image. Integrity against bit rot is the storage layer's checksums' job."""
+        revision, compact_revision, log_base, flat, log = image
         st = cls()
         if not (
             type(revision) is int
             and type(compact_revision) is int
             and type(log_base) is int
-            and isinstance(keys, list)
+            and isinstance(flat, list)
             and isinstance(log, list)
         ):
             raise TypeError("bad MVCC image header")
         st.revision, st.compact_revision, st._log_base = revision, compact_revision, log_base
         ordered: list[bytes] = []
         live_ordered: list[bytes] = []
+        history, live, multi = st._history, st._live, st._multi
         size = 0
-        for k, records in keys:
-            if type(k) is not bytes or not isinstance(records, list) or not records:
+        i, end = 0, len(flat)
+        while i < end:
+            k, n = flat[i], flat[i + 1]
+            if type(k) is not bytes or type(n) is not int or n < 1:
                 raise TypeError("bad key in MVCC image")
-            hist = [KeyValue(k, c, m, v, val, lease) for c, m, v, val, lease in records]
-            for kv in hist:
-                size += len(k) + len(kv.value) + RECORD_OVERHEAD
-            st._history[k] = hist
+            i += 2
+            hist = []
+            for j in range(i, i + 5 * n, 5):
+                value = flat[j + 3]
+                if type(value) is not bytes:
+                    raise TypeError("bad value in MVCC image")
+                hist.append(KeyValue(k, flat[j], flat[j + 1], flat[j + 2], value, flat[j + 4]))
+                size += len(k) + len(value) + RECORD_OVERHEAD
+            i += 5 * n
+            history[k] = hist
             ordered.append(k)
-            if len(hist) > 1 or hist[-1].version == 0:
-                st._multi.add(k)
-            if hist[-1].version != 0:
-                st._live[k] = hist[-1]
+            last = hist[-1]
+            if n > 1 or last.version == 0:
+                multi.add(k)
+            if last.version != 0:
+                live[k] = last
                 live_ordered.append(k)
-        if ordered != sorted(set(ordered)):
+        if any(a >= b for a, b in pairwise(ordered)):
             raise ValueError("keys of an MVCC image must be sorted and unique")
         st._all_keys = SortedKeys(ordered)
         st._live_keys = SortedKeys(live_ordered)
@@ -271,14 +282,14 @@ class MVCCStore:
             rev = log_base + offset
             events: list[Event] = []
             for k in changed:
-                hist = st._history[k]
-                i = bisect_left(hist, rev, key=_MOD)
-                kv = hist[i]
+                hist = history[k]
+                at = bisect_left(hist, rev, key=_MOD)
+                kv = hist[at]
                 if kv.mod_revision != rev:
                     raise ValueError(
                         f"log names {k!r} at revision {rev} but it has no record there"
                     )
-                prev = hist[i - 1] if i and hist[i - 1].version != 0 else None
+                prev = hist[at - 1] if at and hist[at - 1].version != 0 else None
                 events.append(Event(_DELETE if kv.version == 0 else _PUT, kv, prev))
             st._log.append(tuple(events))
         if log_base + len(st._log) != revision + 1:
