@@ -401,7 +401,9 @@ def _dec_as4_path(v: bytes, ctx: WireContext) -> object:
 
 
 def _needs_as4(a: PathAttributes) -> bool:
-    return any(x > 0xFFFF for _, asns in a.as_path or () for x in asns)
+    # Only AS_SET/AS_SEQUENCE travel in AS4_PATH; confederation members must fit 2 octets
+    # on a 2-octet session (RFC 6793 §4.2.2).
+    return any(x > 0xFFFF for st, asns in a.as_path or () if st <= AS_SEQUENCE for x in asns)
 
 
 def _enc_as4_path(a: PathAttributes, ctx: WireContext) -> bytes | None:
