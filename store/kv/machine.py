@@ -185,6 +185,13 @@ class KVStateMachine:
             raise KVError(ErrorKind.EMPTY_KEY)
         return self._range(req, False)
 
+    def hash_kv(self, revision: int = 0) -> tuple[int, int, int]:
+        """(digest, revision hashed, compact_revision) for comparing members, as etcd's
+        HashKV: equal on members that applied the same entries. Raises COMPACTED/FUTURE_REV."""
+        rev = revision or self.store.revision
+        self._check_range_revision(rev, self.store.revision)
+        return self.store.hash_kv(rev), rev, self.store.compact_revision
+
     def alarms(self) -> tuple[AlarmType, ...]:
         return tuple(sorted(self._alarms))
 

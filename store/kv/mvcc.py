@@ -22,6 +22,7 @@ methods never fail half-way.
 
 from __future__ import annotations
 
+import zlib
 from bisect import bisect_left, bisect_right
 from itertools import pairwise
 from operator import attrgetter
@@ -134,6 +135,18 @@ class MVCCStore:
                 if not limit or count <= limit:
                     out.append(kv)
         return out, count
+
+    def hash_kv(self, rev: int) -> int:
+        """A CRC-32 over every kept record with mod_revision <= `rev`, in key order (etcd
+        HashKV: members that applied the same entries and compactions agree)."""
+        crc = 0
+        for k in self._all_keys:
+            for kv in self._history[k]:
+                if kv.mod_revision > rev:
+                    break
+                head = b"%d %d %d %d " % (kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+                crc = zlib.crc32(kv.value, zlib.crc32(head, zlib.crc32(k, crc)))
+        return crc
 
     def live_keys(self, key: bytes, range_end: bytes) -> list[bytes]:
         bounds = key_bounds(key, range_end)
