@@ -130,6 +130,8 @@ class Cluster:
         self.leader_commit_seen: dict[tuple[int, int], int] = {}
         self.conf_before: dict[int, ConfState] = {}
         self.steps = 0
+        # What a schedule exercised, reported as hypothesis events.
+        self.stats: dict[str, int] = {}
         ids = list(range(1, voters + 1))
         for node_id in ids:
             self.add_node(node_id, bootstrap(ids))
@@ -172,6 +174,7 @@ class Cluster:
         self._persist(node, raft, rd)
         for m in rd.messages:
             self.send(m)
+        self._count_ready(rd)
         if rd.snapshot is not None:
             node.sm.restore(rd.snapshot.data)
             self._check_digest(node)
@@ -182,6 +185,25 @@ class Cluster:
         node.read_states.extend(rd.read_states)
         raft.advance(rd)
         return True
+
+    def _count_ready(self, rd: Ready) -> None:
+        counts = {
+            "snapshot installed": rd.snapshot is not None,
+            "read state": bool(rd.read_states),
+            "conf change applied": any(
+                e.kind is EntryKind.CONF_CHANGE and e.term > 1 for e in rd.committed_entries
+            ),
+            "became leader": rd.soft_state is not None and rd.soft_state.role is Role.LEADER,
+            "chunked snapshot sent": any(
+                type(m).__name__ == "InstallSnapshot" and m.offset > 0  # type: ignore[union-attr]
+                for m in rd.messages
+            ),
+            "append rejected": any(getattr(m, "reject", False) for m in rd.messages),
+            "timeout now": any(type(m).__name__ == "TimeoutNow" for m in rd.messages),
+        }
+        for name, hit in counts.items():
+            if hit:
+                self.stats[name] = self.stats.get(name, 0) + 1
 
     def _persist(self, node: SimNode, raft: RaftNode, rd: Ready) -> None:
         if rd.snapshot is not None:
@@ -308,6 +330,33 @@ class Cluster:
         assert leader is not None
         return leader
 
+    def committed_max(self) -> int:
+        """The highest index any node has seen committed so far."""
+        return max(self.committed, default=0)
+
+    def brute_force_commit(self, leader: RaftNode) -> int:
+        """The highest current-term index durably on a quorum of the leader's voters (§5.4.2),
+        found by reading every disk rather than trusting the leader's bookkeeping."""
+        best = 0
+        voters = leader.conf_state.voters
+        for index in range(leader.log.first_index(), leader.log.last_index() + 1):
+            term = leader.log.term(index)
+            if term != leader.term:
+                continue
+            holders = sum(1 for v in voters if self._disk_has(v, index, term))
+            if holders >= len(voters) // 2 + 1:
+                best = index
+        return best or leader.commit_index
+
+    def _disk_has(self, node_id: int, index: int, term: int | None) -> bool:
+        node = self.nodes.get(node_id)
+        if node is None:
+            return False
+        disk = node.disk
+        if disk.snapshot().meta.index >= index:
+            return True
+        return disk.first_index() <= index <= disk.last_index() and disk.term(index) == term
+
     # --- safety checks ------------------------------------------------------------------------
 
     def _check_entry(self, entry: Entry, prev_term: int | None) -> None:
@@ -356,6 +405,10 @@ class Cluster:
         log = raft.log
         is_leader = raft.role is Role.LEADER
         key = (raft.id, raft.term)
+        if is_leader and key not in self.leader_commit_seen:
+            # What it commits from now on is its own doing; what it knew before was decided by
+            # earlier leaders, possibly under another configuration.
+            self.leader_commit_seen[key] = log.committed
         low = self.leader_commit_seen.get(key, 0) if is_leader else log.committed
         for index in range(max(low + 1, log.first_index()), log.committed + 1):
             term = log.term(index)
@@ -374,16 +427,7 @@ class Cluster:
         index = raft.log.committed
         term = raft.log.term(index)
         for conf in (raft.conf_state, self.conf_before.get(raft.id, raft.conf_state)):
-            holders = 0
-            for voter in conf.voters:
-                disk = self.nodes[voter].disk if voter in self.nodes else None
-                if disk is None:
-                    continue
-                if disk.snapshot().meta.index >= index:
-                    holders += 1
-                    continue
-                if disk.first_index() <= index <= disk.last_index() and disk.term(index) == term:
-                    holders += 1
+            holders = sum(1 for v in conf.voters if self._disk_has(v, index, term))
             if holders >= len(conf.voters) // 2 + 1:
                 return
         raise SafetyViolation(f"leader {raft.id} committed {index} without a durable quorum")
