@@ -25,6 +25,8 @@ from bgpd.core.effects import (
     Connect,
     Disconnect,
     DownKind,
+    DownReason,
+    Effect,
     Received,
     RefreshRequested,
     SessionDown,
@@ -110,10 +112,14 @@ class _Sender:
         return self.session.framer.context
 
     def send_update(self, update: Update) -> None:
-        self.session.send_update(update)
+        # Effects are applied after the whole input slice, so the session may have gone down
+        # since the event the sink is answering; what it sends then has nowhere to go.
+        if self.session.state is State.ESTABLISHED:
+            self.session.send_update(update)
 
     def send_encoded(self, data: bytes) -> None:
-        self.session.send_encoded(data)
+        if self.session.state is State.ESTABLISHED:
+            self.session.send_encoded(data)
 
 
 Item = tuple[object, ...]
@@ -140,6 +146,8 @@ class PeerRunner:
         self.established_since: float | None = None
         self.local_address = config.local_address
         self.rejected = 0
+        self.pauses = 0  # times backpressure stopped reading
+        self.last_down: DownReason | None = None  # why the last Established session ended
         self.updates_received = 0
 
     @property
@@ -196,6 +204,7 @@ class PeerRunner:
             # Backpressure: stop reading; TCP's window closes toward the peer.
             conn.transport.pause_reading()
             self.paused.add(conn)
+            self.pauses += 1
         self.wake.set()
 
     def accept(self, conn: Connection) -> None:
@@ -324,41 +333,11 @@ class PeerRunner:
             if not effects:
                 break
             for session, e in effects:
-                if isinstance(e, Transmit):
-                    conn = self.conns.get(session)
-                    if conn is not None:
-                        conn.write(e.data)
-                elif isinstance(e, Received):
-                    self.updates_received += 1
-                    self.sink.on_update(self.info, e.update)
-                elif isinstance(e, Connect):
-                    self._dial(session)
-                elif isinstance(e, Disconnect):
-                    conn = self.conns.pop(session, None)
-                    if conn is not None:
-                        conn.runner = None
-                        self.paused.discard(conn)
-                        conn.close()
-                    dial = self.dialing.pop(session, None)
-                    if dial is not None:
-                        dial.cancel()
-                elif isinstance(e, SessionUp):
-                    neg = session.negotiated
-                    assert neg is not None
-                    self.established_since = time.time()
-                    log.info(
-                        "peer.established",
-                        peer=self.config.display_name,
-                        hold_time=neg.hold_time,
-                        capabilities=",".join(neg.capability_names()),
-                    )
-                    self.sink.on_session_up(self.info, neg, _Sender(session))
-                elif isinstance(e, SessionDown):
-                    self.established_since = None
-                    log.info("peer.down", peer=self.config.display_name, reason=e.reason.describe())
-                    self.sink.on_session_down(self.info, e.reason)
-                elif isinstance(e, RefreshRequested):
-                    self.sink.on_route_refresh(self.info, e.afi, e.safi, _Sender(session))
+                try:
+                    self._effect(session, e)
+                except Exception as exc:
+                    # A faulty sink must not take the session task (and its timers) down.
+                    log.exception("peer.sink_failed", peer=self.config.display_name, error=str(exc))
         if self.core.state is not self.state:
             log.info(
                 "peer.state",
@@ -368,6 +347,44 @@ class PeerRunner:
             )
             self.state = self.core.state
             self.since = time.time()
+
+    def _effect(self, session: Session, e: Effect) -> None:
+        if isinstance(e, Transmit):
+            conn = self.conns.get(session)
+            if conn is not None:
+                conn.write(e.data)
+        elif isinstance(e, Received):
+            self.updates_received += 1
+            self.sink.on_update(self.info, e.update)
+        elif isinstance(e, Connect):
+            self._dial(session)
+        elif isinstance(e, Disconnect):
+            conn = self.conns.pop(session, None)
+            if conn is not None:
+                conn.runner = None
+                self.paused.discard(conn)
+                conn.close()
+            dial = self.dialing.pop(session, None)
+            if dial is not None:
+                dial.cancel()
+        elif isinstance(e, SessionUp):
+            neg = session.negotiated
+            assert neg is not None
+            self.established_since = time.time()
+            log.info(
+                "peer.established",
+                peer=self.config.display_name,
+                hold_time=neg.hold_time,
+                capabilities=",".join(neg.capability_names()),
+            )
+            self.sink.on_session_up(self.info, neg, _Sender(session))
+        elif isinstance(e, SessionDown):
+            self.established_since = None
+            self.last_down = e.reason
+            log.info("peer.down", peer=self.config.display_name, reason=e.reason.describe())
+            self.sink.on_session_down(self.info, e.reason)
+        elif isinstance(e, RefreshRequested):
+            self.sink.on_route_refresh(self.info, e.afi, e.safi, _Sender(session))
 
     def _dial(self, session: Session) -> None:
         old = self.dialing.pop(session, None)

@@ -89,6 +89,12 @@ def listening_socket(address: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if sock.family == socket.AF_INET6 and address == "::":
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        # The SYN-ACK leaves from the listener: it must carry TTL 255 for a GTSM peer's
+        # IP_MINTTL to accept it (RFC 5082 §3). A higher TTL is harmless to other peers.
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
         sock.bind((address, port))
         sock.listen(64)
         sock.setblocking(False)

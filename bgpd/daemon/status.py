@@ -90,4 +90,5 @@ def neighbor_status(runner: PeerRunner, sink: RouteSink) -> dict[str, object]:
         "established_count": s.established_count,
         "connections_rejected": runner.rejected,
         "collisions": core.collisions,
+        "backpressure_pauses": runner.pauses,
     }
