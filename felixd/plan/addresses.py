@@ -68,6 +68,7 @@ def normalise_mac(text: str) -> str | None:
     return ":".join(parts)
 
 
+@lru_cache(maxsize=1 << 12)
 def vtep_mac_for(node_name: str) -> str:
     """felix's deterministic VTEP MAC when `vxlanTunnelMACAddr` is empty (calico.md §1.4)."""
     digest = hashlib.sha1(node_name.encode(), usedforsecurity=False).digest()

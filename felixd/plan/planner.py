@@ -59,7 +59,7 @@ from felixd.plan.model import (
 )
 from felixd.plan.nat import nat_table
 from felixd.plan.pools import ValidPool, validate_pools
-from felixd.plan.state import PlannerState
+from felixd.plan.state import BlockPlan, PlannerState
 
 # Encapsulation overheads (calico.md §4.6): outer IPv4 20; VXLAN 20+8+8+14; WireGuard 60.
 OVERHEAD = {"ipip": 20, "vxlan": 50, "wireguard": 60}
@@ -117,6 +117,7 @@ class _Planner:
         self.local_v4_net: Prefix | None = None
         self.vxlan: VxlanDevice | None = None
         self.ipip_mtu = DEFAULT_MTU - OVERHEAD["ipip"]
+        self.vtep_entries: dict[tuple[Neighbour, FdbEntry], tuple[Neighbour, FdbEntry]] = {}
 
     def problem(self, kind: str, name: str, reason: str) -> None:
         self.problems.append(Problem(kind, name, reason))
@@ -259,7 +260,7 @@ class _Planner:
 
     def _add_neighbour(self, neigh: Neighbour, kind: str, name: str) -> bool:
         existing = self.neighbours.get(neigh.key)
-        if existing is not None and existing != neigh:
+        if existing is not None and existing is not neigh and existing != neigh:
             self.problem(kind, name, f"neighbour {neigh.address} on {neigh.dev} conflicts")
             return False
         self.neighbours[neigh.key] = neigh
@@ -325,29 +326,82 @@ class _Planner:
     # -- blocks: blackholes and VXLAN (calico.md §4.2, §4.4, §4.5) -------------------------
 
     def _blocks(self) -> None:
-        for cidr in sorted(self.state.blocks, key=network_sort_key):
-            block = self.state.blocks[cidr]
-            net = parse_network(cidr)
-            if net is None:
-                self.problem("Block", cidr, "bad CIDR")
+        # Memoised like best paths: a block's result depends on the block, its node and the
+        # context below. Blocks are walked in address order because neighbour and FDB clashes
+        # (two nodes claiming one VTEP MAC) are settled first come, first served.
+        context = (
+            tuple(self.pools),
+            tuple(self.connected),
+            self.local_v4_net,
+            self.vxlan,
+            self.cfg,
+            self.me,
+        )
+        memo = self.state.block_memo
+        if memo.context != context:
+            memo.context = context
+            memo.results.clear()
+        results, blocks, nodes = memo.results, self.state.blocks, self.state.nodes
+        for cidr in sorted(blocks, key=network_sort_key):
+            block = blocks[cidr]
+            node = nodes.get(block.affinity) if block.affinity is not None else None
+            cached = results.get(cidr)
+            if cached is None or cached[0] is not block or cached[1] is not node:
+                mark = len(self.problems)
+                outcome = self._block_plan(cidr, block.affinity, node)
+                cached = (block, node, outcome, tuple(self.problems[mark:]))
+                results[cidr] = cached
+            elif cached[3]:
+                self.problems.extend(cached[3])
+            route, neigh, fdb = cached[2]
+            if route is None:
                 continue
-            pool = self._pool_of(prefix_of(net))
-            # A block outside every pool (its pool was deleted) gets no route at all.
-            if pool is None or block.affinity is None:
-                continue
-            if block.affinity == self.me:
-                self.local_blocks.add(str(net))
-                route = Route(
-                    str(net),
-                    self.cfg.route_protocol,
-                    type=RouteType.BLACKHOLE,
-                    metric=self._metric(net.version),
-                    table=self.cfg.route_table,
-                    kind=RouteKind.BLACKHOLE,
-                )
-                self._add_route(route, "Block", cidr)
-            elif pool.encap == "vxlan":
-                self._vxlan_block(net, pool, block.affinity)
+            if route.type is RouteType.BLACKHOLE:
+                self.local_blocks.add(route.dst)
+            self._place_block(cidr, route, neigh, fdb)
+        if len(results) > len(blocks):
+            for gone in results.keys() - blocks.keys():
+                del results[gone]
+
+    def _place_block(
+        self, cidr: str, route: Route, neigh: Neighbour | None, fdb: FdbEntry | None
+    ) -> None:
+        if fdb is not None:
+            clash = self.fdb.get(fdb.key)
+            if clash is not None and clash is not fdb and clash != fdb:
+                self.problem("Block", cidr, f"another node already uses VTEP MAC {fdb.mac}")
+                return
+        if neigh is not None and not self._add_neighbour(neigh, "Block", cidr):
+            return
+        if self._add_route(route, "Block", cidr) and fdb is not None:
+            self.fdb[fdb.key] = fdb
+
+    def _block_plan(self, cidr: str, affinity: str | None, node: NodeInfo | None) -> BlockPlan:
+        nothing: BlockPlan = (None, None, None)
+        net = parse_network(cidr)
+        if net is None:
+            self.problem("Block", cidr, "bad CIDR")
+            return nothing
+        pool = self._pool_of(prefix_of(net))
+        # A block outside every pool (its pool was deleted) gets no route at all.
+        if pool is None or affinity is None:
+            return nothing
+        if affinity == self.me:
+            route = Route(
+                cidr,
+                self.cfg.route_protocol,
+                type=RouteType.BLACKHOLE,
+                metric=self._metric(net.version),
+                table=self.cfg.route_table,
+                kind=RouteKind.BLACKHOLE,
+            )
+            return (route, None, None)
+        if pool.encap != "vxlan":
+            return nothing  # no-encap and IPIP remote blocks follow bgpd's best paths
+        if node is None:
+            self.problem("Block", cidr, f"affine node {affinity!r} is unknown")
+            return nothing
+        return self._vxlan_block(cidr, pool, node)
 
     def _vxlan_device(self, mtu: int) -> VxlanDevice | None:
         node = self.state.nodes.get(self.me)
@@ -386,46 +440,35 @@ class _Planner:
         # calico.md §4.4: the subnet is the prefix length of the local bgp.ipv4Address.
         return self.local_v4_net is not None and ip_within(ip, self.local_v4_net)
 
-    def _vxlan_block(self, net: IPNetwork, pool: ValidPool, node_name: str) -> None:
-        cidr = str(net)
-        node = self.state.nodes.get(node_name)
-        if node is None:
-            self.problem("Block", cidr, f"affine node {node_name!r} is unknown")
-            return
+    def _vxlan_block(self, cidr: str, pool: ValidPool, node: NodeInfo) -> BlockPlan:
+        nothing: BlockPlan = (None, None, None)
         node_ip = self._node_address(node, 4)
         if node_ip is None:
-            self.problem("Block", cidr, f"node {node_name!r} has no IPv4 address")
-            return
+            self.problem("Block", cidr, f"node {node.name!r} has no IPv4 address")
+            return nothing
         remote = _host_ip(node_ip.ip)
         if pool.cross_subnet and self._same_subnet(remote):
             dev = self._connected_dev(remote)
             if dev is None:
-                self.problem("Block", cidr, f"next hop {node_ip.ip} is not on a connected subnet")
-                return
-            hop = NextHop(str(node_ip.ip), dev, onlink=True)
-            route = self._via(cidr, 4, [hop], RouteKind.REMOTE_DIRECT)
-            self._add_route(route, "Block", cidr)
-            return
+                self.problem("Block", cidr, f"next hop {remote[2]} is not on a connected subnet")
+                return nothing
+            hop = NextHop(remote[2], dev, onlink=True)
+            return (self._via(cidr, 4, [hop], RouteKind.REMOTE_DIRECT), None, None)
         if self.vxlan is None:
             self.problem("Block", cidr, "this node has no VXLAN device")
-            return
-        vtep = parse_address(node.ipv4_vxlan_tunnel_address or "")
-        if vtep is None or vtep.version != 4:
-            self.problem("Block", cidr, f"node {node_name!r} has no ipv4VXLANTunnelAddr")
-            return
-        mac = normalise_mac(node.vxlan_tunnel_mac or "") or vtep_mac_for(node_name)
+            return nothing
+        vtep = parse_ip(node.ipv4_vxlan_tunnel_address or "")
+        if vtep is None or vtep[0] != 4:
+            self.problem("Block", cidr, f"node {node.name!r} has no ipv4VXLANTunnelAddr")
+            return nothing
+        mac = normalise_mac(node.vxlan_tunnel_mac or "") or vtep_mac_for(node.name)
         dev = self.vxlan.name
-        neigh = Neighbour(dev, str(vtep), mac)
-        fdb = FdbEntry(dev, mac, str(node_ip.ip))
-        clash = self.fdb.get(fdb.key)
-        if clash is not None and clash != fdb:
-            self.problem("Block", cidr, f"node {node_name!r} shares VTEP MAC {mac}")
-            return
-        if not self._add_neighbour(neigh, "Block", cidr):
-            return
-        hop = NextHop(str(vtep), dev, onlink=True)
-        if self._add_route(self._via(cidr, 4, [hop], RouteKind.REMOTE_VXLAN), "Block", cidr):
-            self.fdb[fdb.key] = fdb
+        hop = NextHop(vtep[2], dev, onlink=True)
+        route = self._via(cidr, 4, [hop], RouteKind.REMOTE_VXLAN)
+        # Blocks of one node share one neighbour and FDB value (cheap identity checks later).
+        entries = (Neighbour(dev, vtep[2], mac), FdbEntry(dev, mac, remote[2]))
+        entries = self.vtep_entries.setdefault(entries, entries)
+        return (route, *entries)
 
     # -- best paths: no-encap, IPIP, external (calico.md §4.2, §4.4) -----------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 from felixd.plan.inputs import (
     BestPath,
@@ -27,7 +27,7 @@ from felixd.plan.inputs import (
     Pool,
     WorkloadEndpoint,
 )
-from felixd.plan.model import Problem, Route
+from felixd.plan.model import FdbEntry, Neighbour, Problem, Route
 
 InputKind = (
     type[NodeInfo]
@@ -41,15 +41,20 @@ InputKind = (
 KINDS: tuple[InputKind, ...] = (NodeInfo, Pool, Block, WorkloadEndpoint, BestPath, HostInterface)
 
 
+T = TypeVar("T")
+
+# What the planner derives from one block: its route, and for VXLAN the VTEP's neighbour and
+# FDB entries.
+BlockPlan = tuple[Route | None, Neighbour | None, FdbEntry | None]
+
+
 @dataclass(slots=True)
-class Memo:
+class Memo(Generic[T]):
     """Results the planner may reuse while `context` is unchanged (a cache, never an input:
     dropping it changes no plan)."""
 
     context: object = None
-    results: dict[str, tuple[BestPath, Route | None, tuple[Problem, ...]]] = field(
-        default_factory=dict
-    )
+    results: dict[str, T] = field(default_factory=dict)
 
 
 class PlannerState:
@@ -58,7 +63,10 @@ class PlannerState:
         self.config = config if config is not None else FelixConfig()
         self.revision = 0
         self._tables: dict[type, dict[str, Input]] = {kind: {} for kind in KINDS}
-        self.best_path_memo = Memo()
+        self.best_path_memo: Memo[tuple[BestPath, Route | None, tuple[Problem, ...]]] = Memo()
+        self.block_memo: Memo[tuple[Block, NodeInfo | None, BlockPlan, tuple[Problem, ...]]] = (
+            Memo()
+        )
 
     @property
     def nodes(self) -> Mapping[str, NodeInfo]:

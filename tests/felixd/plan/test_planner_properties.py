@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -191,3 +192,39 @@ def test_memo_follows_what_a_best_path_depends_on() -> None:
     assert external in plan(state).routes
     state.set_config(FelixConfig(install_external_routes=False))
     assert external not in plan(state).routes
+
+
+def test_block_memo_follows_the_vxlan_device_and_the_node() -> None:
+    state = PlannerState("node-a")
+    state.set(HostInterface("eth0", ("192.168.1.10/24",)))
+    state.set(Pool("p", "10.244.0.0/16", vxlan_mode=EncapMode.ALWAYS))
+    state.set(Block("10.244.1.0/26", "node-b"))
+    state.set(NodeInfo("node-b", ("192.168.1.11/24",), "10.244.1.1"))
+    state.set(NodeInfo("node-a", ("192.168.1.10/24",)))
+    key = (254, "10.244.1.0/26", 0)
+    assert key not in plan(state).routes  # no local VTEP address yet: no device
+    state.set(NodeInfo("node-a", ("192.168.1.10/24",), "10.244.0.1"))
+    assert plan(state).routes[key].gateway == "10.244.1.1"
+    state.set(NodeInfo("node-b", ("192.168.1.11/24",), "10.244.1.9"))
+    assert plan(state).routes[key].gateway == "10.244.1.9"
+    state.set(Pool("p", "10.244.0.0/16", vxlan_mode=EncapMode.CROSS_SUBNET))
+    assert plan(state).routes[key].gateway == "192.168.1.11"
+
+
+@pytest.mark.parametrize("encap", ["vxlan", "ipip"])
+def test_memo_follows_the_local_subnet(encap: str) -> None:
+    """calico.md §4.4: CrossSubnet compares with this node's own subnet; shrinking it (nothing
+    else changes) turns a direct route into a tunnel route."""
+    state = PlannerState("node-a")
+    state.set(HostInterface("eth0", ("192.168.1.10/24",)))
+    vxlan = EncapMode.CROSS_SUBNET if encap == "vxlan" else EncapMode.NEVER
+    ipip = EncapMode.CROSS_SUBNET if encap == "ipip" else EncapMode.NEVER
+    state.set(Pool("p", "10.244.0.0/16", ipip, vxlan))
+    state.set(Block("10.244.1.0/26", "node-b"))
+    state.set(BestPath("10.244.1.0/26", ("192.168.1.200",)))
+    state.set(NodeInfo("node-b", ("192.168.1.200/24",), "10.244.1.1"))
+    state.set(NodeInfo("node-a", ("192.168.1.10/24",), "10.244.0.1"))
+    key = (254, "10.244.1.0/26", 0)
+    assert plan(state).routes[key].dev == "eth0"
+    state.set(NodeInfo("node-a", ("192.168.1.10/25",), "10.244.0.1"))
+    assert plan(state).routes[key].dev == ("vxlan.calico" if encap == "vxlan" else "tunl0")

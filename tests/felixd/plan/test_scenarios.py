@@ -478,3 +478,14 @@ def test_nat_table_outside_owned_prefix_is_refused() -> None:
     desired = plan(state)
     assert desired.nft_tables == {}
     assert any(p.kind == "FelixConfiguration" for p in desired.problems)
+
+
+def test_two_nodes_claiming_one_vtep_mac_first_block_wins() -> None:
+    state = world(vxlan=EncapMode.ALWAYS)
+    state.set(NodeInfo("node-c", ("192.168.2.12/24",), "10.244.2.1", "66:00:00:00:00:0b"))
+    desired = plan(state)
+    assert desired.problems == (
+        Problem("Block", "10.244.2.0/26", "another node already uses VTEP MAC 66:00:00:00:00:0b"),
+    )
+    assert desired.fdb[("vxlan.calico", "66:00:00:00:00:0b")].dst == "192.168.1.11"
+    assert (254, "10.244.2.0/26", 0) not in desired.routes
