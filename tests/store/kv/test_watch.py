@@ -4,6 +4,8 @@ bookmarkable, prev_kv, IsCreate, filters), plus compaction and slow-watcher canc
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -256,55 +258,99 @@ def test_watchers_survive_a_snapshot_restore_without_loss_or_duplicates() -> Non
     assert keys_revs(seen) == [(b"a", 2), (b"b", 3), (b"c", 4)]
 
 
-ops = st.lists(
-    st.one_of(
-        st.tuples(st.just("put"), st.sampled_from([b"a", b"b", b"c", b"d"])),
-        st.tuples(st.just("del"), st.sampled_from([b"a", b"b", b"c", b"d"])),
-        st.tuples(st.just("txn"), st.sampled_from([b"a", b"b", b"c", b"d"])),
-        st.tuples(st.just("take"), st.integers(0, 3)),
-        st.tuples(st.just("watch"), st.integers(0, 8)),
-    ),
-    max_size=40,
+key_ops = st.tuples(
+    st.sampled_from(["put", "del", "txn"]), st.sampled_from([b"a", b"b", b"c", b"d"])
 )
+num_ops = st.tuples(st.sampled_from(["take", "watch", "compact", "restore"]), st.integers(0, 8))
+ops = st.lists(st.one_of(key_ops, num_ops), max_size=40)
 
 
 @given(ops)
-def test_every_watcher_sees_exactly_the_matching_history(script: list[tuple[str, object]]) -> None:
-    """Ordered, unique, atomic and reliable together, for watches created at random times and
-    revisions and drained in random amounts, against the history recorded by an all-keys watch."""
+def test_every_watcher_sees_exactly_the_matching_history(
+    script: list[tuple[str, bytes] | tuple[str, int]],
+) -> None:
+    """Ordered, unique, atomic, reliable, bookmarkable and compaction-cancelled together: watches
+    created at random times and start revisions, drained in random amounts, across compactions
+    and snapshot restores, against the history an always-drained all-keys watch records."""
     a, hub = setup(max_scan_revisions=2)
     shapes = [(b"a", b""), (b"b", b"d"), (b"\0", b"\0")]
     truth_id = hub.create(ALL).watch_id
+    truth: list[Event] = []
     watches: dict[int, tuple[bytes, bytes, int]] = {}
     got: dict[int, list[WatchResponse]] = {}
     for op, arg in script:
-        if op == "put":
-            a.ok(PutRequest(arg, b"v"))  # type: ignore[arg-type]
-        elif op == "del":
-            a.ok(DeleteRangeRequest(arg))  # type: ignore[arg-type]
-        elif op == "txn":
-            a.ok(TxnRequest((), (PutRequest(arg), PutRequest(b"z")), ()))  # type: ignore[arg-type]
+        if isinstance(arg, bytes):
+            if op == "put":
+                a.ok(PutRequest(arg, b"v"))
+            elif op == "del":
+                a.ok(DeleteRangeRequest(arg))
+            else:
+                a.ok(TxnRequest((), (PutRequest(arg), PutRequest(b"z")), ()))
         elif op == "watch":
-            key, end = shapes[int(arg) % 3]  # type: ignore[call-overload]
-            start = max(0, a.machine.revision + 1 - int(arg))  # type: ignore[call-overload]
+            key, end = shapes[arg % 3]
+            start = max(0, a.machine.revision + 1 - arg)
             wid = hub.create(WatchCreateRequest(key, end, start_revision=start)).watch_id
             watches[wid] = (key, end, start or a.machine.revision + 1)
             got[wid] = []
+        elif op == "compact":
+            rev = a.machine.revision - arg
+            if rev > a.machine.compact_revision:
+                a.ok(CompactRequest(rev))
+        elif op == "restore":
+            a.machine = KVStateMachine.from_snapshot(a.machine.to_snapshot())
+            hub.attach(a.machine)
         elif watches:
-            wid = sorted(watches)[int(arg) % len(watches)]  # type: ignore[call-overload]
-            resp = hub.take(wid, max_events=1 + int(arg))  # type: ignore[call-overload]
+            wid = sorted(watches)[arg % len(watches)]
+            resp = hub.take(wid, max_events=1 + arg)
             if resp is not None:
                 got[wid].append(resp)
-    truth = events(drain(hub, truth_id))
+        truth.extend(events(drain(hub, truth_id)))
     for wid, (key, end, start) in watches.items():
         got[wid].extend(drain(hub, wid, max_events=2))
         want = [e for e in truth if e.kv.mod_revision >= start and in_range(e.kv.key, key, end)]
-        assert events(got[wid]) == want
-        for resp in got[wid]:
+        resps = got[wid]
+        delivered = events(resps)
+        if resps and resps[-1].canceled:
+            # Cancelled by compaction: what came before is a gap-free prefix, and the watch's
+            # cursor (past its last event, at least its start) really was below the compaction.
+            cancel = resps.pop()
+            assert cancel.compact_revision > 0
+            assert delivered == want[: len(delivered)]
+            cursor = delivered[-1].kv.mod_revision + 1 if delivered else start
+            assert cancel.compact_revision > cursor
+        else:
+            assert delivered == want
+        for resp in resps:
             for rev in {e.kv.mod_revision for e in resp.events}:
                 in_resp = [e for e in resp.events if e.kv.mod_revision == rev]
                 assert in_resp == [e for e in want if e.kv.mod_revision == rev]
             assert resp.revision >= max(e.kv.mod_revision for e in resp.events)
         # Bookmarkable: a header revision promises every event up to it was delivered.
-        for resp, nxt in zip(got[wid], got[wid][1:], strict=False):
+        for resp, nxt in itertools.pairwise(resps):
             assert resp.revision < min(e.kv.mod_revision for e in nxt.events)
+
+
+def test_follower_restored_from_a_newer_snapshot_delivers_the_missed_revisions() -> None:
+    """A lagging member installs the leader's snapshot: its watchers get what lies between."""
+    leader, follower = Applier(), Applier()
+    hub = WatchHub(follower.machine)
+    w = hub.create(ALL).watch_id
+    for i in range(5):
+        leader.ok(PutRequest(b"k%d" % i))
+        if i < 2:
+            follower.ok(PutRequest(b"k%d" % i))
+    assert keys_revs(events(drain(hub, w))) == [(b"k0", 2), (b"k1", 3)]
+    hub.attach(KVStateMachine.from_snapshot(leader.machine.to_snapshot()))
+    assert keys_revs(events(drain(hub, w))) == [(b"k2", 4), (b"k3", 5), (b"k4", 6)]
+
+
+def test_follower_restored_past_a_compaction_cancels_the_watchers_it_skipped() -> None:
+    leader, follower = Applier(), Applier()
+    hub = WatchHub(follower.machine)
+    w = hub.create(ALL).watch_id
+    for i in range(5):
+        leader.ok(PutRequest(b"k%d" % i))
+    leader.ok(CompactRequest(5))
+    hub.attach(KVStateMachine.from_snapshot(leader.machine.to_snapshot()))
+    resp = hub.take(w)
+    assert resp is not None and resp.canceled and resp.compact_revision == 5
