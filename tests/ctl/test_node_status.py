@@ -1,0 +1,76 @@
+"""`tabbyctl node status` rendering: calicoctl's table, IPv4/IPv6 sections, why not Established."""
+
+from __future__ import annotations
+
+import time
+
+from ctl.main import build_parser
+from ctl.node import info_text, render, since_text
+
+NOW = time.mktime((2026, 11, 30, 12, 0, 0, 0, 0, -1))
+
+
+def row(address: str, state: str, **kw: object) -> dict[str, object]:
+    return {
+        "address": address,
+        "port": 179,
+        "peer_type": "node-to-node mesh",
+        "state": state,
+        "bird_state": "up" if state == "Established" else "start",
+        "since": NOW - 3600,
+        "passive": False,
+        "reason": "",
+        **kw,
+    }
+
+
+def test_calicoctl_table_with_ipv4_and_ipv6_sections() -> None:
+    text = render(
+        {},
+        [
+            row("10.0.0.2", "Established"),
+            row(
+                "2001:db8::3",
+                "Active",
+                passive=True,
+                peer_type="global",
+                reason="passive: waiting for the peer to connect",
+            ),
+        ],
+        now=NOW,
+    )
+    lines = text.splitlines()
+    assert lines[0] == "tabby-bgpd is running."
+    assert "IPv4 BGP status" in lines and "IPv6 BGP status" in lines
+    header = "| PEER ADDRESS | PEER TYPE         | STATE | SINCE    | INFO        |"
+    assert header in lines
+    assert "| 10.0.0.2     | node-to-node mesh | up    | 11:00:00 | Established |" in lines
+    assert any(
+        "2001:db8::3" in ln and "Passive (passive: waiting for the peer to connect)" in ln
+        for ln in lines
+    )
+
+
+def test_empty_sections_say_no_peers() -> None:
+    text = render({}, [], now=NOW)
+    assert "No IPv4 peers found." in text and "No IPv6 peers found." in text
+
+
+def test_info_says_why_not_established() -> None:
+    r = row(
+        "10.0.0.2",
+        "Idle",
+        reason='restarting in 3s after: NOTIFICATION received: Cease / Administrative Shutdown "bye"',
+    )
+    assert info_text(r).startswith("Idle (restarting in 3s after: NOTIFICATION received")
+    assert info_text(row("10.0.0.2", "Established")) == "Established"
+
+
+def test_since_is_a_time_today_and_a_date_before() -> None:
+    assert since_text(NOW - 60, NOW) == "11:59:00"
+    assert since_text(NOW - 3 * 86400, NOW) == "2026-11-27"
+
+
+def test_parser_has_node_status_with_json_output() -> None:
+    args = build_parser().parse_args(["node", "status", "-o", "json", "--socket", "/tmp/x.sock"])
+    assert args.output == "json" and args.socket == "/tmp/x.sock" and callable(args.func)
