@@ -17,17 +17,6 @@ class ResourceError(ValueError):
         self.reason = reason
         super().__init__(f"{path}: {reason}" if path else reason)
 
-    def under(self, prefix: str) -> ResourceError:
-        """The same error with `prefix` put in front of its path (for nested documents)."""
-        if not prefix:
-            return self
-        joined = (
-            f"{prefix}.{self.path}"
-            if self.path and not self.path.startswith("[")
-            else (prefix + self.path)
-        )
-        return ResourceError(joined, self.reason)
-
 
 class SelectorError(ValueError):
     """A selector failed to parse. `position` is the 0-based index of the offending character."""
