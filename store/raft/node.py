@@ -273,11 +273,9 @@ class RaftNode:
             else:
                 self._become_follower(m.term, NONE)
         elif m.term < self.term:
-            if isinstance(m, AppendEntries | Heartbeat) and (
-                self.config.check_quorum or self.config.pre_vote
-            ):
-                # A leader cut off by a partition may not see any higher term otherwise: with
-                # pre-vote the others never bump theirs for it. Tell it ours.
+            if isinstance(m, AppendEntries | Heartbeat):
+                # Figure 2: "Reply false if term < currentTerm" - the reply carries our term so a
+                # deposed leader steps down; with pre-vote it might never see a higher term else.
                 self._send(AppendEntriesResponse(self.term, self.id, m.src, 0))
             elif isinstance(m, RequestVote) and m.pre_vote:
                 self._send(RequestVoteResponse(self.term, self.id, m.src, False, pre_vote=True))
