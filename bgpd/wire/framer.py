@@ -2,7 +2,8 @@
 
 `feed(data)` appends bytes and checks every header as soon as its octets arrive: a bad marker is
 rejected on the first wrong octet, a bad length or type as soon as the 19-octet header is there,
-so a peer cannot make us buffer a body behind a broken header. `next_frame()` returns the next
+so a peer cannot make us buffer a body behind a broken header. The length bound is the current
+context's (4,096, or 65,535 once RFC 8654 extended messages are negotiated). `next_frame()` returns the next
 complete message as bytes; `next_message()` decodes it with the current `context` (which the
 session replaces when the OPENs are exchanged, e.g. to allow RFC 8654 extended messages).
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from bgpd.wire.codec import DECODERS, HEADER_LENGTH, MARKER, bad_length, check_header
-from bgpd.wire.context import DEFAULT, MAX_EXTENDED_MESSAGE, WireContext
+from bgpd.wire.context import DEFAULT, WireContext
 from bgpd.wire.errors import CONNECTION_NOT_SYNCHRONIZED, BGPError, MessageHeaderError
 from bgpd.wire.messages import Message
 
@@ -42,6 +43,7 @@ class Framer:
         buf = self._buf
         n = len(buf)
         scan = self._scan
+        limit = self.context.max_message
         try:
             while scan < n:
                 avail = n - scan
@@ -52,11 +54,9 @@ class Framer:
                             CONNECTION_NOT_SYNCHRONIZED, b"", "marker is not all ones"
                         )
                     break
-                # Context-free bound here: the context may grow to extended messages before
-                # this frame is taken; `next_frame` applies the negotiated bound.
-                length, _ = check_header(
-                    bytes(buf[scan : scan + HEADER_LENGTH]), MAX_EXTENDED_MESSAGE
-                )
+                # The current context bounds the length. A peer can only send an extended
+                # message after our KEEPALIVE, which we send after its OPEN set the context.
+                length, _ = check_header(bytes(buf[scan : scan + HEADER_LENGTH]), limit)
                 scan += length
         except BGPError as err:
             self._error = err
