@@ -342,7 +342,8 @@ class _Planner:
             memo.context = context
             memo.results.clear()
         results, blocks, nodes = memo.results, self.state.blocks, self.state.nodes
-        for cidr in sorted(blocks, key=network_sort_key):
+        routes, neighbours, fdb_map = self.routes, self.neighbours, self.fdb
+        for cidr in memo.ordered(blocks, network_sort_key):
             block = blocks[cidr]
             node = nodes.get(block.affinity) if block.affinity is not None else None
             cached = results.get(cidr)
@@ -358,6 +359,19 @@ class _Planner:
                 continue
             if route.type is RouteType.BLACKHOLE:
                 self.local_blocks.add(route.dst)
+            key = route.key
+            # Fast path: nothing to clash with (the VTEP entries, shared by a node's blocks,
+            # are the very objects already placed).
+            if key not in routes and (
+                fdb is None
+                or (
+                    fdb_map.get(fdb.key) is fdb
+                    and neigh is not None
+                    and neighbours.get(neigh.key) is neigh
+                )
+            ):
+                routes[key] = route
+                continue
             self._place_block(cidr, route, neigh, fdb)
         if len(results) > len(blocks):
             for gone in results.keys() - blocks.keys():

@@ -13,7 +13,7 @@ blocks by CIDR, best paths by prefix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
@@ -55,6 +55,17 @@ class Memo(Generic[T]):
 
     context: object = None
     results: dict[str, T] = field(default_factory=dict)
+    # The keys in planning order, re-sorted only when the set of keys changes.
+    order: list[str] = field(default_factory=list)
+    order_keys: set[str] = field(default_factory=set)
+
+    def ordered(
+        self, keys: Mapping[str, object], sort_key: Callable[[str], tuple[int, int, int, str]]
+    ) -> list[str]:
+        if self.order_keys != keys.keys():  # a C-speed set comparison, no sort
+            self.order = sorted(keys, key=sort_key)
+            self.order_keys = set(keys)
+        return self.order
 
 
 class PlannerState:
