@@ -322,9 +322,17 @@ class WatchHub:
                 compact_revision=w.compact_revision,
                 cancel_reason=w.cancel_reason,
             )
+        buffer = w.buffer
+        if w.synced and len(buffer) == 1:
+            # The common case of a caught-up watcher: hand out the revision's tuple itself. All
+            # members of a group share it, so a shell can encode it once for all of them.
+            last, evs = buffer.popleft()
+            w.buffered = 0
+            w.delivered = True
+            self._ready.discard(watch_id)
+            return WatchResponse(watch_id, self._rev, evs)
         events: list[Event] = []
         last = 0
-        buffer = w.buffer
         while buffer and len(events) < max_events:
             last, evs = buffer.popleft()
             w.buffered -= len(evs)
@@ -340,6 +348,15 @@ class WatchHub:
         # With nothing left behind, everything up to the head has been delivered (a progress
         # guarantee); otherwise only up to the last revision in this response.
         return WatchResponse(watch_id, last if more else self._rev, tuple(events))
+
+    def take_ready(self, max_events: int = 1000) -> list[WatchResponse]:
+        """One `take` for every ready watch, in watch-id order: the shell's drain loop."""
+        out: list[WatchResponse] = []
+        for watch_id in sorted(self._ready):
+            resp = self.take(watch_id, max_events)
+            if resp is not None:
+                out.append(resp)
+        return out
 
     def _scan(self, w: _Watcher, out: list[Event], max_events: int) -> int:
         """Replay revisions from the log at the watcher's cursor; join the group on reaching

@@ -354,3 +354,16 @@ def test_follower_restored_past_a_compaction_cancels_the_watchers_it_skipped() -
     hub.attach(KVStateMachine.from_snapshot(leader.machine.to_snapshot()))
     resp = hub.take(w)
     assert resp is not None and resp.canceled and resp.compact_revision == 5
+
+
+def test_same_shape_watchers_share_one_events_tuple_so_the_shell_encodes_once() -> None:
+    a, hub = setup()
+    ids = [hub.create(WatchCreateRequest(b"/p/", b"/p0", prev_kv=True)).watch_id for _ in range(3)]
+    other = hub.create(WatchCreateRequest(b"/q")).watch_id
+    a.ok(PutRequest(b"/p/x"))
+    resps = hub.take_ready()
+    assert [r.watch_id for r in resps] == ids
+    assert resps[0].events is resps[1].events is resps[2].events
+    assert hub.take_ready() == [] and hub.ready() == []
+    a.ok(PutRequest(b"/q"))
+    assert [r.watch_id for r in hub.take_ready()] == [other]
