@@ -306,7 +306,9 @@ class _Planner:
                 route = Route(
                     str(net),
                     self.cfg.route_protocol,
-                    scope=RouteScope.LINK,
+                    # IPv6 has no route scopes: the kernel reports every IPv6 route as
+                    # universe (rt6_fill_node), so that is what to plan for /128s.
+                    scope=RouteScope.LINK if net.version == 4 else RouteScope.UNIVERSE,
                     dev=ep.interface,
                     metric=self._metric(net.version),
                     table=self.cfg.route_table,

@@ -22,6 +22,7 @@ from felixd.plan import (
     Pool,
     Problem,
     RouteKind,
+    RouteScope,
     WorkloadEndpoint,
     plan,
 )
@@ -439,7 +440,8 @@ def test_workload_interface_sysctls_v4_and_v6() -> None:
     assert not any("ipv6" in p for p in desired.sysctls if "cali1111" in p)
     # IPv6 workload route: metric 1024 as the kernel reports it; no static NDP entry (felix
     # programs static ARP for IPv4 only, §4.2).
-    assert (254, "fd00:10::6/128", 1024) in desired.routes
+    six_route = desired.routes[(254, "fd00:10::6/128", 1024)]
+    assert six_route.scope is RouteScope.UNIVERSE  # IPv6 routes have no scope (rt6_fill_node)
     assert ("cali6666", "fd00:10::6") not in desired.neighbours
 
 
