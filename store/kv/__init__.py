@@ -10,7 +10,7 @@ See docs/kv.md for how the server wires them together.
 from store.kv.codec import MAX_REQUEST_BYTES, decode_request, encode_request
 from store.kv.errors import ErrorKind, KVError
 from store.kv.lease import LeaseTracker
-from store.kv.machine import KVConfig, KVStateMachine, SnapshotError
+from store.kv.machine import KVConfig, KVStateMachine, KVStatus, SnapshotError
 from store.kv.messages import (
     AlarmAction,
     AlarmRequest,
@@ -67,6 +67,7 @@ __all__ = [
     "KVConfig",
     "KVError",
     "KVStateMachine",
+    "KVStatus",
     "KeyValue",
     "LeaseCheckpoint",
     "LeaseCheckpointRequest",

@@ -85,6 +85,18 @@ class KVConfig:
     min_lease_ttl: int = 2
 
 
+@dataclass(frozen=True, slots=True)
+class KVStatus:
+    revision: int
+    compact_revision: int
+    applied_index: int
+    db_size: int
+    quota_bytes: int
+    alarms: tuple[AlarmType, ...]
+    keys: int
+    leases: int
+
+
 class WatchSink(Protocol):
     """What the state machine tells the watch hub (implemented by `watch.WatchHub`)."""
 
@@ -192,6 +204,19 @@ class KVStateMachine:
         self._check_range_revision(rev, self.store.revision)
         return self.store.hash_kv(rev), rev, self.store.compact_revision
 
+    def status(self) -> KVStatus:
+        """What etcd's Maintenance.Status reports about the store."""
+        return KVStatus(
+            self.store.revision,
+            self.store.compact_revision,
+            self.applied_index,
+            self.db_size,
+            self.config.quota_bytes,
+            self.alarms(),
+            len(self.store),
+            len(self._leases),
+        )
+
     def alarms(self) -> tuple[AlarmType, ...]:
         return tuple(sorted(self._alarms))
 
@@ -241,6 +266,11 @@ class KVStateMachine:
         except KVError as err:
             return ErrorResponse(self.store.revision, err.kind.value, err.code.value, err.message)
         raise TypeError(f"not a KV request: {type(req).__name__}")
+
+    def advance(self, index: int) -> None:
+        """Record that Raft entry `index` carried no KV request (an empty entry of a new term,
+        a membership change), so `applied_index` and snapshots keep up with Raft's."""
+        self.applied_index = max(self.applied_index, index)
 
     def _commit(self, rev: int, events: tuple[Event, ...]) -> None:
         self.store.commit(rev, events)

@@ -134,3 +134,13 @@ def test_hash_kv_agrees_between_members_and_after_restore() -> None:
     assert a.machine.hash_kv(3) == c.machine.hash_kv(3)  # they agreed up to revision 3
     restored = KVStateMachine.from_snapshot(a.machine.to_snapshot())
     assert restored.hash_kv() == a.machine.hash_kv()
+
+
+def test_entries_without_a_kv_request_still_advance_the_applied_index() -> None:
+    a = Applier()
+    a.ok(PutRequest(b"k"))
+    a.machine.advance(5)  # e.g. a leader's empty entry, a membership change
+    assert a.machine.apply(4, PutRequest(b"k", b"stale")) is None
+    assert KVStateMachine.from_snapshot(a.machine.to_snapshot()).applied_index == 5
+    status = a.machine.status()
+    assert (status.revision, status.applied_index, status.keys) == (2, 5, 1)
