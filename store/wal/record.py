@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 EntryTuple = tuple[int, int, int, bytes]
 """(index, term, kind, data): one Raft log entry as the WAL stores it."""
@@ -63,6 +62,8 @@ KNOWN_FLAGS: Final = CARRIED
 MAX_RECORD_BYTES: Final = 64 << 20
 
 _HEAD = struct.Struct("<HBBII")
+_PRE = struct.Struct("<HBBI")
+_CRC = struct.Struct("<I")
 HEADER_SIZE: Final = _HEAD.size
 _ENTRY = struct.Struct("<QQI")
 _HARD_STATE = struct.Struct("<QQQ")
@@ -84,8 +85,9 @@ class BadFrame(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
+    # A NamedTuple rather than a frozen dataclass: recovery builds one per record, and a
+    # frozen dataclass's __init__ costs several times more.
     rtype: int
     flags: int
     payload: bytes
@@ -95,9 +97,9 @@ class Frame:
 
 def encode_frame(rtype: int, flags: int, payload: bytes) -> bytes:
     """One record in its frame, CRC included."""
-    head = struct.pack("<HBBI", MAGIC, rtype, flags, len(payload))
+    head = _PRE.pack(MAGIC, rtype, flags, len(payload))
     crc = zlib.crc32(payload, zlib.crc32(head))
-    return head + struct.pack("<I", crc) + payload
+    return b"".join((head, _CRC.pack(crc), payload))
 
 
 def decode_frame(buf: bytes | memoryview, pos: int) -> Frame:
@@ -117,10 +119,10 @@ def decode_frame(buf: bytes | memoryview, pos: int) -> Frame:
     end = start + length
     if end > len(buf):
         raise BadFrame(f"payload of {length} bytes runs past the end of the file")
-    payload = bytes(buf[start:end])
-    if zlib.crc32(payload, zlib.crc32(buf[pos : pos + 8])) != crc:
+    view = memoryview(buf)
+    if zlib.crc32(view[start:end], zlib.crc32(view[pos : pos + 8])) != crc:
         raise BadFrame("crc mismatch")
-    return Frame(rtype, flags, payload, pos, end)
+    return Frame(rtype, flags, bytes(view[start:end]), pos, end)
 
 
 def _check_u64(name: str, value: int) -> None:
@@ -129,13 +131,19 @@ def _check_u64(name: str, value: int) -> None:
 
 
 def encode_entry(index: int, term: int, kind: int, data: bytes) -> bytes:
-    _check_u64("index", index)
-    _check_u64("term", term)
-    if not 0 <= kind <= _U32_MAX:
-        raise ValueError(f"entry kind {kind} does not fit in an unsigned 32-bit field")
-    if len(data) + _ENTRY.size > MAX_RECORD_BYTES:
+    # The hot path of save(): packs and checksums the pieces without building the payload.
+    try:
+        body = _ENTRY.pack(index, term, kind)
+    except struct.error as exc:
+        raise ValueError(
+            f"entry ({index}, {term}, {kind}) does not fit its fields: {exc}"
+        ) from None
+    length = _ENTRY.size + len(data)
+    if length > MAX_RECORD_BYTES:
         raise ValueError(f"entry {index} of {len(data)} bytes is over the record limit")
-    return encode_frame(ENTRY, 0, _ENTRY.pack(index, term, kind) + data)
+    head = _PRE.pack(MAGIC, ENTRY, 0, length)
+    crc = zlib.crc32(data, zlib.crc32(body, zlib.crc32(head)))
+    return b"".join((head, _CRC.pack(crc), body, data))
 
 
 def encode_hard_state(hard_state: HardStateTuple, flags: int = 0) -> bytes:

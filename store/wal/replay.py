@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 from array import array
+from collections.abc import Sequence
 
 from store.wal.record import EntryTuple
 
@@ -133,6 +134,15 @@ class LogShape:
         self._terms.append(entry[1])
         if self._keep_data:
             self._entries.append(entry)
+
+    def extend(self, entries: Sequence[EntryTuple]) -> None:
+        """Add a run of consecutive entries (checked by `batch_problem`)."""
+        if not entries:
+            return
+        self.append(entries[0])
+        self._terms.extend(entry[1] for entry in entries[1:])
+        if self._keep_data:
+            self._entries.extend(entries[1:])
 
     def apply_snapshot(self, index: int, term: int) -> None:
         """A snapshot marker (not a carried one): keep or discard the log by Raft §7."""

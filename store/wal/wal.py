@@ -295,8 +295,7 @@ class WAL:
         if snapshot is not None:
             self._shape.apply_snapshot(snapshot[0], snapshot[1])
             self._snapshot = snapshot
-        for entry in entries:
-            self._shape.append((entry[0], entry[1], 0, b""))
+        self._shape.extend(entries)
         if hard_state is not None:
             self._hard_state = hard_state
 
