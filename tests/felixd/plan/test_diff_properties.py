@@ -14,9 +14,19 @@ collide with what felixd wants, applying `diff(desired, observed)` to a kernel h
 from __future__ import annotations
 
 from hypothesis import given
+from hypothesis import strategies as st
 
 from felixd.backends.recording import RecordingKernel
-from felixd.plan import DesiredDataplane, ObservedState, VxlanDevice, diff
+from felixd.backends.sync import sync
+from felixd.plan import (
+    DesiredDataplane,
+    Input,
+    ObservedState,
+    PlannerState,
+    VxlanDevice,
+    diff,
+    plan,
+)
 from felixd.plan.model import sysctl_interface
 from felixd.plan.ops import (
     AddFdb,
@@ -28,7 +38,7 @@ from felixd.plan.ops import (
     ReplaceNeighbour,
     ReplaceRoute,
 )
-from tests.felixd.plan.strategies import OWNER, desired_dataplanes, observed_states
+from tests.felixd.plan.strategies import OWNER, desired_dataplanes, inputs, observed_states
 
 
 def _expected_devices(desired: DesiredDataplane, observed: ObservedState) -> dict[str, VxlanDevice]:
@@ -120,3 +130,22 @@ def test_diff_is_deterministic(desired: DesiredDataplane, observed: ObservedStat
         nft_tables=dict(reversed(list(observed.nft_tables.items()))),
     )
     assert diff(desired, observed) == diff(desired, reordered)
+
+
+@given(st.lists(inputs, max_size=12), observed_states())
+def test_planned_dataplane_over_any_kernel_converges_and_spares_foreign_routes(
+    items: list[Input], observed: ObservedState
+) -> None:
+    """The same properties with a desired state the planner made from random resources."""
+    state = PlannerState("node-a")
+    for item in items:
+        state.set(item)
+    desired = plan(state)
+    kernel = RecordingKernel.from_state(observed)
+    report = sync(desired, kernel, max_rounds=1)
+    assert not report.failures
+    after = kernel.read()
+    assert diff(desired, after) == []
+    for key, route in observed.routes.items():
+        if not desired.owner.owns_route(route) and not route.devices & {"vxlan.calico"}:
+            assert after.routes.get(key) == route

@@ -26,64 +26,11 @@ from felixd.plan import (
     NodeInfo,
     PlannerState,
     Pool,
-    WorkloadEndpoint,
     diff,
     plan,
 )
 from felixd.plan.state import KINDS
-
-NODES = ("node-a", "node-b", "node-c")
-CIDRS = ("10.244.0.0/16", "10.244.0.0/24", "10.245.0.0/16", "fd00::/64", "10.1.0.1/16", "junk")
-BLOCKS = ("10.244.0.0/26", "10.244.1.0/26", "10.245.0.0/26", "fd00::/122", "10.244.0.0/24")
-ADDRS = ("192.168.1.10/24", "192.168.1.11/24", "192.168.2.12/24", "fd00:1::1/64", "bad")
-HOPS = ("192.168.1.11", "192.168.2.12", "192.168.1.1", "fd00:1::2", "x")
-POD_IPS = ("10.244.0.5", "10.244.0.6/32", "10.245.0.7", "fd00::5", "172.16.0.1", "nope")
-modes = st.sampled_from(EncapMode)
-
-inputs: st.SearchStrategy[Input] = st.one_of(
-    st.builds(
-        NodeInfo,
-        st.sampled_from(NODES),
-        st.lists(st.sampled_from(ADDRS), max_size=2).map(tuple),
-        st.sampled_from((None, "10.244.0.1", "10.244.1.1", "10.245.0.1", "zz")),
-        st.sampled_from((None, "66:00:00:00:00:01", "66:00:00:00:00:02", "bad")),
-    ),
-    st.builds(
-        Pool,
-        st.sampled_from(("p1", "p2", "p3")),
-        st.sampled_from(CIDRS),
-        modes,
-        modes,
-        st.booleans(),
-        st.booleans(),
-    ),
-    st.builds(Block, st.sampled_from(BLOCKS), st.sampled_from((None, *NODES))),
-    st.builds(
-        WorkloadEndpoint,
-        st.sampled_from(("w1", "w2", "w3")),
-        st.sampled_from(("cali1", "cali2", "eth9", "cali/x")),
-        st.lists(st.sampled_from(POD_IPS), max_size=2).map(tuple),
-        st.sampled_from((None, "ee:ee:ee:ee:ee:ee", "bad")),
-    ),
-    st.builds(
-        BestPath,
-        st.sampled_from((*BLOCKS, "203.0.113.0/24", "0.0.0.0/0", "junk")),
-        st.lists(st.sampled_from(HOPS), max_size=3).map(tuple),
-        st.booleans(),
-    ),
-    st.builds(
-        HostInterface,
-        st.sampled_from(("eth0", "eth1")),
-        st.lists(st.sampled_from(ADDRS), max_size=2).map(tuple),
-        st.sampled_from((1500, 9000)),
-        st.booleans(),
-    ),
-)
-configs = st.builds(
-    FelixConfig,
-    install_external_routes=st.booleans(),
-    nat_exclusions=st.lists(st.sampled_from(("10.0.0.0/8", "bad")), max_size=1).map(tuple),
-)
+from tests.felixd.plan.strategies import configs, inputs
 
 
 def _state(items: list[Input], config: FelixConfig) -> PlannerState:
