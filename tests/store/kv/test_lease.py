@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from store.kv.errors import ErrorKind, KVError
 from store.kv.lease import LeaseTracker
@@ -185,3 +187,71 @@ def test_leases_granted_while_leader_start_at_the_next_clock_reading() -> None:
     assert [r.id for r in t.expired(110.0)] == [lease]
     a.ok(LeaseRevokeRequest(lease))
     assert t.next_deadline() is None
+
+
+lease_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("grant"), st.integers(1, 30)),
+        st.tuples(st.just("renew"), st.integers(0, 5)),
+        st.tuples(st.just("tick"), st.integers(0, 20)),
+        st.tuples(st.just("revoke"), st.integers(0, 5)),
+        st.tuples(st.just("promote"), st.integers(0, 5)),
+        st.tuples(st.just("demote"), st.integers(0, 0)),
+    ),
+    max_size=50,
+)
+
+
+@given(lease_ops)
+def test_tracker_never_expires_early_never_exceeds_its_rate_and_eventually_expires(
+    script: list[tuple[str, int]],
+) -> None:
+    """etcd lessor: a lease lives at least its TTL from its last renewal (or from promotion plus
+    `extend`), revokes never exceed the rate, and an unrenewed lease is revoked in the end."""
+    rate = 4.0
+    t = LeaseTracker(max_revokes_per_second=rate, retry_interval=3.0)
+    ttl: dict[int, int] = {}
+    earliest: dict[int, float] = {}  # a revoke before this instant would be premature
+    now = 0.0
+    next_id = 1
+    issued: list[float] = []
+
+    def check(revokes: list[LeaseRevokeRequest]) -> None:
+        for r in revokes:
+            assert t.primary and r.id in ttl
+            assert now >= earliest[r.id], (r.id, now, earliest[r.id])
+            issued.append(now)
+
+    for op, n in script:
+        if op == "grant":
+            ttl[next_id] = n
+            earliest[next_id] = now + n
+            t.lease_granted(next_id, n)
+            next_id += 1
+        elif op == "renew" and t.primary and ttl:
+            lease_id = sorted(ttl)[n % len(ttl)]
+            t.renew(lease_id, now)
+            earliest[lease_id] = now + ttl[lease_id]
+        elif op == "tick":
+            now += n / 2
+            check(t.expired(now))
+        elif op == "revoke" and ttl:
+            lease_id = sorted(ttl)[n % len(ttl)]
+            del ttl[lease_id]
+            t.lease_revoked(lease_id)
+        elif op == "promote":
+            t.promote(now, [LeaseInfo(i, ttl[i], 0, ()) for i in sorted(ttl)], extend=float(n))
+            earliest = {i: now + n + ttl[i] for i in ttl}
+        elif op == "demote":
+            t.demote()
+    # Rate: over any window [a, b], at most rate * (b - a) + burst revokes.
+    for i, start in enumerate(issued):
+        in_window = [x for x in issued[i:] if x - start <= 1.0]
+        assert len(in_window) <= rate * 1.0 + rate / 2 + 1
+    # Liveness: as leader, every lease left is revoked once its time has come.
+    t.promote(now, [LeaseInfo(i, ttl[i], 0, ()) for i in sorted(ttl)], extend=0.0)
+    pending = set(ttl)
+    for step in range(1, 200):
+        for r in t.expired(now + 40 + step):
+            pending.discard(r.id)
+    assert not pending
