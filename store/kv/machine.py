@@ -62,12 +62,11 @@ from store.kv.messages import (
     TxnRequest,
     TxnResponse,
 )
-from store.kv.mvcc import MVCCStore
+from store.kv.mvcc import RECORD_OVERHEAD, MVCCStore
 from store.kv.validate import (
     DEFAULT_MAX_TXN_OPS,
     LEASE_OVERHEAD,
     check_request,
-    put_cost,
     txn_cost,
 )
 
@@ -330,14 +329,20 @@ class KVStateMachine:
         if not key or special:
             check_request(req)
         store = self.store
-        cost = put_cost(req)
-        if self._alarms or self.db_size + cost > self.config.quota_bytes:
+        cost = len(key) + len(value) + RECORD_OVERHEAD  # = put_cost(req)
+        if (
+            self._alarms
+            or store.size + LEASE_OVERHEAD * len(self._leases) + cost > self.config.quota_bytes
+        ):
             self._check_quota(cost)
         if special or lease:
             value, lease = self._put_target(req)
         rev = store.revision + 1
         ev = self._write_put(key, value, lease, rev)
-        self._commit(rev, (ev,))
+        events = (ev,)
+        store.commit(rev, events)
+        if self.watch_hub is not None:
+            self.watch_hub.on_commit(rev, events)
         return PutResponse(rev, ev.prev_kv if req.prev_kv else None)
 
     def _delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
