@@ -255,3 +255,14 @@ def test_tracker_never_expires_early_never_exceeds_its_rate_and_eventually_expir
         for r in t.expired(now + 40 + step):
             pending.discard(r.id)
     assert not pending
+
+
+def test_reset_after_a_snapshot_forgets_gone_leases_and_times_new_ones() -> None:
+    t = leader([LeaseInfo(1, 10, 0, ()), LeaseInfo(2, 10, 0, ())])
+    t.reset([LeaseInfo(2, 10, 0, ()), LeaseInfo(3, 20, 0, ())])  # 1 revoked, 3 granted meanwhile
+    assert [r.id for r in t.expired(15.0)] == [2]  # 3 is timed from now: due at 35
+    t.lease_revoked(2)
+    assert t.expired(34.0) == []
+    assert [r.id for r in t.expired(35.0)] == [3]
+    with pytest.raises(KVError):
+        t.remaining(1, 40.0)
