@@ -25,8 +25,8 @@ from tests.store.wal.util import LogModel, payload
 ROOT = str(Path(__file__).resolve().parents[3])
 SEGMENT = 32768
 
-CHILD = """
-import random, sys
+CHILD = r"""
+import os, random, sys
 sys.path.insert(0, sys.argv[1])
 from store.wal import WAL
 from tests.store.wal.util import payload
@@ -44,9 +44,10 @@ for _ in range(100000):
     size = rng.choice([10, 256, 2000])
     batch = [(i, term, 0, payload(i, term, size)) for i in range(start, start + count)]
     hard = (term, 1, start - 1)
-    print("B", start, start + count - 1, term, size, flush=True)
+    # One write(2) per line: a pipe write below PIPE_BUF is atomic, so a kill never splits it.
+    os.write(1, f"B {start} {start + count - 1} {term} {size}\n".encode())
     wal.save(hard, batch)
-    print("A", start + count - 1, flush=True)
+    os.write(1, f"A {start + count - 1}\n".encode())
     last = start + count - 1
     if rng.random() < 0.1:
         wal.release_to(last - 100)
