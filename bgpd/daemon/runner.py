@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 log = get_logger("bgpd")
 
-SLICE = 64 * 1024
+SLICE = 16 * 1024
 HIGH_WATER = 1 << 20
 LOW_WATER = 256 * 1024
 

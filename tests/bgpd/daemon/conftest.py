@@ -6,11 +6,12 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from bgpd.daemon.config import BgpdConfig, ListenConfig, PeerConfig
+from bgpd.daemon.sink import RouteSink
 from bgpd.daemon.speaker import Speaker
 from runtime.config import from_mapping
 
@@ -60,15 +61,16 @@ async def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-SpeakerFactory = Callable[[BgpdConfig], Awaitable[Speaker]]
+class SpeakerFactory(Protocol):
+    def __call__(self, cfg: BgpdConfig, sink: RouteSink | None = None) -> Awaitable[Speaker]: ...
 
 
 @pytest.fixture
 async def speakers() -> AsyncIterator[SpeakerFactory]:
     started: list[Speaker] = []
 
-    async def make(cfg: BgpdConfig) -> Speaker:
-        sp = Speaker(cfg, loader=None)
+    async def make(cfg: BgpdConfig, sink: RouteSink | None = None) -> Speaker:
+        sp = Speaker(cfg, loader=None, sink=sink)
         started.append(sp)
         await sp.start()
         return sp
