@@ -61,6 +61,8 @@ from store.wal.segment import (
 )
 
 DEFAULT_SEGMENT_SIZE = 64 << 20
+# Snapshot markers restated at the head of each new segment (>= SnapshotStore's default keep).
+CARRIED_MARKERS = 8
 _log = get_logger("store.wal")
 
 
@@ -105,7 +107,7 @@ class _Replayed:
     shape: LogShape
     hard_state: HardStateTuple | None = None
     snapshot: SnapshotMetaTuple | None = None
-    markers: list[tuple[int, int]] = field(default_factory=list)
+    markers: list[SnapshotMetaTuple] = field(default_factory=list)
 
 
 class WAL:
@@ -130,6 +132,7 @@ class WAL:
         self._shape = replayed.shape
         self._hard_state = replayed.hard_state
         self._snapshot = replayed.snapshot
+        self._recent_markers = replayed.markers[-CARRIED_MARKERS:]
         self._next_batch = next_batch
         self._offset = offset
         self._fd: int | None = None
@@ -204,7 +207,7 @@ class WAL:
             hard_state=replayed.hard_state,
             snapshot_meta=replayed.snapshot,
             entries=replayed.shape.entries,
-            snapshots=tuple(replayed.markers),
+            snapshots=tuple((index, term) for index, term, _conf in replayed.markers),
             repairs=tuple(repairs),
         )
         replayed.shape = replayed.shape.without_data()
@@ -295,6 +298,7 @@ class WAL:
         if snapshot is not None:
             self._shape.apply_snapshot(snapshot[0], snapshot[1])
             self._snapshot = snapshot
+            self._recent_markers = [*self._recent_markers, snapshot][-CARRIED_MARKERS:]
         self._shape.extend(entries)
         if hard_state is not None:
             self._hard_state = hard_state
@@ -360,8 +364,9 @@ class WAL:
     def _carried(self) -> list[bytes]:
         """Current state restated at the head of a new segment so older ones can go."""
         frames: list[bytes] = []
-        if self._snapshot is not None:
-            frames.append(encode_snapshot(self._snapshot, CARRIED))
+        # Several recent markers, not just the newest, so that an older snapshot kept for
+        # fallback is still recognised as this WAL's after the segment holding its marker goes.
+        frames.extend(encode_snapshot(meta, CARRIED) for meta in self._recent_markers)
         if self._hard_state is not None:
             frames.append(encode_hard_state(self._hard_state, CARRIED))
         return frames
@@ -468,9 +473,10 @@ def _replay_frame(
             meta = decode_snapshot(payload)
             if not flags & CARRIED:
                 state.shape.apply_snapshot(meta[0], meta[1])
-            state.snapshot = meta
-            if (meta[0], meta[1]) not in state.markers:
-                state.markers.append((meta[0], meta[1]))
+            if not any(m[:2] == meta[:2] for m in state.markers[-CARRIED_MARKERS:]):
+                state.markers.append(meta)
+            if state.snapshot is None or meta[0] >= state.snapshot[0]:
+                state.snapshot = meta
         else:
             raise CorruptWALError(path, offset, f"record type {rtype} inside a batch")
     except ValueError as exc:

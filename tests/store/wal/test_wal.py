@@ -236,3 +236,19 @@ def test_random_histories_recover_exactly(
         first = rec.first_index or 1
         assert rec.entries == [e for e in model.ordered() if e[0] >= first]
         wal.close()
+
+
+def test_recent_snapshot_markers_survive_release_of_their_segment(tmp_path: Path) -> None:
+    """Carried markers keep older kept snapshots recognisable as this WAL's own."""
+    wal = _open(tmp_path, segment_size=4096, preallocate=False)
+    for i in range(1, 200):
+        wal.save((1, 1, i - 1), entries(i, i, 1, size=100))
+        if i in (20, 40):
+            wal.save_snapshot(i, 1, f"conf-{i}".encode())
+    assert wal.release_to(150) > 0
+    wal, rec = reopen(wal, segment_size=4096, preallocate=False)
+    first = rec.first_index
+    assert first is not None and first > 40
+    assert rec.snapshots == ((20, 1), (40, 1))
+    assert rec.snapshot_meta == (40, 1, b"conf-40")
+    wal.close()
