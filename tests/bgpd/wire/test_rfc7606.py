@@ -27,7 +27,7 @@ def test_every_case_has_a_builder_and_a_section() -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@settings(max_examples=15)
+@settings(max_examples=10)
 @given(data=st.data())
 def test_rfc7606_case(case: str, data: st.DataObject) -> None:
     """Each case reaches its RFC 7606 action with the exact NOTIFICATION code/subcode/data."""

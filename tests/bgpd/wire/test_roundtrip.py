@@ -67,11 +67,13 @@ def round_trip(msg: Message, ctx: WireContext) -> Message:
     return decode_message(encode_message(msg, ctx), ctx)
 
 
+@settings(max_examples=50)
 @given(opens())
 def test_open_round_trip_rfc4271_s4_2_rfc5492(msg: Open) -> None:
     assert round_trip(msg, WireContext()) == msg
 
 
+@settings(max_examples=50)
 @given(contexts().flatmap(lambda c: st.tuples(st.just(c), updates(c))))
 def test_update_round_trip_rfc4271_s4_3(pair: tuple[WireContext, Update]) -> None:
     ctx, msg = pair
@@ -84,7 +86,7 @@ def test_notification_keepalive_route_refresh_round_trip(msg: Message) -> None:
 
 
 @pytest.mark.parametrize("code", sorted(CAPABILITIES), ids=lambda c: CAPABILITIES[c].name)
-@settings(max_examples=25)
+@settings(max_examples=20)
 @given(data=st.data())
 def test_each_capability_round_trips_rfc5492_s4(code: int, data: st.DataObject) -> None:
     """Parametrised from the capability descriptor table: a new capability cannot skip it."""
@@ -161,7 +163,7 @@ def test_every_attribute_has_a_round_trip_case() -> None:
 
 
 @pytest.mark.parametrize("code", sorted(ATTRIBUTES), ids=lambda c: ATTRIBUTES[c].name)
-@settings(max_examples=25)
+@settings(max_examples=10)
 @given(data=st.data())
 def test_each_attribute_round_trips(code: int, data: st.DataObject) -> None:
     """RFC 4271 §4.3 / §5 and the RFCs of each attribute; AS4_* per RFC 6793 §4.2.2-4.2.3."""
@@ -185,11 +187,13 @@ def test_each_attribute_round_trips(code: int, data: st.DataObject) -> None:
     assert decode_message(raw, ctx) == msg
 
 
+@settings(max_examples=50)
 @given(messages(FOUR).filter(lambda m: not isinstance(m, Update)) | updates(FOUR))
 def test_messages_round_trip_four_octet(msg: Message) -> None:
     assert round_trip(msg, FOUR) == msg
 
 
+@settings(max_examples=50)
 @given(
     st.lists(messages(FOUR), min_size=1, max_size=6),
     st.lists(st.integers(1, 200), min_size=1, max_size=40),
@@ -211,6 +215,7 @@ def test_framer_chunking_invariance_rfc4271_s4_1(msgs: list[Message], cuts: list
     assert framer.buffered == 0
 
 
+@settings(max_examples=50)
 @given(path_attributes(), st.lists(prefixes(), min_size=1, max_size=3))
 def test_identical_attribute_bytes_decode_to_the_same_object(
     attrs: PathAttributes, nlri: list[bytes]
