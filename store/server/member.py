@@ -226,9 +226,8 @@ class Member:
         self._task = loop.create_task(self._run())
         self._ticker = loop.create_task(self._tick_loop())
         self._progress = loop.create_task(self._progress_loop())
-        if len(self.node.conf_state.voters) == 1 and self.id in self.node.conf_state.voters:
-            self._cmds_campaign = True  # a lone voter need not wait an election timeout
-            self.kick()
+        self._cmds_campaign = True
+        self.kick()
 
     async def stop(self) -> None:
         """Hand leadership over if we lead (thesis §3.10), then stop and close the WAL."""
@@ -398,10 +397,6 @@ class Member:
                 node.tick()
             if ticks:
                 self._lease_duties(loop.time())
-            if self._cmds_campaign:
-                self._cmds_campaign = False
-                if not node.is_leader:
-                    node.campaign()
             self._process_commands()
             while node.has_ready():
                 rd = node.ready()
@@ -410,6 +405,11 @@ class Member:
                 self._release_reads()
                 await self._maybe_snapshot()
             self._drain_watches()
+            if self._cmds_campaign and node.conf_state.voters:
+                # A lone voter need not sit out an election timeout before leading.
+                self._cmds_campaign = False
+                if node.conf_state.voters == {self.id} and not node.is_leader:
+                    node.campaign()
 
     def _work_pending(self) -> bool:
         c = self._cmds

@@ -1,0 +1,500 @@
+"""The datastore client every Tabby consumer uses: the `KVClient` protocol and `StoreClient`.
+
+`KVClient` is the narrow async interface of DESIGN.md ("range, txn with compares on
+mod_revision/version, watch from a revision with prev_kv, leases"), spoken in `store.kv`'s
+request and response dataclasses, which are etcd v3's messages field for field. Nothing in it
+is tabby-store-only: docs/store.md maps each call to the etcd v3 RPC a second backend would use.
+
+`StoreClient` implements it over the ipc package against tabby-store members:
+- endpoint failover: one RPC client per member endpoint; a member that cannot answer (down,
+  no leader, not reachable) makes the client move to the next endpoint;
+- retries only where safe: ranges are retried on any failure within the timeout; writes are
+  retried only when the error proves they never ran (`no_leader`, `not_leader`, connect
+  failures); a write whose connection dropped after it was sent raises
+  `StoreUnavailableError(outcome_unknown=True)`, because it may have committed;
+- timeouts: every call has a deadline (`timeout`, default 5 s) covering all its attempts;
+- bounded: at most `max_in_flight` calls per client are outstanding at once;
+- watches resume after a reconnect from the last revision seen (no gaps, no duplicates) and end
+  with the server's cancellation (`canceled`, `compact_revision`), which `listwatch` turns into
+  a re-list.
+
+Errors: `KVError` (store.kv.errors, etcd's codes and messages) for request errors such as
+`compacted`, `StoreUnavailableError` when no member could serve the call in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from ipc import ClientOptions, RPCClient, RPCError, TLSConfig
+from ipc import errors as ipc_errors
+from store.kv import (
+    AlarmAction,
+    AlarmRequest,
+    AlarmResponse,
+    AlarmType,
+    CompactRequest,
+    CompactResponse,
+    Compare,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    ErrorResponse,
+    KVError,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    Request,
+    Response,
+    TxnRequest,
+    TxnResponse,
+    WatchFilter,
+    WatchResponse,
+    encode_request,
+)
+from store.kv.errors import ErrorKind
+from store.kv.messages import RequestOp
+from store.wire import decode_response, decode_watch_response
+
+_KINDS = {k.value: k for k in ErrorKind}
+# Server answers that prove the request was not carried out (see store/server/api.py).
+_NOT_EXECUTED = frozenset({"no_leader", "not_leader", ipc_errors.UNAVAILABLE})
+_MAYBE_EXECUTED = frozenset(
+    {"outcome_unknown", ipc_errors.CONNECTION_LOST, ipc_errors.TIMEOUT, ipc_errors.CANCELLED}
+)
+
+
+class StoreUnavailableError(Exception):
+    """No member answered in time. `outcome_unknown`: a write was sent and may have committed."""
+
+    def __init__(self, message: str, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """etcd's `GetPrefixRangeEnd`: the range_end that selects every key starting with prefix."""
+    end = bytearray(prefix)
+    while end:
+        if end[-1] < 0xFF:
+            end[-1] += 1
+            return bytes(end)
+        end.pop()
+    return b"\0"  # every key >= prefix
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTimeToLive:
+    id: int
+    ttl: int  # remaining seconds; -1 if the lease does not exist (etcd's convention)
+    granted_ttl: int
+    keys: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """Maintenance.Status: the member's view (header fields and raft indexes)."""
+
+    member_id: int
+    leader: int
+    raft_term: int
+    raft_index: int
+    applied_index: int
+    revision: int
+    db_size: int
+    is_learner: bool
+    alarms: tuple[AlarmType, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    name: str
+    peer_endpoint: str
+    client_endpoints: tuple[str, ...]
+    is_learner: bool
+
+
+class KVClient(Protocol):
+    """The datastore interface above which nothing may depend on the backend."""
+
+    async def range(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        keys_only: bool = False,
+        count_only: bool = False,
+        serializable: bool = False,
+    ) -> RangeResponse: ...
+
+    async def put(
+        self,
+        key: bytes,
+        value: bytes,
+        *,
+        lease: int = 0,
+        prev_kv: bool = False,
+        ignore_value: bool = False,
+        ignore_lease: bool = False,
+    ) -> PutResponse: ...
+
+    async def delete(
+        self, key: bytes, range_end: bytes = b"", *, prev_kv: bool = False
+    ) -> DeleteRangeResponse: ...
+
+    async def txn(
+        self,
+        compare: Sequence[Compare],
+        success: Sequence[RequestOp],
+        failure: Sequence[RequestOp] = (),
+    ) -> TxnResponse: ...
+
+    def watch(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        start_revision: int = 0,
+        prev_kv: bool = False,
+        filters: Sequence[WatchFilter] = (),
+        progress_notify: bool = False,
+    ) -> AsyncIterator[WatchResponse]: ...
+
+    async def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse: ...
+
+    async def lease_keep_alive(self, lease_id: int) -> int: ...
+
+    async def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse: ...
+
+    async def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLive: ...
+
+    async def lease_list(self) -> tuple[int, ...]: ...
+
+    async def compact(self, revision: int, physical: bool = False) -> CompactResponse: ...
+
+    async def status(self) -> StoreStatus: ...
+
+    async def close(self) -> None: ...
+
+
+class StoreClient:
+    """`KVClient` over tabby-store's msgpack-RPC client API, with failover between members."""
+
+    def __init__(
+        self,
+        endpoints: str | Sequence[str],
+        *,
+        tls: TLSConfig | None = None,
+        timeout: float = 5.0,
+        max_in_flight: int = 256,
+        rng: random.Random | None = None,
+    ) -> None:
+        eps = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+        if not eps:
+            raise ValueError("StoreClient needs at least one endpoint")
+        self.endpoints = eps
+        self.timeout = timeout
+        opts = ClientOptions(
+            timeout=timeout, connect_timeout=0.5, connect_deadline=0.5, backoff_initial=0.02
+        )
+        self._clients = [RPCClient(ep, tls=tls, options=opts) for ep in eps]
+        self._rng = rng or random.Random()
+        self._current = 0
+        self._sem = asyncio.Semaphore(max_in_flight)
+        self.failovers = 0
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _rotate(self, index: int) -> None:
+        if self._current == index and len(self._clients) > 1:
+            self._current = (index + 1) % len(self._clients)
+            self.failovers += 1
+
+    async def _call(self, method: str, *params: object, retry_any: bool = False) -> object:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        last = ""
+        delay = 0.02
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise StoreUnavailableError(f"{method}: no member answered in time ({last})")
+            index = self._current
+            client = self._clients[index]
+            try:
+                async with self._sem:
+                    if client._conn is None or client._conn.lost:
+                        await asyncio.wait_for(client.connect(), remaining)
+                        _widen_write_buffer(client)
+                    return await client.call(method, *params, timeout=remaining)
+            except TimeoutError:
+                last = f"{client.endpoints[0]}: connect timeout"
+                self._rotate(index)
+                continue
+            except RPCError as exc:
+                kind = _KINDS.get(exc.code)
+                if kind is not None:
+                    raise KVError(kind) from None
+                last = f"{client.endpoints[0]}: {exc.code}: {exc.message}"
+                if exc.code in _MAYBE_EXECUTED and not retry_any:
+                    raise StoreUnavailableError(f"{method}: {last}", outcome_unknown=True) from None
+                if exc.code not in _NOT_EXECUTED and exc.code not in _MAYBE_EXECUTED:
+                    raise StoreUnavailableError(f"{method}: {last}") from None
+                self._rotate(index)
+                if self._current in (index, 0):
+                    await asyncio.sleep(min(delay * (0.5 + self._rng.random()), remaining))
+                    delay = min(delay * 2, 0.5)
+
+    async def _read(self, method: str, *params: object) -> object:
+        return await self._call(method, *params, retry_any=True)
+
+    async def _write(self, req: Request) -> Response:
+        wire = await self._call("kv.write", encode_request(req))
+        return _check(decode_response(wire))
+
+    # --- KV ------------------------------------------------------------------------------
+
+    async def range(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        keys_only: bool = False,
+        count_only: bool = False,
+        serializable: bool = False,
+    ) -> RangeResponse:
+        req = RangeRequest(key, range_end, limit, revision, keys_only, count_only)
+        wire = await self._read("kv.range", encode_request(req), serializable)
+        return cast(RangeResponse, _check(decode_response(wire)))
+
+    async def get(self, key: bytes, *, serializable: bool = False) -> RangeResponse:
+        return await self.range(key, serializable=serializable)
+
+    async def put(
+        self,
+        key: bytes,
+        value: bytes,
+        *,
+        lease: int = 0,
+        prev_kv: bool = False,
+        ignore_value: bool = False,
+        ignore_lease: bool = False,
+    ) -> PutResponse:
+        req = PutRequest(key, value, lease, prev_kv, ignore_value, ignore_lease)
+        return cast(PutResponse, await self._write(req))
+
+    async def delete(
+        self, key: bytes, range_end: bytes = b"", *, prev_kv: bool = False
+    ) -> DeleteRangeResponse:
+        return cast(
+            DeleteRangeResponse, await self._write(DeleteRangeRequest(key, range_end, prev_kv))
+        )
+
+    async def txn(
+        self,
+        compare: Sequence[Compare],
+        success: Sequence[RequestOp],
+        failure: Sequence[RequestOp] = (),
+    ) -> TxnResponse:
+        req = TxnRequest(tuple(compare), tuple(success), tuple(failure))
+        return cast(TxnResponse, await self._write(req))
+
+    async def compact(self, revision: int, physical: bool = False) -> CompactResponse:
+        return cast(CompactResponse, await self._write(CompactRequest(revision, physical)))
+
+    # --- watch ---------------------------------------------------------------------------
+
+    async def watch(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        start_revision: int = 0,
+        prev_kv: bool = False,
+        filters: Sequence[WatchFilter] = (),
+        progress_notify: bool = False,
+    ) -> AsyncIterator[WatchResponse]:
+        """Event batches in revision order; after a reconnect the watch is re-created at the
+        revision after the last one delivered, so nothing is missed or repeated. Ends after
+        yielding a `canceled` response (compaction: `compact_revision` > 0; re-list)."""
+        next_rev = start_revision
+        flt = [int(f) for f in filters]
+        delay = 0.02
+        while True:
+            index = self._current
+            client = self._clients[index]
+            try:
+                await client.connect()
+                async with client.stream(
+                    "kv.watch", key, range_end, next_rev, prev_kv, flt, progress_notify
+                ) as sub:
+                    async for item in sub:
+                        resp = decode_watch_response(item)
+                        delay = 0.02
+                        if resp.created and not resp.canceled:
+                            if next_rev == 0:
+                                next_rev = resp.revision + 1
+                            continue
+                        if resp.canceled:
+                            yield resp
+                            return
+                        if resp.events:
+                            next_rev = resp.events[-1].kv.mod_revision + 1
+                        else:
+                            next_rev = max(next_rev, resp.revision + 1)
+                        yield resp
+            except (RPCError, TimeoutError) as exc:
+                kind = _KINDS.get(exc.code) if isinstance(exc, RPCError) else None
+                if kind is not None:
+                    raise KVError(kind) from None
+            # The stream ended without a cancellation (member stopped, connection lost,
+            # cut off as too slow): resume from where we are, on another member if possible.
+            self._rotate(index)
+            await asyncio.sleep(delay * (0.5 + self._rng.random()))
+            delay = min(delay * 2, 1.0)
+
+    # --- leases --------------------------------------------------------------------------
+
+    async def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse:
+        return cast(LeaseGrantResponse, await self._write(LeaseGrantRequest(ttl, lease_id)))
+
+    async def lease_keep_alive(self, lease_id: int) -> int:
+        """One keep-alive round (clientv3 `KeepAliveOnce`); returns the TTL granted anew.
+        Safe to retry: renewing twice only moves the deadline."""
+        return int(cast(int, await self._call("lease.keepalive", lease_id, retry_any=True)))
+
+    async def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        return cast(LeaseRevokeResponse, await self._write(LeaseRevokeRequest(lease_id)))
+
+    async def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLive:
+        try:
+            w = cast(list[object], await self._read("lease.ttl", lease_id, keys))
+        except KVError as exc:
+            if exc.kind is ErrorKind.LEASE_NOT_FOUND:
+                return LeaseTimeToLive(lease_id, -1, 0)
+            raise
+        lid, ttl, granted, ks = w
+        return LeaseTimeToLive(
+            int(cast(int, lid)),
+            int(cast(int, ttl)),
+            int(cast(int, granted)),
+            tuple(cast(list[bytes], ks)),
+        )
+
+    async def lease_list(self) -> tuple[int, ...]:
+        return tuple(cast(list[int], await self._read("lease.list")))
+
+    # --- maintenance and cluster (etcd Maintenance / Cluster services) ---------------------
+
+    async def status(self) -> StoreStatus:
+        d = cast(dict[str, object], await self._read("maint.status"))
+        return StoreStatus(
+            member_id=_int(d["id"]),
+            leader=_int(d["leader"]),
+            raft_term=_int(d["raft_term"]),
+            raft_index=_int(d["raft_index"]),
+            applied_index=_int(d["applied_index"]),
+            revision=_int(d["revision"]),
+            db_size=_int(d["db_size"]),
+            is_learner=bool(d["is_learner"]),
+            alarms=tuple(AlarmType(_int(a)) for a in cast(list[int], d["alarms"])),
+        )
+
+    async def status_raw(self, endpoint: int | None = None) -> dict[str, object]:
+        client = self._clients[self._current if endpoint is None else endpoint]
+        return cast(dict[str, object], await client.call("maint.status", timeout=self.timeout))
+
+    async def alarm_list(self) -> tuple[AlarmType, ...]:
+        return tuple(AlarmType(a) for a in cast(list[int], await self._read("maint.alarms")))
+
+    async def alarm_disarm(self, alarm: AlarmType = AlarmType.NOSPACE) -> AlarmResponse:
+        return cast(AlarmResponse, await self._write(AlarmRequest(AlarmAction.DEACTIVATE, alarm)))
+
+    async def snapshot(self) -> bytes:
+        return cast(bytes, await self._read("maint.snapshot"))
+
+    async def move_leader(self, target: int) -> int:
+        for i in range(len(self._clients)):
+            st = await self.status_raw(i)
+            if st["leader"] == st["id"]:
+                return int(cast(int, await self._clients[i].call("maint.move_leader", target)))
+        raise StoreUnavailableError("no endpoint is the leader")
+
+    async def member_list(self) -> list[Member]:
+        return _members(await self._read("cluster.members"))
+
+    async def member_add(
+        self,
+        member_id: int,
+        peer_endpoint: str,
+        *,
+        name: str = "",
+        client_endpoints: Sequence[str] = (),
+        learner: bool = True,
+    ) -> list[Member]:
+        w = await self._call(
+            "cluster.add", member_id, peer_endpoint, name, list(client_endpoints), learner
+        )
+        return _members(w)
+
+    async def member_remove(self, member_id: int) -> list[Member]:
+        return _members(await self._call("cluster.remove", member_id))
+
+    async def member_promote(self, member_id: int) -> list[Member]:
+        return _members(await self._call("cluster.promote", member_id))
+
+    async def close(self) -> None:
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    async def __aenter__(self) -> StoreClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _check(resp: Response) -> Response:
+    if isinstance(resp, ErrorResponse):
+        kind = _KINDS.get(resp.kind, ErrorKind.MALFORMED)
+        raise KVError(kind)
+    return resp
+
+
+def _int(v: object) -> int:
+    return int(cast(int, v))
+
+
+def _members(w: object) -> list[Member]:
+    out = []
+    for item in cast(list[list[object]], w):
+        mid, peer, name, clients, learner = item
+        out.append(
+            Member(_int(mid), str(name), str(peer), tuple(cast(list[str], clients)), bool(learner))
+        )
+    return out
+
+
+def _widen_write_buffer(client: RPCClient) -> None:
+    """Work around ipc.client's single drain waiter (only the last caller that found the
+    transport paused is woken, the others wait forever): keep the transport from pausing.
+    Memory stays bounded by `max_in_flight` times the request size."""
+    conn = client._conn
+    if conn is not None and conn.transport is not None and not getattr(conn, "_widened", False):
+        conn.transport.set_write_buffer_limits(high=256 * 1024 * 1024)
+        conn._widened = True  # type: ignore[attr-defined]
