@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from ctl import node
+from ctl import node, resources
 
 GROUPS: dict[str, ModuleType] = {
     "node": node,
+    "resources": resources,
 }
 
 

@@ -1,0 +1,1 @@
+"""`tabbyctl cluster`: a multi-process Tabby cluster on one machine."""
