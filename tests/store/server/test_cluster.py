@@ -1,0 +1,157 @@
+"""Three tabby-store members as real processes on Unix sockets (issue 6 "Tests": multi-process
+clusters on loopback): forwarding from followers, SIGKILL of the leader with 256 writes in
+flight, SIGSTOP/SIGCONT of a follower, and a restarted member catching up."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+import pytest
+
+from store.client import StoreClient, StoreUnavailableError, prefix_end
+from store.kv import KVError
+from tests.store.server.cluster import Cluster
+
+pytestmark = pytest.mark.slow
+
+
+async def _eventually(check: Callable[[], object], timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            if await check():  # type: ignore[misc]
+                return
+        except (StoreUnavailableError, KVError):
+            pass
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+async def test_follower_forwards_writes_and_serves_reads(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    """Issue 6: a request sent to a follower is forwarded to the leader; a linearizable read on
+    a follower sees every write acknowledged before it started (ReadIndex, thesis §6.4)."""
+    c = make_cluster(3)
+    c.start_all()
+    leader = await c.wait_leader()
+    follower = next(i for i in c.ids if i != leader)
+    kv = c.client([follower])
+    watch_kv = c.client([follower])
+    try:
+        events = []
+
+        async def watch() -> None:
+            async for resp in watch_kv.watch(b"/f/", prefix_end(b"/f/")):
+                events.extend(resp.events)
+                if len(events) >= 20:
+                    return
+
+        task = asyncio.create_task(watch())
+        await asyncio.sleep(0.3)
+        for i in range(20):
+            r = await kv.put(b"/f/%02d" % i, b"%d" % i)
+            got = await kv.range(b"/f/%02d" % i)
+            assert got.kvs and got.kvs[0].mod_revision == r.revision
+        await asyncio.wait_for(task, 15)
+        assert [e.kv.key for e in events] == [b"/f/%02d" % i for i in range(20)]
+        st = await kv.status()
+        assert st.member_id == follower and st.leader == leader
+        g = await kv.lease_grant(30)
+        assert await kv.lease_keep_alive(g.id) == 30  # forwarded to the leader's lease clock
+        members = await kv.member_list()
+        assert [m.id for m in members] == [1, 2, 3]
+    finally:
+        await kv.close()
+        await watch_kv.close()
+
+
+async def test_sigkill_leader_with_256_in_flight_loses_no_acknowledged_write(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    """Issue 6: kill -9 the leader during writes with 256 in flight; a new leader is elected and
+    every acknowledged write is present afterwards (Raft §5.4 Leader Completeness)."""
+    c = make_cluster(3)
+    c.start_all()
+    leader = await c.wait_leader()
+    kv = c.client(timeout=15.0)
+    acked: dict[bytes, bytes] = {}
+    unknown = 0
+    sem = asyncio.Semaphore(256)
+    killed = asyncio.Event()
+
+    async def put(i: int) -> None:
+        nonlocal unknown
+        key, value = b"/k/%05d" % i, b"v%05d" % i
+        async with sem:
+            try:
+                await kv.put(key, value)
+            except StoreUnavailableError:
+                unknown += 1
+                return
+            acked[key] = value
+            if len(acked) == 400 and not killed.is_set():
+                killed.set()
+                c.kill(leader)
+
+    try:
+        await asyncio.gather(*(put(i) for i in range(1500)))
+        assert killed.is_set()
+        survivors = [i for i in c.ids if i != leader]
+        new_leader = await c.wait_leader(survivors)
+        assert new_leader != leader
+        got = await kv.range(b"/k/", prefix_end(b"/k/"))
+        stored = {x.key: x.value for x in got.kvs}
+        missing = [k for k in acked if stored.get(k) != acked[k]]
+        assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"
+        assert len(acked) > 400
+        # The old leader comes back as a follower and catches up from the WAL and the leader.
+        c.start(leader)
+        solo = c.client([leader])
+        try:
+
+            async def caught_up() -> bool:
+                r = await solo.range(b"/k/", prefix_end(b"/k/"), serializable=True, count_only=True)
+                return r.count == len(stored)
+
+            await _eventually(caught_up, 30)
+        finally:
+            await solo.close()
+    finally:
+        await kv.close()
+
+
+async def test_sigstop_follower_then_sigcont_catches_up(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    """A paused follower (SIGSTOP) does not stop a quorum from committing; after SIGCONT it
+    catches up with everything committed meanwhile (Raft §5.3)."""
+    c = make_cluster(3)
+    c.start_all()
+    leader = await c.wait_leader()
+    follower = next(i for i in c.ids if i != leader)
+    others = [i for i in c.ids if i != follower]
+    kv = c.client(others)
+    solo: StoreClient | None = None
+    try:
+        c.signal(follower, signal.SIGSTOP)
+        for i in range(50):
+            await kv.put(b"/s/%02d" % i, b"x")
+        c.signal(follower, signal.SIGCONT)
+        solo = c.client([follower])
+
+        async def caught_up() -> bool:
+            assert solo is not None
+            r = await solo.range(b"/s/", prefix_end(b"/s/"), serializable=True, count_only=True)
+            return r.count == 50
+
+        await _eventually(caught_up)
+        assert await c.wait_leader() in c.ids
+    finally:
+        await kv.close()
+        if solo is not None:
+            await solo.close()
