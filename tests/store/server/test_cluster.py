@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from store.client import StoreClient, StoreUnavailableError, prefix_end
-from store.kv import KVError
+from store.kv import Event, KVError
 from tests.store.server.cluster import Cluster
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ async def test_follower_forwards_writes_and_serves_reads(
     kv = c.client([follower])
     watch_kv = c.client([follower])
     try:
-        events = []
+        events: list[Event] = []
 
         async def watch() -> None:
             async for resp in watch_kv.watch(b"/f/", prefix_end(b"/f/")):
