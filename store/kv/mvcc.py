@@ -72,7 +72,9 @@ class MVCCStore:
 
     def __init__(self) -> None:
         self.revision = 1  # etcd starts at 1 with an empty keyspace
-        self.compact_revision = 0
+        self.compact_revision = (
+            -1
+        )  # etcd compactMainRev: -1 until the first compaction, so Compact(0) succeeds once
         self.size = 0
         self._live: dict[bytes, KeyValue] = {}
         self._live_keys = SortedKeys()

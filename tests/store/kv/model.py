@@ -32,7 +32,7 @@ State = dict[bytes, KeyValue]
 class Model:
     def __init__(self) -> None:
         self.rev = 1
-        self.compacted = 0
+        self.compacted = -1
         self.states: dict[int, State] = {1: {}}
         self.events: dict[int, list[Event]] = {}
         self.leases: dict[int, int] = {}  # id -> ttl
