@@ -21,12 +21,15 @@ touched (a restart of felixd changes nothing).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from felixd.plan.addresses import network_sort_key
 from felixd.plan.model import (
     DesiredDataplane,
+    FdbKey,
+    NeighbourKey,
     ObservedState,
+    Ownership,
     Problem,
     RouteKey,
     sysctl_interface,
@@ -73,145 +76,182 @@ def _route_order(key: RouteKey) -> tuple[int, tuple[int, int, int, str], int]:
     return (table, network_sort_key(dst), metric)
 
 
-def compare(desired: DesiredDataplane, observed: ObservedState) -> Diff:
-    owner = desired.owner
-    blocked_: list[Problem] = []
-    deletes: list[Op] = []
-    link_deletes: list[Op] = []
-    creates: list[Op] = []
+@dataclass(slots=True)
+class _Batch:
+    """The batch under construction, in its groups (the module docstring gives their order)."""
 
-    # Links felixd creates. A deleted link takes everything on it along (the kernel flushes its
-    # routes, neighbours and FDB), so nothing on it needs deleting, and a re-created link needs
-    # everything re-added.
-    deleted: set[str] = set()
+    owner: Ownership
+    blocked: list[Problem] = field(default_factory=list)
+    nft_deletes: list[Op] = field(default_factory=list)
+    route_deletes: list[Op] = field(default_factory=list)
+    neigh_deletes: list[Op] = field(default_factory=list)
+    fdb_deletes: list[Op] = field(default_factory=list)
+    link_deletes: list[Op] = field(default_factory=list)
+    creates: list[Op] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)  # links this batch deletes
+    live: frozenset[str] = frozenset()  # links that exist once the link ops ran
+
+    def block(self, kind: str, name: str, reason: str) -> None:
+        self.blocked.append(Problem(kind, name, reason))
+
+    def result(self) -> Diff:
+        ops = [
+            *self.nft_deletes,
+            *self.route_deletes,
+            *self.neigh_deletes,
+            *self.fdb_deletes,
+            *self.link_deletes,
+            *self.creates,
+        ]
+        return Diff(tuple(ops), tuple(sorted(self.blocked)))
+
+
+def compare(desired: DesiredDataplane, observed: ObservedState) -> Diff:
+    """The batch and the blocked entries; `diff` and `blocked` are its two halves."""
+    batch = _Batch(desired.owner)
+    _links(batch, desired, observed)
+    _sysctls(batch, desired, observed)
+    _fdb(batch, desired, observed)
+    _neighbours(batch, desired, observed)
+    _routes(batch, desired, observed)
+    _nft_tables(batch, desired, observed)
+    return batch.result()
+
+
+def _links(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) -> None:
+    # A deleted link takes everything on it along (the kernel flushes its routes, neighbours
+    # and FDB), so nothing on it needs deleting, and a re-created link needs everything re-added.
     created: set[str] = set()
-    for name in sorted(
-        (set(desired.devices) | set(observed.devices) | observed.links) & owner.devices
-    ):
+    names = (set(desired.devices) | set(observed.devices) | observed.links) & batch.owner.devices
+    for name in sorted(names):
         want = desired.devices.get(name)
         have = observed.devices.get(name)
         if want is not None and want.parent not in observed.links:
             # Leave whatever is there as it is until the parent NIC (re)appears.
-            blocked_.append(Problem("Link", name, f"parent interface {want.parent} is missing"))
+            batch.block("Link", name, f"parent interface {want.parent} is missing")
             continue
         if want is None:
             if name in observed.links:
-                link_deletes.append(DeleteLink(name))
-                deleted.add(name)
+                batch.link_deletes.append(DeleteLink(name))
+                batch.deleted.add(name)
         elif have is None or not have.same_identity(want):
             # Absent, not a VXLAN link, or a VNI/port/local/parent that only creation can set.
             if name in observed.links:
-                link_deletes.append(DeleteLink(name))
-                deleted.add(name)
-            creates.append(AddVxlanDevice(want))
+                batch.link_deletes.append(DeleteLink(name))
+                batch.deleted.add(name)
+            batch.creates.append(AddVxlanDevice(want))
             created.add(name)
         elif have != want:
-            creates.append(SetVxlanDevice(want))
-    live = (observed.links - deleted) | created
+            batch.creates.append(SetVxlanDevice(want))
+    batch.live = frozenset((observed.links - batch.deleted) | created)
 
-    # sysctls are only ever set; an interface's own disappear with it.
+
+def _sysctls(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) -> None:
+    # Only ever set: an interface's sysctls disappear with the interface.
     for path in sorted(desired.sysctls):
         value = desired.sysctls[path]
-        if sysctl_interface(path) not in live:
-            blocked_.append(Problem("Sysctl", path, "interface is missing"))
+        if sysctl_interface(path) not in batch.live:
+            batch.block("Sysctl", path, "interface is missing")
         elif observed.sysctls.get(path) != value:
-            creates.append(SetSysctl(path, value))
+            batch.creates.append(SetSysctl(path, value))
 
-    # FDB entries.
-    obs_fdb = {k: e for k, e in observed.fdb.items() if e.dev not in deleted}
-    keep: set[tuple[str, str]] = set()
+
+def _fdb(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) -> None:
+    have = {k: e for k, e in observed.fdb.items() if e.dev not in batch.deleted}
+    placed: set[FdbKey] = set()
     for key in sorted(desired.fdb):
-        want_fdb = desired.fdb[key]
-        if want_fdb.dev not in live:
-            blocked_.append(
-                Problem("FDB", f"{want_fdb.mac} on {want_fdb.dev}", "interface is missing")
-            )
-            continue
-        keep.add(key)
-        have_fdb = obs_fdb.get(key)
-        if have_fdb is None:
-            creates.append(AddFdb(want_fdb))
-        elif have_fdb != want_fdb:
-            creates.append(ReplaceFdb(want_fdb))
-    fdb_deletes: list[Op] = [
-        DeleteFdb(obs_fdb[k])
-        for k in sorted(obs_fdb)
-        if k not in keep and owner.owns_fdb(obs_fdb[k])
+        want = desired.fdb[key]
+        name = f"{want.mac} on {want.dev}"
+        if not batch.owner.owns_fdb(want):
+            batch.block("FDB", name, "interface is not felixd's")
+        elif want.dev not in batch.live:
+            batch.block("FDB", name, "interface is missing")
+        else:
+            placed.add(key)
+            now = have.get(key)
+            if now is None:
+                batch.creates.append(AddFdb(want))
+            elif now != want:
+                batch.creates.append(ReplaceFdb(want))
+    batch.fdb_deletes = [
+        DeleteFdb(have[k])
+        for k in sorted(have)
+        if k not in placed and batch.owner.owns_fdb(have[k])
     ]
 
-    # Neighbours: non-permanent entries are the kernel's cache, overwritten where we want one.
-    obs_neigh = {k: n for k, n in observed.neighbours.items() if n.dev not in deleted}
-    keep_n: set[tuple[str, str]] = set()
+
+def _neighbours(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) -> None:
+    # Non-permanent entries are the kernel's ARP cache: overwritten where we want one, and
+    # otherwise never deleted (Ownership.owns_neighbour).
+    have = {k: n for k, n in observed.neighbours.items() if n.dev not in batch.deleted}
+    placed: set[NeighbourKey] = set()
     for key in sorted(desired.neighbours):
-        want_n = desired.neighbours[key]
-        name = f"{want_n.address} on {want_n.dev}"
-        if not owner.owns_interface(want_n.dev):
-            blocked_.append(Problem("Neighbour", name, "interface is not felixd's"))
-            continue
-        if want_n.dev not in live:
-            blocked_.append(Problem("Neighbour", name, "interface is missing"))
-            continue
-        keep_n.add(key)
-        have_n = obs_neigh.get(key)
-        if have_n is None:
-            creates.append(AddNeighbour(want_n))
-        elif have_n != want_n:
-            creates.append(ReplaceNeighbour(want_n))
-    neigh_deletes: list[Op] = [
-        DeleteNeighbour(obs_neigh[k])
-        for k in sorted(obs_neigh)
-        if k not in keep_n and owner.owns_neighbour(obs_neigh[k])
+        want = desired.neighbours[key]
+        name = f"{want.address} on {want.dev}"
+        if not batch.owner.owns_interface(want.dev):
+            batch.block("Neighbour", name, "interface is not felixd's")
+        elif want.dev not in batch.live:
+            batch.block("Neighbour", name, "interface is missing")
+        else:
+            placed.add(key)
+            now = have.get(key)
+            if now is None:
+                batch.creates.append(AddNeighbour(want))
+            elif now != want:
+                batch.creates.append(ReplaceNeighbour(want))
+    batch.neigh_deletes = [
+        DeleteNeighbour(have[k])
+        for k in sorted(have)
+        if k not in placed and batch.owner.owns_neighbour(have[k])
     ]
 
-    # Routes: the hot path (tens of thousands on a big cluster, nearly all already right), so
-    # walk unsorted and sort only what produces an operation.
-    obs_routes = observed.routes
-    if deleted:
-        obs_routes = {k: r for k, r in obs_routes.items() if not (r.devices & deleted)}
-    route_creates: list[tuple[RouteKey, Op]] = []
+
+def _routes(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) -> None:
+    # The hot path (tens of thousands on a big cluster, nearly all already right): walk
+    # unsorted, and sort only what produces an operation.
+    owner, live = batch.owner, batch.live
+    have = observed.routes
+    if batch.deleted:
+        have = {k: r for k, r in have.items() if not (r.devices & batch.deleted)}
+    creates: list[tuple[RouteKey, Op]] = []
     unplaced: set[RouteKey] = set()  # desired but not programmable now
-    for rkey, want_r in desired.routes.items():
-        have_r = obs_routes.get(rkey)
-        if have_r is want_r or have_r == want_r:
+    for key, want in desired.routes.items():
+        now = have.get(key)
+        if now is want or now == want:
             continue
-        if have_r is not None and not owner.owns_route(have_r):
-            how = f"proto {have_r.protocol}" + (f" dev {have_r.dev}" if have_r.dev else "")
-            blocked_.append(Problem("Route", want_r.dst, f"a foreign route ({how}) holds its key"))
-            unplaced.add(rkey)
+        if now is not None and not owner.owns_route(now):
+            how = f"proto {now.protocol}" + (f" dev {now.dev}" if now.dev else "")
+            batch.block("Route", want.dst, f"a foreign route ({how}) holds its key")
+            unplaced.add(key)
             continue
-        missing = sorted(want_r.devices - live)
+        missing = sorted(want.devices - live)
         if missing:
-            blocked_.append(Problem("Route", want_r.dst, f"interface {missing[0]} is missing"))
-            unplaced.add(rkey)
+            batch.block("Route", want.dst, f"interface {missing[0]} is missing")
+            unplaced.add(key)
             continue
-        op: Op = AddRoute(want_r) if have_r is None else ReplaceRoute(want_r)
-        route_creates.append((rkey, op))
-    route_creates.sort(key=lambda c: _route_order(c[0]))
-    creates.extend(op for _, op in route_creates)
-    stale_keys = [
+        creates.append((key, AddRoute(want) if now is None else ReplaceRoute(want)))
+    creates.sort(key=lambda c: _route_order(c[0]))
+    batch.creates.extend(op for _, op in creates)
+    stale = [
         k
-        for k, r in obs_routes.items()
+        for k, r in have.items()
         if (k not in desired.routes or k in unplaced) and owner.owns_route(r)
     ]
-    route_deletes: list[Op] = [
-        DeleteRoute(obs_routes[k]) for k in sorted(stale_keys, key=_route_order)
-    ]
+    batch.route_deletes = [DeleteRoute(have[k]) for k in sorted(stale, key=_route_order)]
 
-    # nftables tables, each replaced whole in one transaction.
-    nft_deletes: list[Op] = []
-    for tkey in sorted(set(desired.nft_tables) | set(observed.nft_tables)):
-        if not owner.owns_nft_table(*tkey):
-            if tkey in desired.nft_tables:
-                blocked_.append(Problem("NftTable", " ".join(tkey), "table is not felixd's"))
+
+def _nft_tables(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) -> None:
+    # Each table is replaced whole, in one nftables transaction.
+    for key in sorted(set(desired.nft_tables) | set(observed.nft_tables)):
+        want = desired.nft_tables.get(key)
+        if not batch.owner.owns_nft_table(*key):
+            if want is not None:
+                batch.block("NftTable", " ".join(key), "table is not felixd's")
             continue
-        want_t = desired.nft_tables.get(tkey)
-        have_t = observed.nft_tables.get(tkey)
-        if want_t is None:
-            nft_deletes.append(DeleteNftTable(*tkey))
-        elif have_t is None:
-            creates.append(AddNftTable(want_t))
-        elif have_t != want_t:
-            creates.append(ReplaceNftTable(want_t))
-
-    deletes = [*nft_deletes, *route_deletes, *neigh_deletes, *fdb_deletes, *link_deletes]
-    return Diff(tuple(deletes + creates), tuple(sorted(blocked_)))
+        now = observed.nft_tables.get(key)
+        if want is None:
+            batch.nft_deletes.append(DeleteNftTable(*key))
+        elif now is None:
+            batch.creates.append(AddNftTable(want))
+        elif now != want:
+            batch.creates.append(ReplaceNftTable(want))
