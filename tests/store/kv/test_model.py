@@ -193,5 +193,5 @@ class KVAgainstModel(RuleBasedStateMachine):
         assert self.seen == want
 
 
-KVAgainstModel.TestCase.settings = settings(max_examples=150, stateful_step_count=40)
+KVAgainstModel.TestCase.settings = settings(stateful_step_count=40)
 test_kv_against_model = KVAgainstModel.TestCase
