@@ -139,6 +139,28 @@ class PlannerState:
         self.revision += 1
         return True
 
+    def mark_stale(self, prefixes: Iterable[str] | None = None) -> int:
+        """Graceful restart (RFC 4724 §4.2): bgpd went away, or says a peer is restarting.
+        Its paths (all, or those for `prefixes`) stay installed but are marked stale; returns
+        how many were marked."""
+        paths = self.best_paths
+        chosen = list(paths) if prefixes is None else [p for p in prefixes if p in paths]
+        marked = 0
+        for prefix in chosen:
+            path = paths[prefix]
+            if not path.stale:
+                self.set(BestPath(path.prefix, path.next_hops, stale=True))
+                marked += 1
+        return marked
+
+    def sweep_stale(self) -> list[str]:
+        """The restart time ran out (RFC 4724 §4.2): remove the paths still stale, i.e. those
+        bgpd did not send again; returns their prefixes."""
+        gone = sorted(p for p, path in self.best_paths.items() if path.stale)
+        for prefix in gone:
+            self.delete(BestPath, prefix)
+        return gone
+
     def set_config(self, config: FelixConfig) -> bool:
         if config == self.config:
             return False

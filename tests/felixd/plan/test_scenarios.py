@@ -491,3 +491,30 @@ def test_two_nodes_claiming_one_vtep_mac_first_block_wins() -> None:
     )
     assert desired.fdb[("vxlan.calico", "66:00:00:00:00:0b")].dst == "192.168.1.11"
     assert (254, "10.244.2.0/26", 0) not in desired.routes
+
+
+def test_graceful_restart_marks_keeps_then_sweeps_only_what_was_not_relearned() -> None:
+    """RFC 4724 §4.2: while bgpd restarts its routes stay (stale); paths sent again are fresh;
+    when the restart time runs out the rest are swept."""
+    state = world()
+    state.set(BestPath("10.244.1.0/26", ("192.168.1.11",)))
+    state.set(BestPath("203.0.113.0/24", ("192.168.1.1",)))
+    before = plan(state).routes
+    assert state.mark_stale() == 2 and state.mark_stale() == 0
+    during = plan(state)
+    assert during.routes == before
+    assert during.stale_prefixes == {"10.244.1.0/26", "203.0.113.0/24"}
+    state.set(BestPath("10.244.1.0/26", ("192.168.1.11",)))  # bgpd is back and re-announces
+    assert plan(state).stale_prefixes == {"203.0.113.0/24"}
+    assert state.sweep_stale() == ["203.0.113.0/24"]
+    after = plan(state)
+    assert (254, "203.0.113.0/24", 0) not in after.routes
+    assert (254, "10.244.1.0/26", 0) in after.routes and not after.stale_prefixes
+
+
+def test_mark_stale_for_one_peers_prefixes() -> None:
+    state = world()
+    bgp_paths(state)
+    assert state.mark_stale(["10.244.2.0/26", "10.9.9.0/24"]) == 1
+    assert state.best_paths["10.244.2.0/26"].stale
+    assert not state.best_paths["10.244.1.0/26"].stale
