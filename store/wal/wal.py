@@ -40,6 +40,7 @@ from store.wal.record import (
     HARD_STATE,
     SNAPSHOT,
     EntryTuple,
+    Frame,
     HardStateTuple,
     SnapshotMetaTuple,
     decode_entry,
@@ -184,10 +185,7 @@ class WAL:
             last = position == len(segments) - 1
             _check_scan(seg, scan, last)
             for batch in scan.batches:
-                for frame in batch.frames:
-                    _replay_frame(
-                        replayed, seg.path, frame.offset, frame.rtype, frame.flags, frame.payload
-                    )
+                _replay_batch(replayed, seg.path, batch.frames)
             if scan.header is not None:
                 next_batch = scan.header.first_batch + len(scan.batches)
             scans.append(scan)
@@ -457,27 +455,51 @@ def _check_scan(seg: _Segment, scan: SegmentScan, last: bool) -> None:
         raise CorruptWALError(seg.path, scan.end, "segment holds no committed batch")
 
 
-def _replay_frame(
-    state: _Replayed, path: str, offset: int, rtype: int, flags: int, payload: bytes
-) -> None:
+def _replay_batch(state: _Replayed, path: str, frames: tuple[Frame, ...]) -> None:
+    """Apply one committed batch; a run of entries is checked and added in one go."""
+    run: list[EntryTuple] = []
+    run_at = 0
+    for frame in frames:
+        if frame.rtype == ENTRY:
+            try:
+                entry = decode_entry(frame.payload)
+            except ValueError as exc:
+                raise CorruptWALError(path, frame.offset, f"malformed record: {exc}") from exc
+            if run and entry[0] != run[-1][0] + 1:
+                raise CorruptWALError(
+                    path, frame.offset, f"entry {entry[0]} follows {run[-1][0]} in one batch"
+                )
+            if not run:
+                run_at = frame.offset
+            run.append(entry)
+            continue
+        _replay_run(state, path, run_at, run)
+        run = []
+        _replay_state(state, path, frame)
+    _replay_run(state, path, run_at, run)
+
+
+def _replay_run(state: _Replayed, path: str, offset: int, run: list[EntryTuple]) -> None:
+    if run:
+        problem = state.shape.entry_problem(run[0][0])
+        if problem is not None:
+            raise CorruptWALError(path, offset, f"log does not replay: {problem}")
+        state.shape.extend(run)
+
+
+def _replay_state(state: _Replayed, path: str, frame: Frame) -> None:
     try:
-        if rtype == ENTRY:
-            entry = decode_entry(payload)
-            problem = state.shape.entry_problem(entry[0])
-            if problem is not None:
-                raise CorruptWALError(path, offset, f"log does not replay: {problem}")
-            state.shape.append(entry)
-        elif rtype == HARD_STATE:
-            state.hard_state = decode_hard_state(payload)
-        elif rtype == SNAPSHOT:
-            meta = decode_snapshot(payload)
-            if not flags & CARRIED:
+        if frame.rtype == HARD_STATE:
+            state.hard_state = decode_hard_state(frame.payload)
+        elif frame.rtype == SNAPSHOT:
+            meta = decode_snapshot(frame.payload)
+            if not frame.flags & CARRIED:
                 state.shape.apply_snapshot(meta[0], meta[1])
             if not any(m[:2] == meta[:2] for m in state.markers[-CARRIED_MARKERS:]):
                 state.markers.append(meta)
             if state.snapshot is None or meta[0] >= state.snapshot[0]:
                 state.snapshot = meta
         else:
-            raise CorruptWALError(path, offset, f"record type {rtype} inside a batch")
+            raise CorruptWALError(path, frame.offset, f"record type {frame.rtype} inside a batch")
     except ValueError as exc:
-        raise CorruptWALError(path, offset, f"malformed record: {exc}") from exc
+        raise CorruptWALError(path, frame.offset, f"malformed record: {exc}") from exc
