@@ -99,6 +99,13 @@ class WireContext:
     add_path_tx: frozenset[Family] = frozenset()
     extended_message: bool = False
     cache: AttributeCache = field(default=SHARED_CACHE, compare=False, repr=False)
+    # Derived once, read per UPDATE on the hot path (a tuple hash per message otherwise).
+    ipv4_add_path_rx: bool = field(init=False, compare=False, repr=False)
+    ipv4_add_path_tx: bool = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ipv4_add_path_rx", IPV4_UNICAST in self.add_path_rx)
+        object.__setattr__(self, "ipv4_add_path_tx", IPV4_UNICAST in self.add_path_tx)
 
     @property
     def max_message(self) -> int:

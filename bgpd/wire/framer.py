@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bgpd.wire.codec import DECODERS, HEADER_LENGTH, MARKER, bad_length, check_header
+from bgpd.wire.codec import (
+    DECODERS,
+    FIXED_MAX,
+    HEADER_LENGTH,
+    MARKER,
+    MIN_LENGTH,
+    bad_length,
+    check_header,
+)
 from bgpd.wire.context import DEFAULT, WireContext
 from bgpd.wire.errors import CONNECTION_NOT_SYNCHRONIZED, BGPError, MessageHeaderError
 from bgpd.wire.messages import Message
@@ -56,6 +64,17 @@ class Framer:
                     break
                 # The current context bounds the length. A peer can only send an extended
                 # message after our KEEPALIVE, which we send after its OPEN set the context.
+                if buf.startswith(MARKER, scan):
+                    # Fast path for the common, valid header; check_header gives the errors.
+                    length = buf[scan + 16] << 8 | buf[scan + 17]
+                    mtype = buf[scan + 18]
+                    if (
+                        MIN_LENGTH.get(mtype, 65536)
+                        <= length
+                        <= min(FIXED_MAX.get(mtype, limit), limit)
+                    ):
+                        scan += length
+                        continue
                 length, _ = check_header(bytes(buf[scan : scan + HEADER_LENGTH]), limit)
                 scan += length
         except BGPError as err:

@@ -73,7 +73,7 @@ def decode_update(data: bytes, ctx: WireContext) -> Update:
     aend = astart + (data[wend] << 8 | data[wend + 1])
     if aend > end:
         raise make_error("attribute-length-overrun")
-    add_path = IPV4_UNICAST in ctx.add_path_rx
+    add_path = ctx.ipv4_add_path_rx
     if wend > 21:
         withdrawn, withdrawn_ids = _split(data, 21, wend, add_path, "withdrawn-nlri-malformed")
     else:
@@ -156,7 +156,7 @@ def _frame(body: bytes) -> bytes:
 def encode_update(u: Update, ctx: WireContext) -> bytes:
     """Encode an UPDATE. MP attributes go first (RFC 7606 §5.1). The RFC 7606 fields of `u`
     are not encoded (they describe a received message). Raises ValueError when too long."""
-    add_path = IPV4_UNICAST in ctx.add_path_tx
+    add_path = ctx.ipv4_add_path_tx
     if add_path:
         withdrawn = join_nlri_add_path(u.withdrawn, u.withdrawn_path_ids)
         nlri = join_nlri_add_path(u.nlri, u.nlri_path_ids)
