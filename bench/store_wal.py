@@ -150,15 +150,18 @@ def main() -> None:
     args = parser.parse_args()
     base = tempfile.mkdtemp(prefix="tabby-bench-wal-", dir=args.dir)
     try:
-        rows = [
-            _median([run_once(base, per_batch, args.batches, prealloc) for _ in range(args.repeat)])
-            for per_batch in (1, 64)
-            for prealloc in (True, False)
-        ]
+        configs = [(per_batch, prealloc) for per_batch in (1, 64) for prealloc in (True, False)]
+        runs: dict[tuple[int, bool], list[Result]] = {config: [] for config in configs}
+        # Interleaved, so that a disk that is busy for a while slows every configuration alike.
+        for _ in range(args.repeat):
+            for per_batch, prealloc in configs:
+                runs[per_batch, prealloc].append(run_once(base, per_batch, args.batches, prealloc))
+        rows = [_median(runs[config]) for config in configs]
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"WAL save(): {args.batches} batches of {VALUE}-byte values, median of {args.repeat}")
     print(f"directory: {base} ({os.uname().sysname} {os.uname().release})")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     header = (
         f"{'entries/batch':>13} {'prealloc':>8} {'batches/s':>10} {'entries/s':>10} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'fdatasync ms':>12} {'CPU us/batch':>12} "
