@@ -179,7 +179,8 @@ class WatchHub:
             slow: list[_Watcher] = []
             limit = self.max_buffered_events
             ready = self._ready
-            for group in dict.fromkeys(groups):
+            # No group can appear twice: a key changes at most once per revision.
+            for group in groups:
                 selected = group.select(events)
                 if not selected:
                     continue
