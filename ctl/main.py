@@ -13,8 +13,10 @@ from collections.abc import Callable
 from types import ModuleType
 
 from ctl import node, resources
+from ctl.cluster import commands as cluster
 
 GROUPS: dict[str, ModuleType] = {
+    "cluster": cluster,
     "node": node,
     "resources": resources,
 }
