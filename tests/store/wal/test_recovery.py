@@ -292,3 +292,16 @@ def test_foreign_file_name_refuses(tmp_path: Path) -> None:
     Path(wal_dir, "junk.wal").write_bytes(b"")
     with pytest.raises(CorruptWALError, match="file name"):
         WAL.open(wal_dir)
+
+
+def test_duplicated_batch_with_valid_crc_refuses(tmp_path: Path) -> None:
+    """A whole intact batch written twice is not a torn write: its sequence number gives it away."""
+    wal_dir = str(tmp_path / "wal")
+    _build(wal_dir, batches=3)
+    seg = last_segment(wal_dir)
+    last = _batches(seg)[-1]
+    data = Path(seg).read_bytes()
+    Path(seg).write_bytes(data + data[last.start : last.end])
+    with pytest.raises(CorruptWALError, match="commit record says batch 2") as info:
+        WAL.open(wal_dir)
+    assert info.value.offset == len(data) + (last.end - last.start) - 24

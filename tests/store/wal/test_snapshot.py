@@ -167,3 +167,16 @@ def test_open_storage_refuses_a_commit_index_beyond_the_log(tmp_path: Path) -> N
     snaps.close()
     with pytest.raises(StorageError, match="committed"):
         open_storage(data_dir, preallocate=False)
+
+
+def test_damaged_only_snapshot_falls_back_to_the_full_log(tmp_path: Path) -> None:
+    """With no older snapshot, the WAL itself must reach back to entry 1."""
+    store = _store(tmp_path)
+    only = store.save(10, 1, b"c", b"at-10")
+    _damage(only)
+    wal = _wal_with(tmp_path, 1, 20, [10])
+    wal.close()
+    wal, rec = WAL.open(str(tmp_path / "wal"), preallocate=False)
+    assert store.load_newest(rec) is None
+    wal.close()
+    store.close()

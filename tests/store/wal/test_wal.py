@@ -252,3 +252,16 @@ def test_recent_snapshot_markers_survive_release_of_their_segment(tmp_path: Path
     assert rec.snapshots == ((20, 1), (40, 1))
     assert rec.snapshot_meta == (40, 1, b"conf-40")
     wal.close()
+
+
+def test_hard_state_saved_once_survives_release_via_carried_copy(tmp_path: Path) -> None:
+    """Each new segment restates the hard state, so deleting the one that held it loses nothing."""
+    wal = _open(tmp_path, segment_size=4096, preallocate=False)
+    wal.save((9, 3, 0), entries(1, 1, 9, size=100))
+    for i in range(2, 120):
+        wal.save(None, entries(i, i, 9, size=100))
+    assert wal.release_to(100) > 0
+    wal, rec = reopen(wal, segment_size=4096, preallocate=False)
+    assert rec.hard_state == (9, 3, 0)
+    assert rec.first_index is not None and rec.first_index > 1
+    wal.close()
