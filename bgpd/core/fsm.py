@@ -291,7 +291,7 @@ class Session:
     ) -> None:
         """ManualStop (Event 2): Cease with `notification` (default Administrative Shutdown).
 
-        `restart` starts again at once (a hard reset); otherwise the session stays Idle.
+        `restart` starts again after `idle_hold_time` (a hard reset); otherwise it stays Idle.
         """
         self._stop_notification = notification or Notification.shutdown("")
         self._stop_kind = kind
@@ -300,7 +300,12 @@ class Session:
         self._stop_notification = None
         self.timers.pop(Timer.IDLE_HOLD, None)
         if restart:
-            self.start(now)
+            # Reconnect after IdleHold, not at once: a peer that negotiated Graceful Restart
+            # takes a new connection on an Established session for a restart (RFC 4724 §4.2)
+            # and would never read the NOTIFICATION we just sent.
+            self.auto_restart = True
+            self._now = now
+            self._set(Timer.IDLE_HOLD, self.params.idle_hold_time)
 
     def tcp_connected(self, now: float, outbound: bool) -> None:
         """Tcp_CR_Acked (Event 16) for our connection, TcpConnectionConfirmed (17) for theirs."""

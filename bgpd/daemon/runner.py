@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bgpd.core.effects import (
     Connect,
@@ -38,7 +39,7 @@ from bgpd.core.fsm import Session
 from bgpd.core.peer import PeerCore
 from bgpd.daemon.config import PeerConfig
 from bgpd.daemon.sink import PeerInfo, RouteSink
-from bgpd.daemon.sockets import connecting_socket
+from bgpd.daemon.sockets import connecting_socket, set_min_ttl
 from bgpd.wire.codec import encode_message
 from bgpd.wire.context import DEFAULT, WireContext
 from bgpd.wire.errors import CEASE, CONNECTION_REJECTED
@@ -72,7 +73,8 @@ class Connection(asyncio.Protocol):
         self.local_address = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop transports implement asyncio.Transport without subclassing it.
+        transport = cast("asyncio.Transport", transport)
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("", 0)
         local = transport.get_extra_info("sockname") or ("", 0)
@@ -397,9 +399,11 @@ class PeerRunner:
         sock = None
         try:
             sock = connecting_socket(c.address, c.local_address, c.password, c.ttl_security)
-            await asyncio.wait_for(
-                self.loop.sock_connect(sock, (c.address, c.port)), c.connect_retry_time
-            )
+            # Give up a little before ConnectRetry fires, so the failure is recorded as the reason.
+            limit = c.connect_retry_time * 0.9
+            await asyncio.wait_for(self.loop.sock_connect(sock, (c.address, c.port)), limit)
+            if c.ttl_security:
+                set_min_ttl(sock)  # RFC 5082 §3: from now on only TTL 255 gets through
             await self.loop.create_connection(lambda: Connection(self, session), sock=sock)
         except asyncio.CancelledError:
             if sock is not None:
@@ -408,7 +412,10 @@ class PeerRunner:
         except (OSError, TimeoutError) as exc:
             if sock is not None:
                 sock.close()
-            reason = (
-                exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            )
+            if isinstance(exc, TimeoutError):
+                reason = "connection timed out"
+            elif exc.errno:
+                reason = os.strerror(exc.errno).lower()
+            else:
+                reason = exc.strerror or type(exc).__name__
             self.post(("dial_failed", session, reason.lower() if reason else "error"))

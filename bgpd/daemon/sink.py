@@ -136,4 +136,8 @@ def _originated(
         next_hop=local.packed if afi == AFI_IPV4 else None,
         local_pref=100 if peer.ibgp else None,
     )
-    return pack_updates(attrs, prefixes, ctx, afi=afi, next_hop=local.packed)
+    next_hop = local.packed
+    if afi == AFI_IPV6 and local.version == 4:
+        # IPv6 routes over an IPv4 session: the IPv4-mapped address as next hop (RFC 4291 §2.5.5.2).
+        next_hop = ipaddress.IPv6Address(f"::ffff:{local}").packed
+    return pack_updates(attrs, prefixes, ctx, afi=afi, next_hop=next_hop)

@@ -48,14 +48,24 @@ def set_md5(sock: socket.socket, address: str, password: str) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, TCP_MD5SIG, md5sig(address, password, sock.family))
 
 
-def set_gtsm(sock: socket.socket, hops: int = 1) -> None:
-    """Send with TTL 255 and accept only TTL >= 256 - hops (RFC 5082 §3)."""
+def set_ttl_255(sock: socket.socket) -> None:
     if sock.family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MINHOPCOUNT, 256 - hops)
     else:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+
+
+def set_min_ttl(sock: socket.socket, hops: int = 1) -> None:
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MINHOPCOUNT, 256 - hops)
+    else:
         sock.setsockopt(socket.IPPROTO_IP, IP_MINTTL, 256 - hops)
+
+
+def set_gtsm(sock: socket.socket, hops: int = 1) -> None:
+    """Send with TTL 255 and accept only TTL >= 256 - hops (RFC 5082 §3)."""
+    set_ttl_255(sock)
+    set_min_ttl(sock, hops)
 
 
 def family_of(address: str) -> int:
@@ -73,7 +83,9 @@ def connecting_socket(
         if password:
             set_md5(sock, address, password)
         if ttl_security:
-            set_gtsm(sock)
+            # The minimum TTL is set once connected (`set_min_ttl`): some listeners (BIRD's)
+            # answer the SYN with their default TTL before the session applies GTSM.
+            set_ttl_255(sock)
         if local_address:
             sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
             sock.bind((local_address, 0))

