@@ -347,6 +347,8 @@ class StoreAPI:
     async def _conf(self, kind: int, node_id: int, context: bytes) -> None:
         change = ConfChange(ConfChangeKind(kind), node_id, context)
         await self._on_leader(lambda: self._conf_local(change), "fwd.conf", kind, node_id, context)
+        # Answer with the membership as of the change, even when it was forwarded.
+        await self._barrier()
 
     async def _conf_local(self, change: ConfChange) -> None:
         try:

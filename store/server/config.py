@@ -69,6 +69,10 @@ class StoreConfig(DaemonConfig):
     peer_cert_file: Path | None = None
     peer_key_file: Path | None = None
     peer_ca_file: Path | None = None
+    # The certificate presented when dialling peers (etcd --peer-client-cert-file), for PKIs
+    # whose certificates carry either the server or the client usage but not both.
+    peer_client_cert_file: Path | None = None
+    peer_client_key_file: Path | None = None
 
     def validate(self) -> None:
         super().validate()
@@ -116,3 +120,8 @@ class StoreConfig(DaemonConfig):
         if self.peer_cert_file is None:
             return None
         return TLSConfig(self.peer_cert_file, self.peer_key_file, self.peer_ca_file)
+
+    def peer_client_tls(self) -> TLSConfig | None:
+        if self.peer_client_cert_file is None:
+            return self.peer_tls()
+        return TLSConfig(self.peer_client_cert_file, self.peer_client_key_file, self.peer_ca_file)

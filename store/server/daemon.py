@@ -27,7 +27,7 @@ class StoreDaemon:
         self.config = config
         self.notifier = notifier or Notifier()
         self.transport = PeerTransport(
-            config.id, config.peer_tls(), timeout=max(config.election_timeout, 0.5)
+            config.id, config.peer_client_tls(), timeout=max(config.election_timeout, 0.5)
         )
         self.member = Member(config, self.transport)
         self.api = StoreAPI(self.member)

@@ -24,6 +24,7 @@ class Cluster:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.settings = {"heartbeat_interval": 0.1, "election_timeout": 1.0, **settings}
         self.peer = {i: f"unix:{root}/m{i}.peer.sock" for i in self.ids}
+        self.extra: dict[int, dict[str, object]] = {}
 
     def client_endpoint(self, i: int) -> str:
         return f"unix:{self.root}/m{i}.sock"
@@ -42,7 +43,7 @@ class Cluster:
             f'state_dir = "{self.root}"',
             'log_level = "info"',
         ]
-        for key, value in self.settings.items():
+        for key, value in {**self.settings, **self.extra.get(i, {})}.items():
             lines.append(
                 f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"'
             )
