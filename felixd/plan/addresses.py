@@ -90,12 +90,9 @@ containment and ordering need, far cheaper than `ipaddress` objects in the hot p
 _BITS = {4: 32, 6: 128}
 
 
-@lru_cache(maxsize=1 << 16)
 def parse_prefix(text: str) -> Prefix | None:
-    net = parse_network(text)
-    if net is None:
-        return None
-    return (net.version, int(net.network_address), net.prefixlen)
+    parsed = canonical_prefix(text)
+    return None if parsed is None else parsed[1]
 
 
 def prefix_of(net: IPNetwork) -> Prefix:
@@ -112,9 +109,38 @@ def prefix_within(inner: Prefix, outer: Prefix) -> bool:
     return address >> shift == o_address >> shift
 
 
+# Canonical decimal spellings (no sign, no leading zero) and their values: one dict lookup
+# validates and converts an octet or a prefix length.
+_OCTETS = {str(i): i for i in range(256)}
+_LENGTHS = {str(i): i for i in range(33)}
+
+
+def _ipv4_fast(text: str) -> int | None:
+    """Dotted-quad IPv4 in canonical form as an integer; None means "not on the fast path" (the
+    caller then asks `ipaddress`, which decides what is valid)."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    a, b, c, d = (_OCTETS.get(p) for p in parts)
+    if a is None or b is None or c is None or d is None:
+        return None
+    return a << 24 | b << 16 | c << 8 | d
+
+
 @lru_cache(maxsize=1 << 16)
 def canonical_prefix(text: str) -> tuple[str, Prefix] | None:
-    """The prefix as the kernel prints it, and parsed; None if malformed."""
+    """The prefix as the kernel prints it, and parsed; None if malformed or not strict.
+
+    Canonical IPv4 text (what bgpd and the store write) is parsed by hand, several times faster
+    than `ipaddress`; anything else goes through `ipaddress`, and a differential test keeps the
+    two in agreement."""
+    addr, slash, length = text.partition("/")
+    if slash:
+        address, prefixlen = _ipv4_fast(addr), _LENGTHS.get(length)
+        if address is not None and prefixlen is not None:
+            if address & ((1 << (32 - prefixlen)) - 1):
+                return None  # host bits set: not a strict prefix
+            return (text, (4, address, prefixlen))
     net = parse_network(text)
     if net is None:
         return None
@@ -127,6 +153,9 @@ HostIP = tuple[int, int, str]
 
 @lru_cache(maxsize=1 << 16)
 def parse_ip(text: str) -> HostIP | None:
+    address = _ipv4_fast(text)
+    if address is not None:
+        return (4, address, text)
     addr = parse_address(text)
     if addr is None:
         return None

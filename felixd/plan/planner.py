@@ -21,6 +21,8 @@ named in `problems`, and everything else is still planned.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from felixd.plan.addresses import (
     HostIP,
     IPAddress,
@@ -94,6 +96,26 @@ def _host_ip(addr: IPAddress) -> HostIP:
     return (addr.version, int(addr), str(addr))
 
 
+def _node_address(node: NodeInfo, version: int) -> IPInterface | None:
+    """The node's first well-formed address of `version` (its node IP with its subnet)."""
+    for text in node.addresses:
+        parsed = parse_interface(text)
+        if parsed is not None and parsed.version == version:
+            return parsed
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Remote:
+    """What a remote node contributes to each of its blocks' routes, derived once per plan."""
+
+    ip: HostIP | None  # its node IPv4 address
+    direct: NextHop | None  # via its node IP on the connected NIC, if there is one
+    tunnel: NextHop | None  # via its VTEP on vxlan.calico, if both ends have one
+    neighbour: Neighbour | None
+    fdb: FdbEntry | None
+
+
 def plan(state: PlannerState) -> DesiredDataplane:
     """The whole desired dataplane for `state`."""
     return _Planner(state).run()
@@ -117,7 +139,7 @@ class _Planner:
         self.local_v4_net: Prefix | None = None
         self.vxlan: VxlanDevice | None = None
         self.ipip_mtu = DEFAULT_MTU - OVERHEAD["ipip"]
-        self.vtep_entries: dict[tuple[Neighbour, FdbEntry], tuple[Neighbour, FdbEntry]] = {}
+        self.remotes: dict[str, _Remote] = {}
 
     def problem(self, kind: str, name: str, reason: str) -> None:
         self.problems.append(Problem(kind, name, reason))
@@ -186,22 +208,19 @@ class _Planner:
         return min(mtus) if mtus else DEFAULT_MTU
 
     def _local_node(self) -> None:
+        # Every node's malformed addresses are reported here, once per plan, so that what the
+        # memoised block results depend on never carries a node's problems.
+        for each in self.state.nodes.values():
+            for text in each.addresses:
+                if parse_interface(text) is None:
+                    self.problem("Node", each.name, f"bad address {text!r}")
         node = self.state.nodes.get(self.me)
         if node is None:
             self.problem("Node", self.me, "this node's Node resource is missing")
             return
-        self.local_v4 = self._node_address(node, 4)
+        self.local_v4 = _node_address(node, 4)
         if self.local_v4 is not None:
             self.local_v4_net = prefix_of(self.local_v4.network)
-
-    def _node_address(self, node: NodeInfo, version: int) -> IPInterface | None:
-        for text in node.addresses:
-            parsed = parse_interface(text)
-            if parsed is None:
-                self.problem("Node", node.name, f"bad address {text!r}")
-            elif parsed.version == version:
-                return parsed
-        return None
 
     def _connected_dev(self, ip: HostIP) -> str | None:
         for prefix, dev in self.connected:
@@ -394,20 +413,21 @@ class _Planner:
 
     def _block_plan(self, cidr: str, affinity: str | None, node: NodeInfo | None) -> BlockPlan:
         nothing: BlockPlan = (None, None, None)
-        net = parse_network(cidr)
-        if net is None:
+        parsed = canonical_prefix(cidr)
+        if parsed is None:
             self.problem("Block", cidr, "bad CIDR")
             return nothing
-        pool = self._pool_of(prefix_of(net))
+        dst, prefix = parsed
+        pool = self._pool_of(prefix)
         # A block outside every pool (its pool was deleted) gets no route at all.
         if pool is None or affinity is None:
             return nothing
         if affinity == self.me:
             route = Route(
-                cidr,
+                dst,
                 self.cfg.route_protocol,
                 type=RouteType.BLACKHOLE,
-                metric=self._metric(net.version),
+                metric=self._metric(prefix[0]),
                 table=self.cfg.route_table,
                 kind=RouteKind.BLACKHOLE,
             )
@@ -417,7 +437,7 @@ class _Planner:
         if node is None:
             self.problem("Block", cidr, f"affine node {affinity!r} is unknown")
             return nothing
-        return self._vxlan_block(cidr, pool, node)
+        return self._vxlan_block(cidr, dst, pool, node)
 
     def _vxlan_device(self, mtu: int) -> VxlanDevice | None:
         node = self.state.nodes.get(self.me)
@@ -456,35 +476,47 @@ class _Planner:
         # calico.md §4.4: the subnet is the prefix length of the local bgp.ipv4Address.
         return self.local_v4_net is not None and ip_within(ip, self.local_v4_net)
 
-    def _vxlan_block(self, cidr: str, pool: ValidPool, node: NodeInfo) -> BlockPlan:
+    def _remote(self, node: NodeInfo) -> _Remote:
+        known = self.remotes.get(node.name)
+        if known is not None:
+            return known
+        node_ip = _node_address(node, 4)
+        ip = _host_ip(node_ip.ip) if node_ip is not None else None
+        direct = tunnel = neighbour = fdb = None
+        if ip is not None:
+            dev = self._connected_dev(ip)
+            direct = NextHop(ip[2], dev, onlink=True) if dev is not None else None
+        vtep = parse_ip(node.ipv4_vxlan_tunnel_address or "")
+        if ip is not None and vtep is not None and vtep[0] == 4 and self.vxlan is not None:
+            mac = normalise_mac(node.vxlan_tunnel_mac or "") or vtep_mac_for(node.name)
+            tunnel = NextHop(vtep[2], self.vxlan.name, onlink=True)
+            neighbour = Neighbour(self.vxlan.name, vtep[2], mac)
+            fdb = FdbEntry(self.vxlan.name, mac, ip[2])
+        remote = _Remote(ip, direct, tunnel, neighbour, fdb)
+        self.remotes[node.name] = remote
+        return remote
+
+    def _vxlan_block(self, cidr: str, dst: str, pool: ValidPool, node: NodeInfo) -> BlockPlan:
+        """`cidr` names the block in problems; `dst` is its canonical form for the route."""
         nothing: BlockPlan = (None, None, None)
-        node_ip = self._node_address(node, 4)
-        if node_ip is None:
+        remote = self._remote(node)
+        if remote.ip is None:
             self.problem("Block", cidr, f"node {node.name!r} has no IPv4 address")
             return nothing
-        remote = _host_ip(node_ip.ip)
-        if pool.cross_subnet and self._same_subnet(remote):
-            dev = self._connected_dev(remote)
-            if dev is None:
-                self.problem("Block", cidr, f"next hop {remote[2]} is not on a connected subnet")
+        if pool.cross_subnet and self._same_subnet(remote.ip):
+            if remote.direct is None:
+                reason = f"next hop {remote.ip[2]} is not on a connected subnet"
+                self.problem("Block", cidr, reason)
                 return nothing
-            hop = NextHop(remote[2], dev, onlink=True)
-            return (self._via(cidr, 4, [hop], RouteKind.REMOTE_DIRECT), None, None)
+            return (self._via(dst, 4, [remote.direct], RouteKind.REMOTE_DIRECT), None, None)
         if self.vxlan is None:
             self.problem("Block", cidr, "this node has no VXLAN device")
             return nothing
-        vtep = parse_ip(node.ipv4_vxlan_tunnel_address or "")
-        if vtep is None or vtep[0] != 4:
+        if remote.tunnel is None:
             self.problem("Block", cidr, f"node {node.name!r} has no ipv4VXLANTunnelAddr")
             return nothing
-        mac = normalise_mac(node.vxlan_tunnel_mac or "") or vtep_mac_for(node.name)
-        dev = self.vxlan.name
-        hop = NextHop(vtep[2], dev, onlink=True)
-        route = self._via(cidr, 4, [hop], RouteKind.REMOTE_VXLAN)
-        # Blocks of one node share one neighbour and FDB value (cheap identity checks later).
-        entries = (Neighbour(dev, vtep[2], mac), FdbEntry(dev, mac, remote[2]))
-        entries = self.vtep_entries.setdefault(entries, entries)
-        return (route, *entries)
+        route = self._via(dst, 4, [remote.tunnel], RouteKind.REMOTE_VXLAN)
+        return (route, remote.neighbour, remote.fdb)
 
     # -- best paths: no-encap, IPIP, external (calico.md §4.2, §4.4) -----------------------
 
