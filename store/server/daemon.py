@@ -9,6 +9,8 @@ stop: stop accepting clients, hand leadership over if we lead, stop the owner, c
 
 from __future__ import annotations
 
+import gc
+
 from ipc import RPCServer, ServerLimits
 from runtime.log import get_logger
 from runtime.sdnotify import Notifier
@@ -49,6 +51,9 @@ class StoreDaemon:
         while await self.member.wait_leader(5.0) == 0:
             self.notifier.status(self.member.status_line())
             log.info("store.waiting_for_leader", term=self.member.node.term)
+        # docs/kv.md: the cyclic GC dominates on a large heap; what start-up built is permanent.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         log.info("store.ready", leader=self.member.leader, id=cfg.id)
 
     async def stop(self) -> None:

@@ -504,8 +504,12 @@ class Member:
                 log.error("entry.undecodable", index=entry.index, error=str(exc))
             else:
                 resp = self.machine.apply(entry.index, req)
-        elif entry.kind is EntryKind.CONF_CHANGE:
-            self._apply_member_change(ConfChange.decode(entry.data))
+        else:
+            # Entries without a KV request still count, so that the machine's applied index
+            # (and the snapshot it writes) equals Raft's.
+            self.machine.advance(entry.index)
+            if entry.kind is EntryKind.CONF_CHANGE:
+                self._apply_member_change(ConfChange.decode(entry.data))
         waiter = self._waiting.pop(entry.index, None)
         if waiter is not None:
             term, fut = waiter
