@@ -150,7 +150,9 @@ class MemoryStorage:
             raise UnavailableError(
                 f"missing log entries: last {self.last_index()}, appending at {entries[0].index}"
             )
-        self._ents = [*self._ents[:start], *entries]
+        # In place: the common case (start == len) is a plain O(len(entries)) extend.
+        del self._ents[start:]
+        self._ents.extend(entries)
 
     def copy(self) -> MemoryStorage:
         """An independent copy (entries are immutable, so a shallow list copy suffices)."""

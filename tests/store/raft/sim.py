@@ -128,6 +128,7 @@ class Cluster:
         self.decided_in: dict[int, int] = {}  # index -> lowest leader term seen committing it
         self.applied_digest: dict[int, bytes] = {}
         self.leader_commit_seen: dict[tuple[int, int], int] = {}
+        self.leader_tail: dict[tuple[int, int], tuple[int, int | None]] = {}
         self.conf_before: dict[int, ConfState] = {}
         self.steps = 0
         # What a schedule exercised, reported as hypothesis events.
@@ -400,6 +401,7 @@ class Cluster:
             assert raft is not None
             if raft.role is Role.LEADER:
                 self._check_completeness(raft)
+                self._check_append_only(raft)
 
     def _check_commits(self, node: SimNode, raft: RaftNode) -> None:
         log = raft.log
@@ -431,6 +433,18 @@ class Cluster:
             if holders >= len(conf.voters) // 2 + 1:
                 return
         raise SafetyViolation(f"leader {raft.id} committed {index} without a durable quorum")
+
+    def _check_append_only(self, raft: RaftNode) -> None:
+        """Leader Append-Only: "a leader never overwrites or deletes entries in its log"; with
+        Log Matching it suffices that the last entry seen earlier in this term is unchanged."""
+        key = (raft.id, raft.term)
+        seen = self.leader_tail.get(key)
+        if seen is not None:
+            index, term = seen
+            if raft.log.last_index() < index or raft.log.term(index) != term:
+                raise SafetyViolation(f"leader {raft.id} rewrote its log at {index}")
+        last = raft.log.last_index()
+        self.leader_tail[key] = (last, raft.log.term(last))
 
     def _check_completeness(self, raft: RaftNode) -> None:
         """Leader Completeness: entries committed in earlier terms are in the leader's log."""

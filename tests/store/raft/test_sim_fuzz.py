@@ -203,15 +203,16 @@ def _report(cluster: Cluster) -> None:
 
 @settings(max_examples=40)
 @given(
+    voters=st.sampled_from([3, 5]),
     seed=st.integers(0, 2**16),
     actions=st.lists(st.one_of(ACTIONS, MEMBERSHIP, MEMBERSHIP), min_size=10, max_size=40),
 )
 def test_single_server_membership_changes_keep_safety_under_faults(
-    seed: int, actions: list[tuple[object, ...]]
+    voters: int, seed: int, actions: list[tuple[object, ...]]
 ) -> None:
     """Thesis §4.1: one server added or removed at a time (learners first, §4.2.1) never lets two
     majorities disagree, whatever the faults."""
-    cluster = Cluster(3, seed)
+    cluster = Cluster(voters, seed)
     reads: dict[bytes, int] = {}
     cluster.elect()
     for action in actions:
