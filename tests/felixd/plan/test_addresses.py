@@ -20,10 +20,14 @@ from felixd.plan.addresses import (
 
 octet = st.one_of(
     st.integers(0, 300).map(str),
-    st.sampled_from(["00", "01", "007", "", "-1", "1a", " 1", "٣", "0x1"]),
+    st.sampled_from(
+        ["0", "255", "256", "999", "1000", "00", "01", "007", "", "-1", "1a", " 1", "٣"]
+    ),
 )
 ipv4_texts = st.builds(".".join, st.lists(octet, min_size=3, max_size=5))
-lengths = st.one_of(st.integers(0, 40).map(str), st.sampled_from(["", "026", "+8", "255.0.0.0"]))
+lengths = st.one_of(
+    st.integers(0, 40).map(str), st.sampled_from(["", "0", "32", "33", "026", "+8", "255.0.0.0"])
+)
 prefix_texts = st.one_of(
     st.builds(lambda a, n: f"{a}/{n}", ipv4_texts, lengths),
     st.builds(
@@ -56,6 +60,8 @@ def _oracle_ip(text: str) -> tuple[int, int, str] | None:
 @example("10.244.0.1/26")
 @example("0.0.0.0/0")
 @example("255.255.255.255/32")
+@example("256.0.0.0/8")
+@example("10.0.0.0/33")
 @example("10.0.0.0/026")
 @example("010.0.0.0/8")
 def test_fast_prefix_parser_agrees_with_ipaddress(text: str) -> None:
@@ -67,6 +73,7 @@ def test_fast_prefix_parser_agrees_with_ipaddress(text: str) -> None:
 @given(ipv4_texts)
 @example("192.168.1.1")
 @example("1.2.3.04")
+@example("1.2.3.256")
 @example("fd00::1")
 def test_fast_ip_parser_agrees_with_ipaddress(text: str) -> None:
     assert parse_ip(text) == _oracle_ip(text)
