@@ -518,3 +518,27 @@ def test_mark_stale_for_one_peers_prefixes() -> None:
     assert state.mark_stale(["10.244.2.0/26", "10.9.9.0/24"]) == 1
     assert state.best_paths["10.244.2.0/26"].stale
     assert not state.best_paths["10.244.1.0/26"].stale
+
+
+def test_disabled_pool_still_routes() -> None:
+    """calico.md §1.1: `disabled` only stops IPAM; its routes are still programmed."""
+    state = world(vxlan=EncapMode.ALWAYS)
+    state.set(Pool("default-pool", "10.244.0.0/16", vxlan_mode=EncapMode.ALWAYS, disabled=True))
+    assert plan(state) == plan(world(vxlan=EncapMode.ALWAYS))
+
+
+def test_ipv6_no_encap_and_ecmp_via_connected_ipv6_next_hops() -> None:
+    from felixd.plan import HostInterface
+
+    state = world()
+    state.set(HostInterface("eth0", ("192.168.1.10/24", "fd00:1::10/64"), 1500))
+    state.set(Pool("v6", "fd00:10::/48"))
+    state.set(Block("fd00:10::/122", "node-a"))
+    state.set(BestPath("fd00:10::40/122", ("fd00:1::12", "fd00:1::11")))
+    lines = dataplane_lines(plan(state))
+    assert "blackhole fd00:10::/122 proto 80 metric 1024" in lines
+    assert (
+        "fd00:10::40/122 proto 80 metric 1024"
+        " nexthop via fd00:1::11 dev eth0 weight 1 onlink"
+        " nexthop via fd00:1::12 dev eth0 weight 1 onlink"
+    ) in lines
