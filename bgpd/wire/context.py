@@ -41,16 +41,20 @@ class AttributeCache:
     """Bounded intern table: raw attribute bytes -> the decoded `PathAttributes`.
 
     Keys are the attribute section minus MP_REACH_NLRI/MP_UNREACH_NLRI, separately for 2- and
-    4-octet sessions (the same bytes mean different AS paths). When full, the oldest entry goes
+    4-octet sessions (the same bytes mean different AS paths). `values` does the same one level
+    down (single attribute bytes -> decoded value), so a new set made of known attributes shares
+    their values; `encoded` maps attribute sets back to bytes for the encoder. When full, the oldest entry goes
     (dicts keep insertion order), so a flapping peer cannot grow it without bound.
     """
 
-    __slots__ = ("encoded", "hits", "maxsize", "misses", "tables")
+    __slots__ = ("encoded", "hits", "maxsize", "misses", "tables", "values")
 
     def __init__(self, maxsize: int = 262_144) -> None:
         self.maxsize = maxsize
         # Index 0: 2-octet AS session, index 1: 4-octet AS session.
         self.tables: tuple[dict[bytes, PathAttributes], dict[bytes, PathAttributes]] = ({}, {})
+        # One level down: one attribute's bytes (header included) -> its decoded value.
+        self.values: tuple[dict[bytes, object], dict[bytes, object]] = ({}, {})
         # The reverse direction, for encoding: attribute set -> its bytes.
         self.encoded: tuple[dict[PathAttributes, bytes], dict[PathAttributes, bytes]] = ({}, {})
         self.hits = 0
@@ -75,6 +79,8 @@ class AttributeCache:
             table.clear()
         for enc in self.encoded:
             enc.clear()
+        for values in self.values:
+            values.clear()
 
     def __len__(self) -> int:
         return len(self.tables[0]) + len(self.tables[1])

@@ -234,6 +234,8 @@ def decode_section(data: bytes, start: int, end: int, ctx: WireContext) -> Secti
     elif items:
         slots = list(EMPTY_SLOTS)
         unknown: list[RawAttribute] = []
+        values = cache.values[four]
+        maxsize = cache.maxsize
         get = ATTRIBUTES.get
         for flags, code, s, vs, e in items:
             desc = get(code)
@@ -249,11 +251,21 @@ def decode_section(data: bytes, start: int, end: int, ctx: WireContext) -> Secti
             if flags & 0xC0 != desc.flags:
                 # RFC 7606 §3(c); the value is still decoded so the NLRI can be withdrawn.
                 found.append(Malformation("attribute-flags", code, data[s:e]))
-            try:
-                slots[desc.slot] = desc.decode(data[vs:e], ctx)
-            except Bad as bad:
-                payload = b"" if bad.case in _EMPTY_DATA_CASES else data[s:e]
-                found.append(Malformation(bad.case, code, payload))
+            # Single attributes repeat far more than whole sets (ORIGIN, NEXT_HOP, LOCAL_PREF,
+            # common AS_PATHs): the decoded value is looked up by the attribute's own bytes.
+            tlv = data[s:e]
+            value = values.get(tlv)
+            if value is None:
+                try:
+                    value = desc.decode(data[vs:e], ctx)
+                except Bad as bad:
+                    payload = b"" if bad.case in _EMPTY_DATA_CASES else tlv
+                    found.append(Malformation(bad.case, code, payload))
+                    continue
+                if len(values) >= maxsize:
+                    del values[next(iter(values))]
+                values[tlv] = value
+            slots[desc.slot] = value
         if unknown:
             slots[_UNKNOWN] = tuple(unknown)
         if not four and (
