@@ -22,6 +22,8 @@ from bgpd.core.effects import DownKind
 from bgpd.core.events import State
 from bgpd.core.reload import GLOBAL_FIELDS, PEER_FIELDS, Apply, classify, strongest
 from bgpd.daemon.config import BgpdConfig, PeerConfig, PeerKey
+from bgpd.daemon.routing import RoutingSink
+from bgpd.daemon.routing_api import register_routing_api
 from bgpd.daemon.runner import Connection, PeerRunner
 from bgpd.daemon.sink import CountingSink, RouteSink
 from bgpd.daemon.sockets import family_of, listening_socket, set_gtsm, set_md5
@@ -59,7 +61,7 @@ class Speaker:
     ) -> None:
         self.config = config
         self.loader = loader
-        self.sink: RouteSink = sink or CountingSink(config.originate)
+        self.sink: RouteSink = sink or RoutingSink(config)
         self.peers: dict[PeerKey, PeerRunner] = {}
         self.listeners: dict[ListenKey, _Listener] = {}
         self.rpc: RPCServer | None = None
@@ -77,6 +79,8 @@ class Speaker:
         from bgpd.daemon.control import make_rpc_server
 
         self.rpc = make_rpc_server(self)
+        if isinstance(self.sink, RoutingSink):
+            register_routing_api(self.rpc, self.sink)
         await self.rpc.listen(f"unix:{self.config.control_socket}", mode=0o660)
 
     async def stop(self) -> None:
@@ -196,6 +200,8 @@ class Speaker:
             self._install_keys(new)
             if isinstance(self.sink, CountingSink):
                 self.sink.originate = list(new.originate)
+            elif isinstance(self.sink, RoutingSink):
+                self.sink.reconfigure(new)
             summary: dict[str, list[str]] = {
                 "added": [],
                 "removed": [],

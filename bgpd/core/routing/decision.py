@@ -100,12 +100,8 @@ def decide(candidates: Sequence[Path], max_paths: int = 1) -> Decision:
     _, reason = compare(best, runner, use_med=same_as)
     multipath: tuple[Path, ...] = (best,)
     if max_paths > 1:
-        equal = [
-            p
-            for p in rest
-            if _equal_cost(best, p)
-        ]
-        equal.sort(key=lambda p: _step_values(p))
+        equal = [p for p in rest if _equal_cost(best, p)]
+        equal.sort(key=_step_values)
         multipath = (best, *equal[: max_paths - 1])
     return Decision(best, reason, multipath)
 

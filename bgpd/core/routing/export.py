@@ -59,7 +59,9 @@ def export_path(
             if attrs.originator_id is not None and attrs.originator_id == peer.router_id:
                 return None  # §8: never back to the originator
             attrs = attrs._replace(
-                originator_id=attrs.originator_id if attrs.originator_id is not None else path.router_id,
+                originator_id=attrs.originator_id
+                if attrs.originator_id is not None
+                else path.router_id,
                 cluster_list=(cluster_id, *attrs.cluster_list),
             )
         if attrs.local_pref is None:
@@ -72,8 +74,9 @@ def export_path(
             local_pref=None,
             originator_id=None,
             cluster_list=(),
-            # §5.1.4: a MED learned from a neighbouring AS is not propagated to another AS.
-            med=attrs.med if path.local or path.ibgp else None,
+            # §5.1.4: a MED that came from a neighbouring AS (even via iBGP) is not
+            # propagated to another AS; our own (originated or export policy) is.
+            med=attrs.med if path.local else None,
         )
         if peer.next_hop != "keep" or path.local:
             next_hop = peer.local_address
@@ -89,7 +92,9 @@ def export_path(
     return Exported(attrs, next_hop)
 
 
-def import_loop(path_attrs: PathAttributes, peer: RoutingPeer, router_id: int, cluster_id: int) -> str | None:
+def import_loop(
+    path_attrs: PathAttributes, peer: RoutingPeer, router_id: int, cluster_id: int
+) -> str | None:
     """Why a received path must be ignored (RFC 4271 §9.1.2, RFC 4456 §8), or None."""
     if not peer.ibgp:
         own = sum(asns.count(peer.local_as) for _, asns in path_attrs.as_path or ())

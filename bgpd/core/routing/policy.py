@@ -55,7 +55,9 @@ class PrefixMatch:
                 raise PolicyError(f"{text!r}: expected 'ge N' or 'le N'")
             value = int(rest[1])
             if not net.prefixlen <= value <= net.max_prefixlen:
-                raise PolicyError(f"{text!r}: {rest[0]} {value} outside {net.prefixlen}..{net.max_prefixlen}")
+                raise PolicyError(
+                    f"{text!r}: {rest[0]} {value} outside {net.prefixlen}..{net.max_prefixlen}"
+                )
             if rest[0] == "ge":
                 ge = value
                 if not saw_range:
@@ -126,7 +128,9 @@ class Policy:
     terms: tuple[Term, ...] = ()
     default: Verdict = "accept"
 
-    def evaluate(self, family: Family, prefix: Prefix, attrs: PathAttributes) -> PathAttributes | None:
+    def evaluate(
+        self, family: Family, prefix: Prefix, attrs: PathAttributes
+    ) -> PathAttributes | None:
         """The (possibly modified) attributes if accepted, None if rejected."""
         net = prefix_network(prefix, family[0])
         for term in self.terms:

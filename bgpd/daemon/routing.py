@@ -1,0 +1,394 @@
+"""The speaker's routing shell: a `RouteSink` that runs the routing core for every session.
+
+Sessions hand it received UPDATEs and up/down events; it feeds the pure `RoutingTable`,
+packs the resulting per-peer work into UPDATE messages (many prefixes per message, grouped by
+attribute set) and sends them on the Established sessions, and streams best-path changes to
+subscribers (felixd). Graceful restart (RFC 4724, helper side): when a peer that negotiated
+it drops without a NOTIFICATION (or, with RFC 8538's N bit, with one that is not a Hard
+Reset), its paths stay as stale until its End-of-RIB or its restart time, whichever comes
+first; the wait is per peer, not for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bgpd.core.effects import DownKind, DownReason
+from bgpd.core.negotiation import Negotiated
+from bgpd.core.routing.decision import Decision
+from bgpd.core.routing.paths import LOCAL, RouteKey, RoutingPeer
+from bgpd.core.routing.table import BestChange, Outgoing, RoutingTable
+from bgpd.daemon.config import BgpdConfig, PeerKey
+from bgpd.daemon.sink import PeerInfo, UpdateSender
+from bgpd.wire.attributes import PathAttributes
+from bgpd.wire.context import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, Family
+from bgpd.wire.messages import Update, end_of_rib
+from bgpd.wire.prefix import Prefix, format_prefix, make_prefix
+from bgpd.wire.update import pack_updates, pack_withdrawals
+from runtime.log import get_logger
+
+log = get_logger("bgpd.routing")
+
+CEASE = 6
+HARD_RESET = 9  # RFC 8538 Cease subcode
+KEEP_STALE_ON = {DownKind.SOCKET_ERROR, DownKind.PEER_CLOSED, DownKind.HOLD_TIMER_EXPIRED}
+
+
+def peer_id(key: PeerKey) -> str:
+    address, local, port = key
+    return f"{address}|{local}|{port}"
+
+
+def next_hop_text(raw: bytes) -> str:
+    if len(raw) == 4:
+        return str(ipaddress.IPv4Address(raw))
+    if len(raw) >= 16:
+        return str(ipaddress.IPv6Address(raw[:16]))
+    return raw.hex()
+
+
+def family_name(family: Family) -> str:
+    return "ipv6" if family[0] == AFI_IPV6 else "ipv4"
+
+
+def _packed(text: str) -> bytes:
+    try:
+        return ipaddress.ip_address(text).packed
+    except ValueError:
+        return b""
+
+
+@dataclass
+class _Session:
+    info: PeerInfo
+    role: RoutingPeer
+    out: UpdateSender
+    negotiated: Negotiated
+
+
+@dataclass
+class Subscriber:
+    """One best-path stream: `push` gets dicts; falling behind turns deltas into a resync."""
+
+    push: Callable[[dict[str, object]], bool]  # False: the subscriber fell behind
+    needs_resync: bool = False
+    sent: int = 0
+
+
+@dataclass
+class _Stats:
+    updates_in: int = 0
+    updates_out: int = 0
+    stale_sweeps: int = 0
+    best_changes: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def describe(key: RouteKey, decision: Decision, names: dict[str, str]) -> dict[str, object]:
+    """A best path for the API and the stream: prefix, ECMP next hops, attributes, reason."""
+    best = decision.best
+    assert best is not None
+    a = best.attrs
+    return {
+        "prefix": format_prefix(key[1], key[0][0]),
+        "family": family_name(key[0]),
+        "next_hops": [next_hop_text(p.next_hop) for p in decision.multipath if not p.local] or [],
+        "local": best.local,
+        "source": "local" if best.local else names.get(best.source, best.source),
+        "reason": decision.reason,
+        "stale": best.stale,
+        "as_path": [list(asns) for _, asns in a.as_path or ()],
+        "origin": a.origin,
+        "med": a.med,
+        "local_pref": a.local_pref,
+        "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in a.communities],
+        "large_communities": [":".join(map(str, c)) for c in a.large_communities],
+        "originator_id": str(ipaddress.IPv4Address(a.originator_id))
+        if a.originator_id is not None
+        else None,
+        "cluster_list": [str(ipaddress.IPv4Address(c)) for c in a.cluster_list],
+    }
+
+
+class RoutingSink:
+    def __init__(self, config: BgpdConfig, *, max_paths: int = 8) -> None:
+        router_id = int(ipaddress.IPv4Address(config.router_id))
+        cluster = int(ipaddress.IPv4Address(config.cluster_id)) if config.cluster_id else None
+        self.table = RoutingTable(router_id, config.local_as, cluster, max_paths=max_paths)
+        self.sessions: dict[str, _Session] = {}
+        self.names: dict[str, str] = {}
+        self.subscribers: list[Subscriber] = []
+        self.stale_timers: dict[str, asyncio.TimerHandle] = {}
+        self.stats = _Stats()
+        self.originated: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]] = {}
+        self.api_originated: set[str] = set()  # announced over the API: kept across reloads
+        self.set_originations(dict.fromkeys(config.originate, ((), ())))
+
+    def reconfigure(self, config: BgpdConfig) -> None:
+        """A reload: identity changes reset every session anyway; originations follow."""
+        self.table.router_id = int(ipaddress.IPv4Address(config.router_id))
+        self.table.local_as = config.local_as
+        if config.cluster_id:
+            self.table.cluster_id = int(ipaddress.IPv4Address(config.cluster_id))
+        else:
+            self.table.cluster_id = self.table.router_id
+        wanted = {
+            str(ipaddress.ip_network(p)): self.originated.get(
+                str(ipaddress.ip_network(p)), ((), ())
+            )
+            for p in config.originate
+        }
+        api_only = {
+            p: v for p, v in self.originated.items() if p not in wanted and p in self.api_originated
+        }
+        self.set_originations(wanted | api_only)
+
+    # -- originations (config and API) ---------------------------------------------------
+    def set_originations(
+        self, wanted: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]]
+    ) -> None:
+        """Make the originated prefixes exactly `wanted` (prefix -> communities, large)."""
+        changes: list[BestChange] = []
+        for text in list(self.originated):
+            if text not in wanted:
+                changes += self._withdraw_local(text)
+        for text, (communities, large) in wanted.items():
+            if self.originated.get(text) != (communities, large):
+                changes += self._originate(text, communities, large)
+        self._flush(changes)
+
+    def announce(
+        self,
+        text: str,
+        communities: tuple[int, ...] = (),
+        large: tuple[tuple[int, int, int], ...] = (),
+    ) -> None:
+        self.api_originated.add(str(ipaddress.ip_network(text)))
+        self._flush(self._originate(text, communities, large))
+
+    def withdraw(self, text: str) -> bool:
+        if text not in self.originated:
+            return False
+        self.api_originated.discard(text)
+        self._flush(self._withdraw_local(text))
+        return True
+
+    def _originate(
+        self, text: str, communities: tuple[int, ...], large: tuple[tuple[int, int, int], ...]
+    ) -> list[BestChange]:
+        net = ipaddress.ip_network(text)
+        family = (AFI_IPV6 if net.version == 6 else AFI_IPV4, 1)
+        self.originated[str(net)] = (communities, large)
+        attrs = PathAttributes(
+            origin=0,
+            as_path=(),
+            communities=tuple(sorted(communities)),
+            large_communities=tuple(sorted(large)),
+        )
+        return self.table.originate(family, make_prefix(str(net)), attrs)
+
+    def _withdraw_local(self, text: str) -> list[BestChange]:
+        net = ipaddress.ip_network(text)
+        self.originated.pop(str(net), None)
+        family = (AFI_IPV6 if net.version == 6 else AFI_IPV4, 1)
+        return self.table.withdraw_local(family, make_prefix(str(net)))
+
+    # -- RouteSink ------------------------------------------------------------------------
+    def on_session_up(self, peer: PeerInfo, negotiated: Negotiated, out: UpdateSender) -> None:
+        pid = peer_id(peer.key)
+        timer = self.stale_timers.pop(pid, None)
+        if timer is not None:
+            timer.cancel()
+        role = RoutingPeer(
+            id=pid,
+            name=peer.name,
+            local_as=peer.local_as,
+            remote_as=peer.remote_as,
+            router_id=negotiated.remote_id,
+            address=_packed(peer.key[0]),
+            local_address=_packed(peer.local_address),
+            rr_client=peer.rr_client,
+            next_hop=peer.next_hop if peer.next_hop in ("auto", "self", "keep") else "auto",  # type: ignore[arg-type]
+            families=tuple(negotiated.families),
+        )
+        self.names[pid] = peer.name
+        self.table.add_peer(role)
+        session = _Session(peer, role, out, negotiated)
+        self.sessions[pid] = session
+        self._send(session, self.table.full_table(pid))
+        for afi, safi in negotiated.families:
+            out.send_update(end_of_rib(afi, safi))
+
+    def on_session_down(self, peer: PeerInfo, reason: DownReason) -> None:
+        pid = peer_id(peer.key)
+        session = self.sessions.pop(pid, None)
+        if session is None:
+            return
+        gr = session.negotiated.graceful_restart
+        keep = gr is not None and (
+            reason.kind in KEEP_STALE_ON
+            or (
+                gr.notification
+                and reason.kind in (DownKind.NOTIFICATION_RECEIVED, DownKind.NOTIFICATION_SENT)
+                and not (reason.code == CEASE and reason.subcode == HARD_RESET)
+            )
+        )
+        changes = self.table.remove_peer(pid, keep_stale=keep)
+        if keep and gr is not None:
+            log.info("gr.helper", peer=peer.name, restart_time=gr.restart_time)
+            loop = asyncio.get_running_loop()
+            self.stale_timers[pid] = loop.call_later(gr.restart_time, self._restart_expired, pid)
+        self._flush(changes)
+
+    def _restart_expired(self, pid: str) -> None:
+        self.stale_timers.pop(pid, None)
+        if pid in self.sessions and not any(p.stale for p in self.table.peers[pid].adj_in.values()):
+            return
+        self.stats.stale_sweeps += 1
+        log.info("gr.restart_time_expired", peer=self.names.get(pid, pid))
+        self._flush(self.table.sweep_stale(pid))
+
+    def on_update(self, peer: PeerInfo, update: Update) -> None:
+        pid = peer_id(peer.key)
+        if pid not in self.sessions:
+            return
+        self.stats.updates_in += 1
+        eor = update.end_of_rib
+        if eor is not None:
+            self.stats.stale_sweeps += 1
+            self._flush(self.table.sweep_stale(pid, eor))
+            return
+        changes: list[BestChange] = []
+        attrs = update.attributes
+        announce_ok = not update.treat_as_withdraw
+        v4_withdrawn: Sequence[Prefix] = update.withdrawn
+        if update.treat_as_withdraw:
+            v4_withdrawn = (*update.withdrawn, *update.nlri)  # RFC 7606 §2
+        if v4_withdrawn or update.nlri:
+            nh = attrs.next_hop if attrs is not None and attrs.next_hop is not None else b""
+            changes += self.table.receive(
+                pid, IPV4_UNICAST, update.nlri if announce_ok else (), attrs, nh, v4_withdrawn
+            )
+        mu = update.mp_unreach
+        if mu is not None and mu.withdrawn:
+            changes += self.table.receive(pid, (mu.afi, mu.safi), (), None, b"", mu.withdrawn)
+        mr = update.mp_reach
+        if mr is not None and mr.nlri:
+            family = (mr.afi, mr.safi)
+            if announce_ok:
+                changes += self.table.receive(pid, family, mr.nlri, attrs, mr.next_hop)
+            else:
+                changes += self.table.receive(pid, family, (), None, b"", mr.nlri)
+        self._flush(changes)
+
+    def on_route_refresh(self, peer: PeerInfo, afi: int, safi: int, out: UpdateSender) -> None:
+        session = self.sessions.get(peer_id(peer.key))
+        if session is None:
+            return
+        work = self.table.full_table(session.role.id)
+        self._send(session, work)
+        out.send_update(end_of_rib(afi, safi))
+
+    def prefix_counts(self, key: PeerKey) -> dict[str, int]:
+        return {family_name(f): n for f, n in self.table.adj_in_count(peer_id(key)).items()}
+
+    # -- output -----------------------------------------------------------------------------
+    def _flush(self, changes: list[BestChange]) -> None:
+        if not changes:
+            return
+        self.stats.best_changes += len(changes)
+        keys = [c.key for c in changes]
+        for session in list(self.sessions.values()):
+            work = self.table.outgoing(session.role.id, keys)
+            if work:
+                self._send(session, work)
+        self._publish(changes)
+
+    def _send(self, session: _Session, work: Outgoing) -> None:
+        ctx = session.out.context
+        for family, prefixes in work.withdraw.items():
+            for data in pack_withdrawals(prefixes, ctx, afi=family[0], safi=family[1]):
+                session.out.send_encoded(data)
+                self.stats.updates_out += 1
+        for (family, exported), prefixes in work.announce.items():
+            for data in pack_updates(
+                exported.attrs,
+                prefixes,
+                ctx,
+                afi=family[0],
+                safi=family[1],
+                next_hop=exported.next_hop,
+            ):
+                session.out.send_encoded(data)
+                self.stats.updates_out += 1
+
+    # -- best-path stream -------------------------------------------------------------------
+    def snapshot(self) -> list[dict[str, object]]:
+        return [
+            describe(k, d, self.names)
+            for k, d in self.table.decisions.items()
+            if d.best is not None
+        ]
+
+    def subscribe(self, push: Callable[[dict[str, object]], bool]) -> Subscriber:
+        sub = Subscriber(push)
+        self.subscribers.append(sub)
+        sub.needs_resync = not push({"type": "snapshot", "routes": self.snapshot()})
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        if sub in self.subscribers:
+            self.subscribers.remove(sub)
+
+    def _publish(self, changes: list[BestChange]) -> None:
+        if not self.subscribers:
+            return
+        routes = [
+            describe(c.key, c.decision, self.names) for c in changes if c.decision.best is not None
+        ]
+        gone = [format_prefix(c.key[1], c.key[0][0]) for c in changes if c.decision.best is None]
+        delta: dict[str, object] = {"type": "delta", "routes": routes, "withdrawn": gone}
+        for sub in list(self.subscribers):
+            if sub.needs_resync:
+                # It fell behind: once it can take a message again, it gets everything anew.
+                sub.needs_resync = not sub.push({"type": "resync", "routes": self.snapshot()})
+            else:
+                sub.needs_resync = not sub.push(delta)
+            sub.sent += 1
+
+    def rib(
+        self, prefix: str = "", peer: str = "", offset: int = 0, limit: int = 1000
+    ) -> dict[str, object]:
+        """Loc-RIB entries for the API: filtered by prefix (exact or containing) and source."""
+        items = sorted(self.table.decisions.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+        out = []
+        want = ipaddress.ip_network(prefix, strict=False) if prefix else None
+        for key, decision in items:
+            if decision.best is None:
+                continue
+            if want is not None:
+                net = ipaddress.ip_network(format_prefix(key[1], key[0][0]))
+                if net.version != want.version or not (net == want or net.subnet_of(want)):  # type: ignore[arg-type]
+                    continue
+            if peer:
+                source = (
+                    "local"
+                    if decision.best.source == LOCAL
+                    else self.names.get(decision.best.source, decision.best.source)
+                )
+                if peer not in (source, decision.best.source.split("|")[0]):
+                    continue
+            out.append((key, decision))
+        page = out[offset : offset + limit]
+        return {
+            "total": len(out),
+            "offset": offset,
+            "next_offset": offset + len(page) if offset + len(page) < len(out) else None,
+            "routes": [
+                describe(k, d, self.names) | {"candidates": len(self.table.candidates.get(k, {}))}
+                for k, d in page
+            ],
+        }
