@@ -96,8 +96,15 @@ class CountingSink:
         if mu is not None and mu.withdrawn:
             tables.setdefault((mu.afi, mu.safi), set()).difference_update(mu.withdrawn)
         mr = update.mp_reach
-        if update.treat_as_withdraw:
-            # RFC 7606 §2: the announced prefixes are handled as withdrawn.
+        attrs = update.attributes
+        looped = (
+            attrs is not None
+            and attrs.as_path is not None
+            and any(peer.local_as in asns for _, asns in attrs.as_path)
+        )
+        if update.treat_as_withdraw or looped:
+            # RFC 7606 §2: the announced prefixes are handled as withdrawn; so are routes whose
+            # AS_PATH holds our own AS (RFC 4271 §9.1.2: such a route is not accepted).
             v4.difference_update(update.nlri)
             if mr is not None:
                 tables.setdefault((mr.afi, mr.safi), set()).difference_update(mr.nlri)

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
 
 def why_not_established(runner: PeerRunner) -> str:
+    why = _why(runner)
+    down = runner.last_down
+    s = runner.core.primary
+    if why and down is not None and down != s.last_error:
+        # The attempts since may have failed for other reasons; keep why it went down.
+        why += f"; went down: {down.describe()}"
+    return why
+
+
+def _why(runner: PeerRunner) -> str:
     core = runner.core
     s = core.primary
     last = s.last_error.describe() if s.last_error is not None else ""
@@ -79,6 +89,7 @@ def neighbor_status(runner: PeerRunner, sink: RouteSink) -> dict[str, object]:
         "info": info,
         "reason": why,
         "last_error": s.last_error.to_dict() if s.last_error is not None else None,
+        "last_down": runner.last_down.to_dict() if runner.last_down is not None else None,
         "hold_time": neg.hold_time if neg else None,
         "keepalive_time": neg.keepalive_time if neg else None,
         "remote_id": neg.remote_id if neg else None,
