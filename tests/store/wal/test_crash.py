@@ -122,7 +122,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_batch(tmp_path: Path) ->
     model = LogModel()
     hard: tuple[int, int, int] | None = None
     for round_no in range(14):
-        kill_on = (rng.choice("AB"), rng.randint(1, 60))
+        kill_on = (rng.choice("AB"), rng.randint(1, 40))
         run = _run_child(wal_dir, rng.randrange(1 << 30), kill_on)
         for batch in run.acked:
             model.save(batch.entries())
