@@ -407,17 +407,21 @@ class _Parser:
         return None
 
     def read_words(self, words: tuple[str, ...]) -> bool:
+        """Match an operator spelled as words. Once its first word matched, only its second
+        word can follow a label, so a mismatch there is reported at that spot."""
         for index, word in enumerate(words):
             if index:
                 # Words of a two-word operator need whitespace between them.
                 if self.pos >= len(self.text) or self.text[self.pos] not in WHITESPACE:
-                    return False
+                    raise self.fail(f"expected ' {word}' after '{words[0]}'")
                 self.skip_space()
-            if not self.text.startswith(word, self.pos):
-                return False
             end = self.pos + len(word)
-            if end < len(self.text) and self.text[end] in LABEL_CHARS:
-                return False  # `inside` is not `in`
+            if not self.text.startswith(word, self.pos) or (
+                end < len(self.text) and self.text[end] in LABEL_CHARS  # `inside` is not `in`
+            ):
+                if index:
+                    raise self.fail(f"expected '{word}' after '{words[0]}'")
+                return False
             self.pos = end
         return True
 

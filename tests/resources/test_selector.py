@@ -250,7 +250,9 @@ def test_calico_selector_examples(text: str, labels: dict[str, str], expected: b
         ("a in 'x'", 5, "expected '{'"),
         ("has()", 4, "expected a label inside has()"),
         ("all(x)", 4, "expected ')' after all("),
-        ("a starts 'x'", 2, "expected an operator"),
+        ("a starts 'x'", 9, "expected 'with' after 'starts'"),
+        ("a not {'x'}", 6, "expected 'in' after 'not'"),
+        ("a ends(", 6, "expected ' with' after 'ends'"),
         ("a == 'x' b", 9, "unexpected text"),
         ("a inside {'x'}", 2, "expected an operator"),
     ],
@@ -292,3 +294,31 @@ def test_selector_helpers() -> None:
     assert selector.labels() == {"a", "b"}
     assert not ALL.uses_global()
     assert str(ALL) == "all()"
+
+
+def _outside_quotes_after_space(text: str) -> list[int]:
+    spots: list[int] = []
+    quote: str | None = None
+    for index, char in enumerate(text):
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == " ":
+            spots.append(index + 1)
+    return spots
+
+
+@given(_nodes, st.data())
+def test_error_position_is_the_inserted_bad_character(node: Node, data: st.DataObject) -> None:
+    """A stray character between tokens is reported exactly where it was inserted."""
+    text = str(Selector(node))
+    spots = _outside_quotes_after_space(text)
+    if not spots:
+        return
+    spot = data.draw(st.sampled_from(spots))
+    broken = text[:spot] + "@" + text[spot:]
+    with pytest.raises(SelectorError) as info:
+        parse_selector(broken)
+    assert info.value.position == spot, (broken, info.value)
