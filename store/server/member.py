@@ -474,14 +474,20 @@ class Member:
                 None, self._snaps.save, s.meta.index, s.meta.term, conf, s.data
             )
             snap_meta = (s.meta.index, s.meta.term, conf)
+        # Thesis §10.2.1 (and etcd's raft.go): a leader may replicate while it writes its own
+        # disk, because the core counts the leader's log towards a quorum only once advance()
+        # reports it durable. Everyone else must persist first (Figure 2: respond only after
+        # updating stable storage), which is also what a vote needs.
+        early = self.soft.role is Role.LEADER and rd.snapshot is None
+        if early and rd.messages:
+            self.transport.send(rd.messages)
         if rd.entries or snap_meta is not None or rd.must_sync:
             hs = rd.hard_state or self.node.hard_state()
             entries = [(e.index, e.term, int(e.kind), e.data) for e in rd.entries]
             await loop.run_in_executor(
                 None, wal.save, (hs.term, hs.vote, hs.commit), entries, snap_meta
             )
-        # Figure 2: respond only after the state the messages depend on is durable.
-        if rd.messages:
+        if not early and rd.messages:
             self.transport.send(rd.messages)
         if rd.snapshot is not None:
             self._install_snapshot(rd.snapshot)
