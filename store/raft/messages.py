@@ -344,4 +344,12 @@ def from_wire(value: object) -> Message:
         name: _CODECS[kind][1](raw, f"{cls.__name__}.{name}")
         for (name, kind), raw in zip(layout, items[1:], strict=True)
     }
-    return cls(**values)  # type: ignore[arg-type]
+    message = cls(**values)  # type: ignore[arg-type]
+    # Figure 2: the entries are those "immediately preceded" by prev_log_index.
+    if (
+        isinstance(message, AppendEntries)
+        and message.entries
+        and message.entries[0].index != message.prev_log_index + 1
+    ):
+        raise WireError("AppendEntries: entries do not follow prev_log_index")
+    return message

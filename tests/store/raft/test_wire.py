@@ -6,6 +6,8 @@ else (the ExaBGP rule "arbitrary bytes decode or raise the protocol error")."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgpack
 import pytest
 from hypothesis import given
@@ -60,7 +62,17 @@ def _strategy_for(cls: type[Message]) -> st.SearchStrategy[Message]:
             fields[name] = IDS
         else:
             fields[name] = U64
-    return st.builds(cls, **fields)
+    built: st.SearchStrategy[Message] = st.builds(cls, **fields)
+    if cls is AppendEntries:
+        return built.map(_consistent_prev)
+    return built
+
+
+def _consistent_prev(m: Message) -> Message:
+    assert isinstance(m, AppendEntries)
+    if not m.entries:
+        return m
+    return replace(m, prev_log_index=m.entries[0].index - 1)
 
 
 MESSAGES = st.one_of([_strategy_for(cls) for cls in WIRE_CODES.values()])
@@ -144,3 +156,8 @@ def test_from_wire_on_a_class_checks_the_message_type() -> None:
 def test_wire_form_is_plain_lists_of_ints_bools_and_bytes() -> None:
     m = AppendEntries(3, 1, 2, 7, 2, (Entry(3, 8, EntryKind.CONF_CHANGE, b"cc"),), 6)
     assert to_wire(m) == [3, 3, 1, 2, 7, 2, [[3, 8, 1, b"cc"]], 6]
+
+
+def test_append_entries_must_follow_prev_log_index() -> None:
+    with pytest.raises(WireError, match="prev_log_index"):
+        from_wire([3, 1, 2, 3, 4, 5, [[1, 9, 0, b""]], 0])
