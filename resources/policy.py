@@ -207,12 +207,21 @@ class GlobalNetworkPolicySpec:
     )
 
 
+def _check_tier(tier: str) -> None:
+    # Calico refuses a policy whose tier does not exist; Tabby has no Tier kind, so only the
+    # built-in `default` tier exists.
+    if tier != "default":
+        raise ResourceError("spec.tier", "only the 'default' tier exists (Tabby has no Tier kind)")
+
+
 def finish_network_policy(spec: NetworkPolicySpec) -> NetworkPolicySpec:
+    _check_tier(spec.tier)
     _check_rules(spec.ingress, spec.egress)
     return replace(spec, types=_default_types(spec.types, spec.ingress, spec.egress))
 
 
 def finish_global_network_policy(spec: GlobalNetworkPolicySpec) -> GlobalNetworkPolicySpec:
+    _check_tier(spec.tier)
     _check_rules(spec.ingress, spec.egress)
     if spec.do_not_track and spec.pre_dnat:
         raise ResourceError("spec.preDNAT", "preDNAT and doNotTrack cannot both be true")

@@ -461,6 +461,8 @@ VALIDATION_CASES: list[tuple[str, dict[str, object], str, str, str]] = [
         "at most 1024",
     ),
     ("GlobalNetworkPolicy", {"preDNAT": True}, "g", "spec.applyOnForward", "preDNAT"),
+    ("GlobalNetworkPolicy", {"tier": "security"}, "g", "spec.tier", "only the 'default' tier"),
+    ("NetworkPolicy", {"tier": "security"}, "np", "spec.tier", "only the 'default' tier"),
     ("GlobalNetworkPolicy", {"doNotTrack": True}, "g", "spec.applyOnForward", "doNotTrack"),
     (
         "GlobalNetworkPolicy",
