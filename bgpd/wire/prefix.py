@@ -52,7 +52,7 @@ def _scanner(maxlen: int, common: tuple[int, ...]) -> re.Pattern[bytes]:
 
 # Fast path: a regex that matches exactly one canonical prefix, alternatives ordered by how
 # common the length is in a full table, so `findall` splits a whole NLRI field in C.
-_SCANNERS: dict[int, re.Pattern[bytes]] = {
+SCANNERS: dict[int, re.Pattern[bytes]] = {
     32: _scanner(32, (24, 22, 23, 21, 20, 19, 16, 18, 17)),
     128: _scanner(128, (48, 32, 44, 40, 36, 64, 29, 47, 46, 56, 128)),
 }
@@ -64,7 +64,7 @@ class NlriError(Exception):
 
 def split_nlri(data: bytes, start: int, end: int, maxlen: int) -> list[Prefix]:
     """Split `data[start:end]` into prefixes (no path identifiers). Hot path of every UPDATE."""
-    scanner = _SCANNERS.get(maxlen)
+    scanner = SCANNERS.get(maxlen)
     if scanner is not None:
         found: list[Prefix] = scanner.findall(data, start, end)
         # findall skips octets where no prefix matches; if nothing was skipped the lengths add

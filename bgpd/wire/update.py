@@ -29,6 +29,7 @@ from bgpd.wire.context import AFI_IPV4, IPV4_UNICAST, SAFI_UNICAST, WireContext
 from bgpd.wire.errors import Action
 from bgpd.wire.messages import UPDATE, Update
 from bgpd.wire.prefix import (
+    SCANNERS,
     NlriError,
     Prefix,
     join_nlri_add_path,
@@ -48,6 +49,7 @@ MARKER = b"\xff" * 16
 _EMPTY: tuple[Prefix, ...] = ()
 _NO_IDS: tuple[int, ...] = ()
 _new_update = tuple.__new__
+_SCAN_V4 = SCANNERS[32]
 
 
 def _split(
@@ -78,10 +80,17 @@ def decode_update(data: bytes, ctx: WireContext) -> Update:
         withdrawn, withdrawn_ids = _split(data, 21, wend, add_path, "withdrawn-nlri-malformed")
     else:
         withdrawn, withdrawn_ids = _EMPTY, _NO_IDS
-    if aend < end:
-        nlri, nlri_ids = _split(data, aend, end, add_path, "nlri-malformed")
-    else:
+    if aend == end:
         nlri, nlri_ids = _EMPTY, _NO_IDS
+    elif not add_path:
+        # Inlined fast path of split_nlri (one regex pass in C); anything odd takes _split.
+        pieces: list[Prefix] = _SCAN_V4.findall(data, aend, end)
+        if sum(map(len, pieces)) == end - aend:
+            nlri, nlri_ids = tuple(pieces), _NO_IDS
+        else:
+            nlri, nlri_ids = _split(data, aend, end, add_path, "nlri-malformed")
+    else:
+        nlri, nlri_ids = _split(data, aend, end, add_path, "nlri-malformed")
     if aend == astart:
         attrs = None
         mp_reach = None
