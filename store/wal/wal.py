@@ -32,7 +32,7 @@ from types import TracebackType
 
 from runtime.log import get_logger
 from store.wal.errors import CorruptWALError, StorageError, WALFailedError
-from store.wal.fsutil import DirLock, ensure_dir, fsync_dir, preallocate
+from store.wal.fsutil import DirLock, ensure_dir, fsync_dir, preallocate, read_data
 from store.wal.record import (
     CARRIED,
     COMMIT_FRAME_SIZE,
@@ -179,9 +179,7 @@ class WAL:
         next_batch: int | None = None
         scans: list[SegmentScan] = []
         for position, seg in enumerate(segments):
-            with open(seg.path, "rb") as f:
-                buf = f.read()
-            scan = scan_segment(buf, next_batch)
+            scan = scan_segment(read_data(seg.path), next_batch)
             last = position == len(segments) - 1
             _check_scan(seg, scan, last)
             for batch in scan.batches:
