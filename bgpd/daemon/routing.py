@@ -95,7 +95,9 @@ def describe(key: RouteKey, decision: Decision, names: dict[str, str]) -> dict[s
     return {
         "prefix": format_prefix(key[1], key[0][0]),
         "family": family_name(key[0]),
-        "next_hops": [next_hop_text(p.next_hop) for p in decision.multipath if not p.local] or [],
+        "next_hops": list(
+            dict.fromkeys(next_hop_text(p.next_hop) for p in decision.multipath if not p.local)
+        ),
         "local": best.local,
         "source": "local" if best.local else names.get(best.source, best.source),
         "reason": decision.reason,

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from ctl.cluster.commands import ClusterState, layout_from_state, node_view, wait_converged
+from ctl.cluster.layout import ClusterLayout
 from ctl.cluster.procs import is_alive
 from ctl.main import main as tabbyctl
+from ipc import RPCClient
 
 
 @pytest.fixture
@@ -25,6 +28,26 @@ def cluster_dir(tmp_path: Path) -> Iterator[Path]:
     # Whatever happened, stop what the test started.
     if (directory / "cluster.json").exists():
         tabbyctl(["cluster", "down", "--dir", str(directory)])
+
+
+def route_on(layout: ClusterLayout, index: int, prefix: str) -> dict[str, object]:
+    async def fetch() -> dict[str, object]:
+        async with RPCClient(f"unix:{layout.nodes[index].bgpd_socket}") as client:
+            rib = await client.call("rib", prefix)
+        assert isinstance(rib, dict)
+        routes = rib["routes"]
+        return routes[0] if routes else {}
+
+    return asyncio.run(fetch())
+
+
+def wait_until(check: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def state_of(directory: Path) -> ClusterState:
@@ -80,6 +103,23 @@ def test_three_node_mesh_up_kill_restart_down(
     assert tabbyctl(["cluster", "down", "--dir", str(cluster_dir)]) == 0
     assert not any(is_alive(p) for p in pids)
     assert not cluster_dir.exists()
+
+
+@pytest.mark.slow
+def test_five_nodes_with_two_route_reflectors(
+    cluster_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["cluster", "up", "--dir", str(cluster_dir), "--nodes", "5", "--route-reflectors", "2"]
+    assert tabbyctl([*args, "--bgp-port", "12479", "--timeout", "90"]) == 0, capsys.readouterr().out
+    layout = layout_from_state(cluster_dir, state_of(cluster_dir))
+    # A client peers with the two reflectors only, and learns every block through them.
+    neighbors, learned = asyncio.run(node_view(layout.nodes[3]))
+    assert sorted(n["address"] for n in neighbors) == ["127.0.10.1", "127.0.10.2"]
+    assert learned == {f"10.244.{i}.0/26" for i in range(1, 6)}
+    route = route_on(layout, 3, "10.244.5.0/26")
+    assert route["originator_id"] == "127.0.10.5"
+    assert route["cluster_list"] == ["224.0.0.1"]
+    assert route["next_hops"] == ["127.0.10.5"]
 
 
 @pytest.mark.slow
