@@ -1,11 +1,11 @@
-"""File-system helpers: reading a segment without its reserved tail, directory fsync."""
+"""File-system helpers: reading a segment without copying its reserved, unwritten tail."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from store.wal.fsutil import fsync_dir, preallocate, read_data
+from store.wal.fsutil import preallocate, read_data
 
 
 def test_read_data_skips_the_reserved_tail_but_keeps_every_written_byte(tmp_path: Path) -> None:
@@ -28,7 +28,3 @@ def test_read_data_reads_explicit_zeros_in_full(tmp_path: Path) -> None:
     path = tmp_path / "seg"
     path.write_bytes(b"y" * 100 + bytes(50_000))
     assert read_data(str(path)) == b"y" * 100 + bytes(50_000)
-
-
-def test_fsync_dir_accepts_a_directory(tmp_path: Path) -> None:
-    fsync_dir(str(tmp_path))
