@@ -495,3 +495,32 @@ def test_single_node_cluster_commits_alone() -> None:
     assert raft.commit_index == entry.index == raft.applied_index
     raft.read_index(b"r")
     assert raft.ready().read_states == (ReadState(entry.index, b"r"),)
+
+
+def test_restart_with_an_applied_index_skips_applied_entries_and_keeps_their_conf_changes() -> None:
+    """The shell may restart with a state machine ahead of the snapshot (`Config.applied`):
+    those entries are not handed out again, and conf changes among them are in force."""
+    import random
+
+    from store.raft import Config, EntryKind, HardState, RaftNode, bootstrap
+    from store.raft.types import Entry
+
+    storage = bootstrap((1, 2, 3))
+    learner = ConfChange(ConfChangeKind.ADD_LEARNER, 4).encode()
+    storage.append([Entry(2, 4, EntryKind.CONF_CHANGE, learner), Entry(2, 5, data=b"x")])
+    storage.set_hard_state(HardState(term=2, vote=1, commit=5))
+    raft = RaftNode(Config(id=1, applied=4), storage, random.Random(0))
+    assert raft.conf_state.learners == {4}
+    assert [e.index for e in raft.ready().committed_entries] == [5]
+
+
+def test_soft_state_reports_leader_changes() -> None:
+    raft = make_node(1, pre_vote=False)
+    raft.campaign()
+    rd = raft.ready()
+    assert rd.soft_state is not None and rd.soft_state.role is Role.CANDIDATE
+    raft.advance(rd)
+    raft.step(RequestVoteResponse(raft.term, 2, 1, True))
+    rd = raft.ready()
+    assert rd.soft_state is not None
+    assert (rd.soft_state.role, rd.soft_state.leader) == (Role.LEADER, 1)
