@@ -29,11 +29,18 @@ def fsync_dir(path: str) -> None:
 
 
 def ensure_dir(path: str) -> None:
-    """Create `path` if missing, durably (the parent's entry is fsynced too)."""
-    if os.path.isdir(path):
+    """Create `path` and any missing parents, durably (each new entry's parent is fsynced)."""
+    path = os.path.abspath(path)
+    missing: list[str] = []
+    probe = path
+    while not os.path.isdir(probe):
+        missing.append(probe)
+        probe = os.path.dirname(probe)
+    if not missing:
         return
     os.makedirs(path, mode=0o700, exist_ok=True)
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
+    for created in reversed(missing):
+        fsync_dir(os.path.dirname(created))
 
 
 def preallocate(fd: int, size: int) -> bool:
