@@ -7,8 +7,9 @@ bind mode None). Only listenPort, logSeverityScreen and prefixAdvertisements of 
 object override the global one (confd `updateBGPConfigCache`).
 
 Invariants after `finish_*`: selectors parse, communities are `aa:nn` or `aa:nn:mm`, a BGPPeer
-has exactly one remote side (peerIP, peerSelector or localWorkloadSelector) and at most one
-local side (node or nodeSelector).
+has at most one remote side (peerIP, peerSelector or localWorkloadSelector) and at most one
+local side (node or nodeSelector), as Calico's validator and CRD rules demand. Like Calico,
+`peerIP` without `asNumber` is accepted (confd decides what it means).
 """
 
 from __future__ import annotations
@@ -265,18 +266,17 @@ def finish_bgp_peer(spec: BGPPeerSpec) -> BGPPeerSpec:
             raise ResourceError("spec.peerIP", "peerIP and peerSelector cannot both be set")
         if spec.as_number is not None:
             raise ResourceError("spec.asNumber", "asNumber cannot be set with peerSelector")
-    remote = [
-        spec.peer_ip is not None,
-        bool(spec.peer_selector),
-        bool(spec.local_workload_selector),
-    ]
-    if sum(remote) != 1:
+    if spec.local_workload_selector and (spec.peer_ip is not None or spec.peer_selector):
+        # Inference: a local-workload peering names its remote side by selector alone.
         raise ResourceError(
-            "spec.peerIP",
-            "exactly one of peerIP, peerSelector and localWorkloadSelector must be set",
+            "spec.localWorkloadSelector", "cannot be combined with peerIP or peerSelector"
         )
-    if spec.peer_ip is not None and spec.as_number is None:
-        raise ResourceError("spec.asNumber", "is required with peerIP")
+    if spec.reachable_by is not None and spec.peer_ip is None:
+        raise ResourceError("spec.reachableBy", "requires peerIP")
+    if spec.keep_original_next_hop and spec.next_hop_mode is not None:
+        raise ResourceError(
+            "spec.nextHopMode", "cannot be set together with the deprecated keepOriginalNextHop"
+        )
     peer = spec.peer_address()
     if (
         peer is not None

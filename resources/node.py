@@ -123,6 +123,8 @@ _FAMILY_FIELDS: tuple[tuple[str, str, int], ...] = (
 
 
 def finish_node(spec: NodeSpec) -> NodeSpec:
+    if spec.bgp == NodeBGPSpec():
+        raise ResourceError("spec.bgp", "should not be empty (leave it out instead)")
     if spec.bgp is not None:
         for path, attr, version in _FAMILY_FIELDS:
             value = getattr(spec.bgp, attr)

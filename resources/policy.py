@@ -122,6 +122,16 @@ def _check_rule(rule: Rule, path: str) -> None:
             raise ResourceError(f"{path}.{name}.code", "an ICMP code requires a type")
         if icmp is not None and rule.protocol not in ("ICMP", "ICMPv6", 1, 58):
             raise ResourceError(f"{path}.{name}", "requires protocol ICMP or ICMPv6")
+    if rule.http is not None and rule.action != "Allow":
+        raise ResourceError(f"{path}.http", "only valid for Allow rules")
+    families = {
+        net.version
+        for side in (rule.source, rule.destination)
+        if side is not None
+        for net in (*side.nets, *side.not_nets)
+    }
+    if len(families) > 1:
+        raise ResourceError(f"{path}", "rule contains both IPv4 and IPv6 CIDRs")
     for side_name, side in (("source", rule.source), ("destination", rule.destination)):
         if side is None:
             continue

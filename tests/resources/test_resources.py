@@ -324,7 +324,6 @@ VALIDATION_CASES: list[tuple[str, dict[str, object], str, str, str]] = [
     ),
     ("BGPPeer", {"peerIP": "10.0.0.300", "asNumber": 1}, "p", "spec.peerIP", "IP, IP:port"),
     ("BGPPeer", {"peerIP": "10.0.0.3:0", "asNumber": 1}, "p", "spec.peerIP", "IP, IP:port"),
-    ("BGPPeer", {"peerIP": "10.0.0.3"}, "p", "spec.asNumber", "required with peerIP"),
     (
         "BGPPeer",
         {"node": "a", "nodeSelector": "all()", "peerIP": "10.0.0.3", "asNumber": 1},
@@ -340,7 +339,50 @@ VALIDATION_CASES: list[tuple[str, dict[str, object], str, str, str]] = [
         "cannot both be set",
     ),
     ("BGPPeer", {"peerSelector": "all()", "asNumber": 5}, "p", "spec.asNumber", "peerSelector"),
-    ("BGPPeer", {}, "p", "spec.peerIP", "exactly one of"),
+    (
+        "BGPPeer",
+        {"peerSelector": "all()", "localWorkloadSelector": "all()"},
+        "p",
+        "spec.localWorkloadSelector",
+        "cannot be combined",
+    ),
+    (
+        "BGPPeer",
+        {"peerSelector": "all()", "reachableBy": "10.0.0.1"},
+        "p",
+        "spec.reachableBy",
+        "requires peerIP",
+    ),
+    (
+        "BGPPeer",
+        {"peerIP": "10.0.0.3", "keepOriginalNextHop": True, "nextHopMode": "Self"},
+        "p",
+        "spec.nextHopMode",
+        "keepOriginalNextHop",
+    ),
+    (
+        "NetworkPolicy",
+        {"ingress": [{"action": "Deny", "http": {"methods": ["GET"]}}]},
+        "np",
+        "spec.ingress[0].http",
+        "only valid for Allow rules",
+    ),
+    (
+        "NetworkPolicy",
+        {
+            "ingress": [
+                {
+                    "action": "Allow",
+                    "source": {"nets": ["10.0.0.0/8"]},
+                    "destination": {"notNets": ["fd00::/8"]},
+                }
+            ]
+        },
+        "np",
+        "spec.ingress[0]",
+        "both IPv4 and IPv6",
+    ),
+    ("Node", {"bgp": {}}, "n", "spec.bgp", "should not be empty"),
     ("BGPPeer", {"peerSelector": "a =="}, "p", "spec.peerSelector", "invalid selector"),
     (
         "BGPPeer",
