@@ -259,7 +259,7 @@ class RaftNode(LeaderRole):
             else:
                 self._become_follower(m.term, NONE)
         elif m.term < self.term:
-            if isinstance(m, AppendEntries | Heartbeat):
+            if isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
                 # Figure 2: "Reply false if term < currentTerm" - the reply carries our term so a
                 # deposed leader steps down; with pre-vote it might never see a higher term else.
                 self._send(AppendEntriesResponse(self.term, self.id, m.src, 0))

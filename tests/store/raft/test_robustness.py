@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store.raft import from_wire, to_wire
@@ -22,6 +22,7 @@ def _aimed(m: Message, dst: int, src: int) -> Message:
     return replace(m, dst=dst, src=src)
 
 
+@settings(max_examples=50)
 @given(st.lists(st.tuples(SMALL_MESSAGES, st.integers(2, 4)), max_size=8))
 def test_random_messages_never_crash_a_follower(batch: list[tuple[Message, int]]) -> None:
     raft = make_node(1)
@@ -31,6 +32,7 @@ def test_random_messages_never_crash_a_follower(batch: list[tuple[Message, int]]
         drain(raft)
 
 
+@settings(max_examples=50)
 @given(st.lists(st.tuples(SMALL_MESSAGES, st.integers(2, 4)), max_size=8))
 def test_random_messages_never_crash_a_leader(batch: list[tuple[Message, int]]) -> None:
     raft = make_leader()
