@@ -41,6 +41,8 @@ from store.kv.messages import (
     RangeResponse,
     Request,
     Response,
+    SortOrder,
+    SortTarget,
     TxnRequest,
     TxnResponse,
 )
@@ -85,6 +87,8 @@ __all__ = [
     "Request",
     "Response",
     "SnapshotError",
+    "SortOrder",
+    "SortTarget",
     "TxnRequest",
     "TxnResponse",
     "WatchCreateRequest",

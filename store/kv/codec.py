@@ -33,6 +33,8 @@ from store.kv.messages import (
     RangeRequest,
     Request,
     RequestOp,
+    SortOrder,
+    SortTarget,
     TxnRequest,
 )
 
@@ -80,6 +82,12 @@ def _enc_op(req: Request) -> Wire:
                 req.revision,
                 req.keys_only,
                 req.count_only,
+                int(req.sort_order),
+                int(req.sort_target),
+                req.min_mod_revision,
+                req.max_mod_revision,
+                req.min_create_revision,
+                req.max_create_revision,
             ]
         case DeleteRangeRequest():
             return [TAG_DELETE_RANGE, req.key, req.range_end, req.prev_kv]
@@ -149,7 +157,7 @@ def _list(v: object, n: int | None = None) -> list[object]:
     return v
 
 
-_E = TypeVar("_E", CompareTarget, CompareResult, AlarmAction, AlarmType)
+_E = TypeVar("_E", CompareTarget, CompareResult, AlarmAction, AlarmType, SortOrder, SortTarget)
 
 
 def _enum(cls: type[_E], v: object) -> _E:
@@ -167,9 +175,21 @@ def _dec_compare(v: object) -> Compare:
 
 
 def _dec_range(w: list[object]) -> RangeRequest:
-    _, key, end, limit, rev, keys_only, count_only = w
+    _, key, end, limit, rev, keys_only, count_only, order, target, *bounds = w
+    min_mod, max_mod, min_create, max_create = (_uint(b) for b in bounds)
     return RangeRequest(
-        _bytes(key), _bytes(end), _uint(limit), _uint(rev), _bool(keys_only), _bool(count_only)
+        _bytes(key),
+        _bytes(end),
+        _uint(limit),
+        _uint(rev),
+        _bool(keys_only),
+        _bool(count_only),
+        _enum(SortOrder, order),
+        _enum(SortTarget, target),
+        min_mod,
+        max_mod,
+        min_create,
+        max_create,
     )
 
 
@@ -225,7 +245,7 @@ def _dec_alarm(w: list[object]) -> AlarmRequest:
 
 # tag -> (array length, decoder)
 _DECODERS: dict[int, tuple[int, Callable[[list[object]], Request]]] = {
-    TAG_RANGE: (7, _dec_range),
+    TAG_RANGE: (13, _dec_range),
     TAG_PUT: (7, _dec_put),
     TAG_DELETE_RANGE: (4, _dec_delete),
     TAG_TXN: (4, _dec_txn),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Protocol
 
 import msgpack
@@ -59,6 +60,8 @@ from store.kv.messages import (
     RangeResponse,
     Request,
     Response,
+    SortOrder,
+    SortTarget,
     TxnRequest,
     TxnResponse,
 )
@@ -144,6 +147,14 @@ _FIELD: dict[CompareTarget, str] = {
     CompareTarget.MOD: "mod_revision",
     CompareTarget.VALUE: "value",
     CompareTarget.LEASE: "lease",
+}
+
+_SORT_FIELD: dict[SortTarget, str] = {
+    SortTarget.KEY: "key",
+    SortTarget.VERSION: "version",
+    SortTarget.CREATE: "create_revision",
+    SortTarget.MOD: "mod_revision",
+    SortTarget.VALUE: "value",
 }
 
 _ABSENT = KeyValue(b"", 0, 0, 0, b"", 0)
@@ -371,6 +382,15 @@ class KVStateMachine:
         self._check_range_revision(req.revision, store.revision)
         rev = req.revision
         at_head = rev == 0 or (rev == store.revision and not pending)
+        if (
+            req.sort_order
+            or req.sort_target
+            or req.min_mod_revision
+            or req.max_mod_revision
+            or req.min_create_revision
+            or req.max_create_revision
+        ):
+            return self._range_sorted(req, rev, at_head)
         kvs, count = store.range(req.key, req.range_end, rev, at_head, req.limit)
         if req.count_only:
             return RangeResponse(store.revision, (), False, count)
@@ -379,6 +399,36 @@ class KVStateMachine:
         return RangeResponse(
             store.revision, tuple(kvs), bool(req.limit) and count > req.limit, count
         )
+
+    def _range_sorted(self, req: RangeRequest, rev: int, at_head: bool) -> RangeResponse:
+        """etcd applyRange with sort or filters: fetch all, filter (`count` stays the unfiltered
+        number), sort, then cut at `limit`."""
+        kvs, count = self.store.range(req.key, req.range_end, rev, at_head, 0)
+        lo_mod, hi_mod = req.min_mod_revision, req.max_mod_revision
+        lo_create, hi_create = req.min_create_revision, req.max_create_revision
+        kvs = [
+            kv
+            for kv in kvs
+            if (not lo_mod or kv.mod_revision >= lo_mod)
+            and (not hi_mod or kv.mod_revision <= hi_mod)
+            and (not lo_create or kv.create_revision >= lo_create)
+            and (not hi_create or kv.create_revision <= hi_create)
+        ]
+        order = req.sort_order
+        if req.sort_target is not SortTarget.KEY and order is SortOrder.NONE:
+            order = SortOrder.ASCEND  # etcd: a target other than KEY sorts ascending by default
+        if order is not SortOrder.NONE:
+            field = _SORT_FIELD[req.sort_target]
+            # Stable: ties stay in key order, whatever the direction.
+            kvs.sort(key=attrgetter(field), reverse=order is SortOrder.DESCEND)
+        more = bool(req.limit) and len(kvs) > req.limit
+        if req.limit:
+            kvs = kvs[: req.limit]
+        if req.count_only:
+            return RangeResponse(self.store.revision, (), False, count)
+        if req.keys_only:
+            kvs = [_strip_value(kv) for kv in kvs]
+        return RangeResponse(self.store.revision, tuple(kvs), more, count)
 
     # --- txn -------------------------------------------------------------------------------
 

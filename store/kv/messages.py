@@ -56,10 +56,25 @@ class Event:
 # --- KV requests ---------------------------------------------------------------------------
 
 
+class SortOrder(IntEnum):
+    NONE = 0
+    ASCEND = 1
+    DESCEND = 2
+
+
+class SortTarget(IntEnum):
+    KEY = 0
+    VERSION = 1
+    CREATE = 2
+    MOD = 3
+    VALUE = 4
+
+
 @dataclass(frozen=True, slots=True)
 class RangeRequest:
     """Range over [key, range_end). Empty range_end: the single key. range_end b"\\0": every key
-    >= key (so key=b"\\0", range_end=b"\\0" is the whole keyspace). revision 0: the current one."""
+    >= key (so key=b"\\0", range_end=b"\\0" is the whole keyspace). revision 0: the current one.
+    Sorting and the min/max revision filters apply before `limit`; `count` ignores both."""
 
     key: bytes
     range_end: bytes = b""
@@ -67,6 +82,12 @@ class RangeRequest:
     revision: int = 0
     keys_only: bool = False
     count_only: bool = False
+    sort_order: SortOrder = SortOrder.NONE
+    sort_target: SortTarget = SortTarget.KEY
+    min_mod_revision: int = 0
+    max_mod_revision: int = 0
+    min_create_revision: int = 0
+    max_create_revision: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ from store.kv.messages import (
     RangeRequest,
     RangeResponse,
     RequestOp,
+    SortOrder,
+    SortTarget,
     TxnRequest,
 )
 from store.kv.mvcc import in_range
@@ -51,8 +53,26 @@ class Model:
             state = self.states[rev]
         found = [state[k] for k in sorted(state) if in_range(k, req.key, req.range_end)]
         count = len(found)
+        found = [
+            kv
+            for kv in found
+            if kv.mod_revision >= req.min_mod_revision
+            and (not req.max_mod_revision or kv.mod_revision <= req.max_mod_revision)
+            and kv.create_revision >= req.min_create_revision
+            and (not req.max_create_revision or kv.create_revision <= req.max_create_revision)
+        ]
+        if req.sort_order is not SortOrder.NONE or req.sort_target is not SortTarget.KEY:
+            field = {
+                SortTarget.KEY: lambda kv: kv.key,
+                SortTarget.VERSION: lambda kv: kv.version,
+                SortTarget.CREATE: lambda kv: kv.create_revision,
+                SortTarget.MOD: lambda kv: kv.mod_revision,
+                SortTarget.VALUE: lambda kv: kv.value,
+            }[req.sort_target]
+            found.sort(key=field, reverse=req.sort_order is SortOrder.DESCEND)
         if req.count_only:
             return RangeResponse(self.rev, (), False, count)
+        more = bool(req.limit) and len(found) > req.limit
         if req.limit:
             found = found[: req.limit]
         if req.keys_only:
@@ -60,7 +80,6 @@ class Model:
                 KeyValue(kv.key, kv.create_revision, kv.mod_revision, kv.version, b"", kv.lease)
                 for kv in found
             ]
-        more = bool(req.limit) and count > req.limit
         return RangeResponse(self.rev, tuple(found), more, count)
 
     # --- writes: build the next state, commit it if anything changed ----------------------

@@ -21,6 +21,8 @@ from store.kv.messages import (
     RangeRequest,
     Request,
     RequestOp,
+    SortOrder,
+    SortTarget,
     TxnRequest,
 )
 
@@ -31,7 +33,22 @@ int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 uint = st.integers(min_value=0, max_value=2**63 - 1)
 small = st.integers(min_value=0, max_value=12)
 
-ranges = st.builds(RangeRequest, keys, range_ends, small, st.just(0), st.booleans(), st.booleans())
+revs = st.sampled_from([0, 0, 0, 0, 2, 3, 5, 8])
+ranges = st.builds(
+    RangeRequest,
+    keys,
+    range_ends,
+    small,
+    st.just(0),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(SortOrder),
+    st.sampled_from([SortTarget.KEY, SortTarget.KEY, *SortTarget]),
+    revs,
+    revs,
+    revs,
+    revs,
+)
 puts = st.builds(PutRequest, keys, values, st.just(0), st.booleans())
 txn_ranges = st.builds(
     RangeRequest,
@@ -76,7 +93,21 @@ def txns(depth: int = 1) -> st.SearchStrategy[TxnRequest]:
 
 # Any request, with field values across their whole wire range (for codec round trips).
 any_requests: st.SearchStrategy[Request] = st.one_of(
-    st.builds(RangeRequest, st.binary(), st.binary(), uint, uint, st.booleans(), st.booleans()),
+    st.builds(
+        RangeRequest,
+        st.binary(),
+        st.binary(),
+        uint,
+        uint,
+        st.booleans(),
+        st.booleans(),
+        st.sampled_from(SortOrder),
+        st.sampled_from(SortTarget),
+        uint,
+        uint,
+        uint,
+        uint,
+    ),
     st.builds(
         PutRequest, st.binary(), st.binary(), int64, st.booleans(), st.booleans(), st.booleans()
     ),

@@ -8,6 +8,7 @@ Snapshot round trips and duplicate deliveries of an applied index are steps too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from hypothesis import settings
@@ -131,7 +132,7 @@ class KVAgainstModel(RuleBasedStateMachine):
     @rule(req=s.ranges, back=st.integers(-1, 8))
     def range_at(self, req: RangeRequest, back: int) -> None:
         rev = max(0, self.model.rev - back) if back < 8 else 0
-        req = RangeRequest(req.key, req.range_end, req.limit, rev, req.keys_only, req.count_only)
+        req = replace(req, revision=rev)
         try:
             want = self.model.range(req)
         except KVError as err:
