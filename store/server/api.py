@@ -95,6 +95,8 @@ class StoreAPI:
         for name, handler in table.items():
             server.register(name, handler)
         server.register_stream("kv.watch", self.watch)
+        if self.member.config.debug_fault_injection:
+            server.register("debug.partition", self.debug_partition)
 
     def register_peer(self, server: RPCServer) -> None:
         server.register("raft.step", self.raft_step)
@@ -124,7 +126,7 @@ class StoreAPI:
                     raise RPCError(
                         OUTCOME_UNKNOWN, "no answer within the request timeout"
                     ) from None
-            elif leader:
+            elif leader and leader not in m.transport.blocked:
                 client = m.transport.client(leader)
                 if client is not None:
                     try:
@@ -365,6 +367,11 @@ class StoreAPI:
             await self._conf_local(ConfChange(ConfChangeKind(kind), node_id, bytes(context)))
         except NotLeaderError as exc:
             raise RPCError(NOT_LEADER, str(exc)) from None
+
+    async def debug_partition(self, ids: list[int]) -> list[int]:
+        """Drop Raft traffic and forwards to and from `ids` (test fault injection)."""
+        self.member.transport.blocked = {int(i) for i in ids}
+        return sorted(self.member.transport.blocked)
 
     # --- peers -------------------------------------------------------------------------
 

@@ -61,6 +61,9 @@ class StoreConfig(DaemonConfig):
     max_watch_buffer: int = 8192  # events buffered per caught-up watcher before it is cancelled
     progress_notify_interval: float = 600.0  # etcd's default progress notification period
     request_timeout: float = 7.0  # a proposal or read waits at most this long
+    # Tests only: serve `debug.partition(ids)`, which drops all Raft traffic to and from the
+    # listed members (a network partition without namespaces). Never enable in production.
+    debug_fault_injection: bool = False
     # Client TLS (for tls:// client endpoints): a client CA file turns on mutual TLS.
     client_cert_file: Path | None = None
     client_key_file: Path | None = None

@@ -44,9 +44,7 @@ class Cluster:
             'log_level = "info"',
         ]
         for key, value in {**self.settings, **self.extra.get(i, {})}.items():
-            lines.append(
-                f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"'
-            )
+            lines.append(f"{key} = {_toml(value)}")
         path = self.root / f"m{i}.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -123,3 +121,11 @@ class Cluster:
                     return leader
             await asyncio.sleep(0.1)
         raise TimeoutError(f"no agreed leader among {members}: {leaders}")
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
