@@ -41,6 +41,15 @@ class EndpointPort:
     name: str = field("name", NONEMPTY, required=True)
     protocol: str = field("protocol", OneOf("TCP", "UDP", "SCTP"), required=True)
     port: int = field("port", Int(1, 65535), required=True)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadEndpointPort:
+    """A workload's port; Calico lets the name be empty when a hostPort is given."""
+
+    name: str = field("name", STR, "")
+    protocol: str = field("protocol", OneOf("TCP", "UDP", "SCTP"), required=True)
+    port: int = field("port", Int(1, 65535), required=True)
     host_port: int | None = opt("hostPort", Int(1, 65535))
     host_ip: IPAddress | None = opt("hostIP", IP)
 
@@ -83,7 +92,9 @@ class WorkloadEndpointSpec:
     profiles: tuple[str, ...] = field("profiles", ListOf(NONEMPTY), ())
     interface_name: str = field("interfaceName", checked(interface_name), "")
     mac: str = field("mac", MAC, "")
-    ports: tuple[EndpointPort, ...] = field("ports", ListOf(Struct(EndpointPort)), ())
+    ports: tuple[WorkloadEndpointPort, ...] = field(
+        "ports", ListOf(Struct(WorkloadEndpointPort)), ()
+    )
     allow_spoofed_source_prefixes: tuple[IPNetwork, ...] = field(
         "allowSpoofedSourcePrefixes", ListOf(CIDR), ()
     )
@@ -99,6 +110,9 @@ def finish_workload_endpoint(spec: WorkloadEndpointSpec) -> WorkloadEndpointSpec
             raise ResourceError(
                 f"spec.ipNATs[{i}].internalIP", f"{nat.internal_ip} is not one of ipNetworks"
             )
+    for i, port in enumerate(spec.ports):
+        if not port.name and port.host_port is None:
+            raise ResourceError(f"spec.ports[{i}].name", "must be set when hostPort is not")
     if spec.ipv4_gateway is not None and spec.ipv4_gateway.version != 4:
         raise ResourceError("spec.ipv4Gateway", "must be an IPv4 address")
     if spec.ipv6_gateway is not None and spec.ipv6_gateway.version != 6:

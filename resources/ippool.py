@@ -79,7 +79,7 @@ def finish_ippool(spec: IPPoolSpec) -> IPPoolSpec:
         raise ResourceError(
             "spec.blockSize", f"must be between {low} and {high} for an IPv{version} pool"
         )
-    if spec.block_size < spec.cidr.prefixlen:
+    if not spec.disabled and spec.block_size < spec.cidr.prefixlen:
         raise ResourceError(
             "spec.blockSize",
             f"block /{spec.block_size} is larger than the pool /{spec.cidr.prefixlen}",

@@ -29,7 +29,7 @@ from resources.schema import (
     field,
     opt,
 )
-from resources.selector import All, And, Equals, Selector, parse_selector
+from resources.selector import All, And, Equals, Global, Selector, parse_selector
 
 MAX_RULES = 1024
 PROTOCOL_NAMES = ("TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite")
@@ -114,9 +114,47 @@ class Rule:
     metadata: RuleMetadata | None = opt("metadata", Struct(RuleMetadata))
 
 
-def _check_rule(rule: Rule, path: str) -> None:
+_ICMP_VERSION = {"ICMP": 4, 1: 4, "ICMPv6": 6, 58: 6}
+
+
+def _check_entity(side: EntityRule, path: str) -> None:
+    # global() is only meaningful as the whole of a rule's namespaceSelector (Calico).
+    if side.selector and parse_selector(side.selector).uses_global():
+        raise ResourceError(f"{path}.selector", "global() is only valid in namespaceSelector")
+    if side.namespace_selector:
+        parsed = parse_selector(side.namespace_selector)
+        if parsed.uses_global() and not isinstance(parsed.root, Global):
+            raise ResourceError(
+                f"{path}.namespaceSelector", "global() must be the whole namespaceSelector"
+            )
+    if side.services is not None and side.service_accounts is not None:
+        raise ResourceError(f"{path}.services", "cannot be combined with serviceAccounts")
+
+
+def _check_rule(rule: Rule, path: str, direction: str) -> None:
     if rule.ip_version not in (None, 4, 6):
         raise ResourceError(f"{path}.ipVersion", "must be 4 or 6")
+    for proto in (rule.protocol, rule.not_protocol):
+        wanted = _ICMP_VERSION.get(proto) if proto is not None else None
+        if wanted is not None and rule.ip_version not in (None, wanted):
+            raise ResourceError(f"{path}.ipVersion", f"must be {wanted} with protocol {proto}")
+    if rule.http is not None:
+        if direction == "egress":
+            raise ResourceError(f"{path}.http", "not allowed in egress rules")
+        if rule.protocol not in (None, "TCP", 6):
+            raise ResourceError(f"{path}.protocol", "must be TCP when http is set")
+    own_side = rule.source if direction == "egress" else rule.destination
+    if own_side is not None and own_side.services is not None:
+        where = "source" if direction == "egress" else "destination"
+        raise ResourceError(f"{path}.{where}.services", f"not allowed in {direction} rule {where}")
+    if (
+        rule.destination is not None
+        and rule.destination.services is not None
+        and (rule.destination.ports or rule.destination.not_ports)
+    ):
+        raise ResourceError(
+            f"{path}.destination.ports", "cannot specify ports with a service selector"
+        )
     for name, icmp in (("icmp", rule.icmp), ("notICMP", rule.not_icmp)):
         if icmp is not None and icmp.code is not None and icmp.type is None:
             raise ResourceError(f"{path}.{name}.code", "an ICMP code requires a type")
@@ -136,6 +174,7 @@ def _check_rule(rule: Rule, path: str) -> None:
         if side is None:
             continue
         side_path = f"{path}.{side_name}"
+        _check_entity(side, side_path)
         if (side.ports or side.not_ports) and rule.protocol not in PORT_PROTOCOLS:
             raise ResourceError(
                 f"{side_path}.{'ports' if side.ports else 'notPorts'}",
@@ -164,7 +203,7 @@ def _check_rule(rule: Rule, path: str) -> None:
 def _check_rules(ingress: tuple[Rule, ...], egress: tuple[Rule, ...]) -> None:
     for direction, rules in (("ingress", ingress), ("egress", egress)):
         for i, rule in enumerate(rules):
-            _check_rule(rule, f"spec.{direction}[{i}]")
+            _check_rule(rule, f"spec.{direction}[{i}]", direction)
 
 
 def _default_types(
@@ -217,6 +256,15 @@ class GlobalNetworkPolicySpec:
     )
 
 
+def _check_policy_selectors(selector: str, service_account_selector: str) -> None:
+    for path, text in (
+        ("spec.selector", selector),
+        ("spec.serviceAccountSelector", service_account_selector),
+    ):
+        if text and parse_selector(text).uses_global():
+            raise ResourceError(path, "global() is only valid in a rule's namespaceSelector")
+
+
 def _check_tier(tier: str) -> None:
     # Calico refuses a policy whose tier does not exist; Tabby has no Tier kind, so only the
     # built-in `default` tier exists.
@@ -226,12 +274,14 @@ def _check_tier(tier: str) -> None:
 
 def finish_network_policy(spec: NetworkPolicySpec) -> NetworkPolicySpec:
     _check_tier(spec.tier)
+    _check_policy_selectors(spec.selector, spec.service_account_selector)
     _check_rules(spec.ingress, spec.egress)
     return replace(spec, types=_default_types(spec.types, spec.ingress, spec.egress))
 
 
 def finish_global_network_policy(spec: GlobalNetworkPolicySpec) -> GlobalNetworkPolicySpec:
     _check_tier(spec.tier)
+    _check_policy_selectors(spec.selector, spec.service_account_selector)
     _check_rules(spec.ingress, spec.egress)
     if spec.do_not_track and spec.pre_dnat:
         raise ResourceError("spec.preDNAT", "preDNAT and doNotTrack cannot both be true")

@@ -29,6 +29,7 @@ from resources.schema import (
     encode_struct,
     field,
     opt,
+    policy_name,
     relaxed_name,
 )
 
@@ -186,12 +187,14 @@ KINDS: dict[str, KindInfo] = {
             policy.NetworkPolicySpec,
             _ignore_name(policy.finish_network_policy),
             namespaced=True,
+            name_check=policy_name,
         ),
         _kind(
             "GlobalNetworkPolicy",
             "globalnetworkpolicies",
             policy.GlobalNetworkPolicySpec,
             _ignore_name(policy.finish_global_network_policy),
+            name_check=policy_name,
         ),
         _kind("NetworkSet", "networksets", endpoints.NetworkSetSpec, namespaced=True),
         _kind("GlobalNetworkSet", "globalnetworksets", endpoints.GlobalNetworkSetSpec),
@@ -230,6 +233,7 @@ KINDS: dict[str, KindInfo] = {
 
 KINDS_BY_PLURAL: dict[str, KindInfo] = {info.plural: info for info in KINDS.values()}
 IPAM_KINDS = frozenset({"IPAMBlock", "BlockAffinity", "IPAMHandle", "IPAMConfig"})
+_NO_NAMESPACE_LABEL = frozenset({"NetworkSet", "GlobalNetworkSet"})
 _ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status"}
 
 
@@ -261,6 +265,11 @@ def parse_resource(doc: Mapping[str, object]) -> Resource[object]:
     metadata = decode_struct(ObjectMeta, doc.get("metadata"), "metadata")
     if problem := info.name_check(metadata.name):
         raise ResourceError("metadata.name", problem)
+    if kind in _NO_NAMESPACE_LABEL and endpoints.LABEL_NAMESPACE in metadata.labels:
+        # Calico maps the real namespace through this label; a network set may not fake it.
+        raise ResourceError(
+            f"metadata.labels.{endpoints.LABEL_NAMESPACE}", "is reserved and cannot be set"
+        )
     if info.namespaced and metadata.namespace is None:
         metadata = replace(metadata, namespace=DEFAULT_NAMESPACE)
     if not info.namespaced and metadata.namespace is not None:

@@ -453,6 +453,13 @@ def dns1123_subdomain(text: str) -> str | None:
     return None
 
 
+def policy_name(text: str) -> str | None:
+    # Calico: DNS-1123 label characters for policy names, subdomain length limit.
+    if len(text) > 253 or not re.fullmatch(_DNS1123_LABEL, text):
+        return "must consist of lowercase letters, digits and '-' (at most 253 characters)"
+    return None
+
+
 def dns1123_label(text: str) -> str | None:
     if len(text) > 63 or not re.fullmatch(_DNS1123_LABEL, text):
         return "must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)"

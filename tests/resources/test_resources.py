@@ -521,6 +521,72 @@ VALIDATION_CASES: list[tuple[str, dict[str, object], str, str, str]] = [
         "preDNAT policies cannot have egress",
     ),
     ("NetworkSet", {"nets": ["10.0.0.0/40"]}, "ns", "spec.nets[0]", "invalid CIDR"),
+    ("NetworkPolicy", {}, "a.b", "metadata.name", "lowercase letters, digits and '-'"),
+    ("NetworkPolicy", {"selector": "global()"}, "np", "spec.selector", "global()"),
+    (
+        "NetworkPolicy",
+        {"ingress": [{"action": "Allow", "source": {"selector": "global()"}}]},
+        "np",
+        "spec.ingress[0].source.selector",
+        "only valid in namespaceSelector",
+    ),
+    (
+        "NetworkPolicy",
+        {"ingress": [{"action": "Allow", "source": {"namespaceSelector": "global() && has(a)"}}]},
+        "np",
+        "spec.ingress[0].source.namespaceSelector",
+        "whole namespaceSelector",
+    ),
+    (
+        "NetworkPolicy",
+        {"egress": [{"action": "Allow", "http": {"methods": ["GET"]}}]},
+        "np",
+        "spec.egress[0].http",
+        "not allowed in egress",
+    ),
+    (
+        "NetworkPolicy",
+        {"ingress": [{"action": "Allow", "protocol": "UDP", "http": {"methods": ["GET"]}}]},
+        "np",
+        "spec.ingress[0].protocol",
+        "must be TCP",
+    ),
+    (
+        "NetworkPolicy",
+        {"ingress": [{"action": "Allow", "protocol": "ICMPv6", "ipVersion": 4}]},
+        "np",
+        "spec.ingress[0].ipVersion",
+        "must be 6",
+    ),
+    (
+        "NetworkPolicy",
+        {"egress": [{"action": "Allow", "source": {"services": {"name": "s"}}}]},
+        "np",
+        "spec.egress[0].source.services",
+        "not allowed in egress rule source",
+    ),
+    (
+        "NetworkPolicy",
+        {
+            "egress": [
+                {
+                    "action": "Allow",
+                    "protocol": "TCP",
+                    "destination": {"services": {"name": "s"}, "ports": [80]},
+                }
+            ]
+        },
+        "np",
+        "spec.egress[0].destination.ports",
+        "service selector",
+    ),
+    (
+        "WorkloadEndpoint",
+        {"ports": [{"protocol": "TCP", "port": 80}]},
+        "w",
+        "spec.ports[0].name",
+        "hostPort",
+    ),
     ("HostEndpoint", {"node": "n"}, "h", "spec.interfaceName", "interfaceName or expectedIPs"),
     (
         "HostEndpoint",
@@ -689,6 +755,10 @@ def test_unknown_nested_rule_field_is_named_with_list_index() -> None:
             minimal("IPPool", {"cidr": "10.0.0.0/16"}, labels={"app": "x" * 64}),
             "metadata.labels.app",
         ),
+        (
+            minimal("NetworkSet", {}, labels={"projectcalico.org/namespace": "x"}),
+            "metadata.labels.projectcalico.org/namespace",
+        ),
     ],
 )
 def test_envelope_errors(doc: dict[str, object], path: str) -> None:
@@ -850,3 +920,8 @@ def test_build_resource_validates_code_built_objects() -> None:
             "IPPool", "p", IPPoolSpec(cidr=ip.ip_network("fd00::/48"), ipip_mode="Always")
         )
     assert info.value.path == "spec.ipipMode"
+
+
+def test_disabled_pool_may_be_smaller_than_a_block() -> None:
+    """Calico checks pool ≥ block size only for enabled pools (validateIPPoolSpec)."""
+    assert _pool({"cidr": "10.0.0.0/28", "disabled": True}).spec.block_size == 26
