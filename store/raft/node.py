@@ -313,6 +313,10 @@ class RaftNode(LeaderRole):
             or snapshot is not None
             or hard.term != self._prev_hard.term
             or hard.vote != self._prev_hard.vote,
+            may_send_before_persist=self.role is Role.LEADER
+            and snapshot is None
+            and hard.term == self._prev_hard.term
+            and hard.vote == self._prev_hard.vote,
         )
         self.msgs = []
         self.read_states = []

@@ -7,7 +7,8 @@ applied reaches their index; (4) call `RaftNode.advance(ready)`.
 
 Invariant: every message in a Ready may depend on the state persisted in step 1 (a vote, an
 appended entry), which is why sending before persisting would break Figure 2's rule "respond to
-RPCs only after updating stable storage".
+RPCs only after updating stable storage" - except where `may_send_before_persist` says the
+messages depend on nothing unpersisted (a leader's, thesis §10.2.1).
 """
 
 from __future__ import annotations
@@ -46,3 +47,8 @@ class Ready:
     # New entries, a new term or a new vote must be fsynced; a commit index alone need not be
     # (it is re-learned from the leader after a crash).
     must_sync: bool
+    # Thesis §10.2.1: "the leader can write to its disk in parallel with replicating to the
+    # followers". True when this node leads and its term and vote are already on disk: the
+    # messages depend on nothing in this Ready (the leader counts its own entries towards a
+    # majority only after `advance`), so the shell may send them before or while persisting.
+    may_send_before_persist: bool = False

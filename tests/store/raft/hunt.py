@@ -24,7 +24,7 @@ Action = tuple[object, ...]
 def random_action(r: random.Random, membership: bool) -> Action:
     ops = [
         "run", "tick", "ready", "deliver", "drop", "dup", "propose", "propose_many", "lag",
-        "crash", "restart", "partition", "heal", "compact", "read", "transfer",
+        "crash", "send_then_crash", "restart", "partition", "heal", "compact", "read", "transfer",
     ]  # fmt: skip
     if membership:
         ops += ["conf", "conf"]

@@ -187,6 +187,18 @@ class Cluster:
         raft.advance(rd)
         return True
 
+    def send_then_crash(self, node_id: int) -> None:
+        """Thesis §10.2.1 fault: a leader sends a Ready's messages before persisting it (as
+        `may_send_before_persist` allows) and loses power before the write completes."""
+        raft = self.nodes[node_id].raft
+        if raft is None or not raft.has_ready():
+            return
+        rd = raft.ready()
+        if rd.may_send_before_persist:
+            for m in rd.messages:
+                self.send(m)
+        self.crash(node_id)
+
     def _count_ready(self, rd: Ready) -> None:
         counts = {
             "snapshot installed": rd.snapshot is not None,

@@ -524,3 +524,32 @@ def test_soft_state_reports_leader_changes() -> None:
     rd = raft.ready()
     assert rd.soft_state is not None
     assert (rd.soft_state.role, rd.soft_state.leader) == (Role.LEADER, 1)
+
+
+def test_leader_may_send_before_persisting_and_a_crash_then_loses_nothing_committed() -> None:
+    """Thesis §10.2.1: the leader writes its disk in parallel with replication. Its Ready says
+    so; a candidate's never does (its vote must be on disk first). Crashing the leader after
+    sending but before persisting leaves the cluster safe (the simulator checks every step)."""
+    candidate = make_node(1, pre_vote=False)
+    candidate.campaign()
+    rd = candidate.ready()
+    assert not rd.may_send_before_persist
+    candidate.advance(rd)
+
+    cluster = Cluster(3, seed=51)
+    leader = cluster.elect()
+    for i in range(5):
+        leader.propose(b"early-%d" % i)
+    rd = leader.ready()
+    assert rd.may_send_before_persist
+    for m in rd.messages:
+        cluster.send(m)
+    cluster.crash(leader.id)  # the Ready was never persisted nor advanced
+    cluster.flush()
+    new = cluster.elect()
+    assert new.id != leader.id
+    cluster.restart(leader.id)
+    cluster.run(3)
+    values = [v for v in cluster.nodes[new.id].sm.values if v.startswith(b"early")]
+    assert values == [b"early-%d" % i for i in range(5)]
+    assert cluster.nodes[leader.id].sm.values == cluster.nodes[new.id].sm.values

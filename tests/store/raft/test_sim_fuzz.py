@@ -29,6 +29,7 @@ ACTIONS = st.one_of(
     st.tuples(st.just("propose_many"), st.integers(1, 12)),
     st.tuples(st.just("lag"), NODES, st.integers(1, 12)),
     st.tuples(st.just("crash"), NODES),
+    st.tuples(st.just("send_then_crash"), NODES),
     st.tuples(st.just("restart"), NODES),
     st.tuples(st.just("partition"), st.frozensets(NODES, max_size=2)),
     st.tuples(st.just("heal"), st.just(0)),
@@ -47,9 +48,15 @@ def _apply(cluster: Cluster, action: tuple[object, ...], reads: dict[bytes, int]
     if op == "run":
         assert isinstance(arg, int)
         cluster.run(arg)
-    elif op in ("tick", "ready", "crash", "restart", "compact", "read") and arg not in (
-        cluster.nodes
-    ):
+    elif op in (
+        "tick",
+        "ready",
+        "crash",
+        "send_then_crash",
+        "restart",
+        "compact",
+        "read",
+    ) and arg not in (cluster.nodes):
         return
     elif op == "tick":
         assert isinstance(arg, int)
@@ -88,6 +95,9 @@ def _apply(cluster: Cluster, action: tuple[object, ...], reads: dict[bytes, int]
     elif op == "crash":
         assert isinstance(arg, int)
         cluster.crash(arg)
+    elif op == "send_then_crash":
+        assert isinstance(arg, int)
+        cluster.send_then_crash(arg)
     elif op == "restart":
         assert isinstance(arg, int)
         cluster.restart(arg)
