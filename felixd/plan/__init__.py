@@ -5,7 +5,8 @@
 - `state`: `PlannerState`, fed as snapshot + deltas;
 - `planner`: `plan(state) -> DesiredDataplane` (calico.md §4);
 - `model`: the dataplane data model shared by desired and observed state, and ownership;
-- `ops` / `diff`: `diff(desired, observed) -> list[Op]`, the ordered batch.
+- `ops` / `diff`: `diff(desired, observed) -> list[Op]`, the ordered batch;
+- `text`: the dataplane in iproute2 notation; `nftjson`: nft tables as libnftables JSON.
 """
 
 from felixd.plan.diff import Diff, blocked, compare, diff
