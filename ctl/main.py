@@ -12,13 +12,14 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from ctl import node, resources
+from ctl import node, resources, store
 from ctl.cluster import commands as cluster
 
 GROUPS: dict[str, ModuleType] = {
     "cluster": cluster,
     "node": node,
     "resources": resources,
+    "store": store,
 }
 
 
