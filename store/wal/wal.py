@@ -142,7 +142,12 @@ class WAL:
         if segments:
             self._fd = os.open(segments[-1].path, os.O_WRONLY | os.O_CLOEXEC)
             if self._prealloc:
-                self._prealloc = preallocate(self._fd, segment_size)
+                try:
+                    self._prealloc = preallocate(self._fd, segment_size)
+                except OSError as exc:
+                    # A full disk must not stop a member from starting (it still serves reads,
+                    # deletes and compaction); writes will meet the error where it matters.
+                    _log.warning("wal.preallocate_failed", path=segments[-1].path, error=str(exc))
 
     # ----------------------------------------------------------------- open and recovery
 

@@ -276,3 +276,19 @@ def test_hard_state_saved_once_survives_release_via_carried_copy(tmp_path: Path)
     assert rec.hard_state == (9, 3, 0)
     assert rec.first_index is not None and rec.first_index > 1
     wal.close()
+
+
+def test_full_disk_does_not_stop_a_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member on a full disk still starts (to serve reads and deletes) with its log intact."""
+    wal = _open(tmp_path, segment_size=4096)
+    wal.save((1, 1, 0), entries(1, 3, 1))
+    wal.close()
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    wal, rec = WAL.open(str(tmp_path / "wal"), segment_size=8192)
+    assert rec.entries == entries(1, 3, 1)
+    wal.save((1, 1, 3), entries(4, 4, 1))  # fits in the existing file's space
+    wal.close()
