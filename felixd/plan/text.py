@@ -19,6 +19,25 @@ from felixd.plan.model import (
     RouteType,
     VxlanDevice,
 )
+from felixd.plan.ops import (
+    AddFdb,
+    AddNeighbour,
+    AddNftTable,
+    AddRoute,
+    AddVxlanDevice,
+    DeleteFdb,
+    DeleteLink,
+    DeleteNeighbour,
+    DeleteNftTable,
+    DeleteRoute,
+    Op,
+    ReplaceFdb,
+    ReplaceNeighbour,
+    ReplaceNftTable,
+    ReplaceRoute,
+    SetSysctl,
+    SetVxlanDevice,
+)
 
 _SCOPES = {RouteScope.LINK: "link", RouteScope.HOST: "host"}
 
@@ -79,3 +98,41 @@ def dataplane_lines(dp: DesiredDataplane | ObservedState) -> list[str]:
     keys = sorted(dp.routes, key=lambda k: (k[0], network_sort_key(k[1]), k[2]))
     lines += [route_text(dp.routes[k]) for k in keys]
     return lines
+
+
+def op_text(op: Op) -> str:
+    """One operation as a log line, in `ip`/`bridge`/`sysctl`/`nft` words."""
+    match op:
+        case AddRoute(route):
+            return f"route add {route_text(route)}"
+        case ReplaceRoute(route):
+            return f"route replace {route_text(route)}"
+        case DeleteRoute(route):
+            return f"route del {route_text(route)}"
+        case AddNeighbour(neigh):
+            return f"neigh add {neighbour_text(neigh)}"
+        case ReplaceNeighbour(neigh):
+            return f"neigh replace {neighbour_text(neigh)}"
+        case DeleteNeighbour(neigh):
+            return f"neigh del {neighbour_text(neigh)}"
+        case AddFdb(entry):
+            return f"fdb add {fdb_text(entry)}"
+        case ReplaceFdb(entry):
+            return f"fdb replace {fdb_text(entry)}"
+        case DeleteFdb(entry):
+            return f"fdb del {fdb_text(entry)}"
+        case AddVxlanDevice(device):
+            return f"link add {device_text(device)}"
+        case SetVxlanDevice(device):
+            return f"link set {device_text(device)}"
+        case DeleteLink(name):
+            return f"link del {name}"
+        case SetSysctl(path, value):
+            return f"sysctl {path.replace('/', '.')}={value}"
+        case AddNftTable(table):
+            return f"nft add table {table.family} {table.name}"
+        case ReplaceNftTable(table):
+            return f"nft replace table {table.family} {table.name}"
+        case DeleteNftTable(family, name):
+            return f"nft delete table {family} {name}"
+    raise AssertionError(f"unknown operation {op!r}")  # unreachable: Op is a closed union

@@ -7,6 +7,7 @@ from dataclasses import replace
 from felixd.backends.recording import RecordingKernel
 from felixd.backends.sync import sync
 from felixd.plan import (
+    Block,
     EncapMode,
     FelixConfig,
     Neighbour,
@@ -192,3 +193,45 @@ def test_foreign_nft_tables_untouched_owned_ones_replaced_or_removed() -> None:
     assert nft_ops[0] == DeleteNftTable("ip", "tabby-old")
     sync(plan(world(nat=True)), kernel)
     assert kernel.nft_tables[foreign.key] == foreign
+
+
+def test_first_batch_reads_like_an_operator_would_type_it() -> None:
+    """The whole first batch for VXLAN CrossSubnet with natOutgoing, in order."""
+    from felixd.plan.text import op_text
+
+    state = world(vxlan=EncapMode.CROSS_SUBNET, nat=True)
+    ops = diff(plan(state), RecordingKernel(LINKS).read())
+    c = "66:00:00:00:00:0c"
+    assert [op_text(op) for op in ops] == [
+        "link add vxlan.calico: vxlan id 4096 local 192.168.1.10 dev eth0 dstport 4789 mtu 1450"
+        " address 66:00:00:00:00:0a inet 10.244.0.1/32",
+        "sysctl net.ipv4.conf.cali1111.forwarding=1",
+        "sysctl net.ipv4.conf.cali1111.proxy_arp=1",
+        "sysctl net.ipv4.conf.cali1111.route_localnet=1",
+        "sysctl net.ipv4.neigh.cali1111.proxy_delay=0",
+        f"fdb add {c} dev vxlan.calico dst 192.168.2.12 self permanent",
+        "neigh add 10.244.0.5 dev cali1111 lladdr ee:ee:ee:ee:ee:01 PERMANENT",
+        f"neigh add 10.244.2.1 dev vxlan.calico lladdr {c} PERMANENT",
+        "route add blackhole 10.244.0.0/26 proto 80",
+        "route add 10.244.0.5 dev cali1111 proto 80 scope link",
+        "route add 10.244.1.0/26 via 192.168.1.11 dev eth0 proto 80 onlink",
+        "route add 10.244.2.0/26 via 10.244.2.1 dev vxlan.calico proto 80 onlink",
+        "nft add table inet tabby-nat",
+    ]
+
+
+def test_pod_deleted_and_block_moved_batch() -> None:
+    from felixd.plan.text import op_text
+
+    state = world(vxlan=EncapMode.ALWAYS)
+    kernel = _programmed(state)
+    state.delete(WorkloadEndpoint, "node-a-k8s-pod1-eth0")
+    state.set(Block("10.244.1.0/26", "node-c"))
+    ops = diff(plan(state), kernel.read())
+    assert [op_text(op) for op in ops] == [
+        "route del 10.244.0.5 dev cali1111 proto 80 scope link",
+        "neigh del 10.244.0.5 dev cali1111 lladdr ee:ee:ee:ee:ee:01 PERMANENT",
+        "neigh del 10.244.1.1 dev vxlan.calico lladdr 66:00:00:00:00:0b PERMANENT",
+        "fdb del 66:00:00:00:00:0b dev vxlan.calico dst 192.168.1.11 self permanent",
+        "route replace 10.244.1.0/26 via 10.244.2.1 dev vxlan.calico proto 80 onlink",
+    ]
