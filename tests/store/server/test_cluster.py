@@ -155,3 +155,22 @@ async def test_sigstop_follower_then_sigcont_catches_up(
         await kv.close()
         if solo is not None:
             await solo.close()
+
+
+async def test_sigterm_on_the_leader_transfers_leadership_and_exits_cleanly(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    """Issue 6: leadership transfer is used for clean shutdown (thesis §3.10)."""
+    c = make_cluster(3)
+    c.start_all()
+    leader = await c.wait_leader()
+    assert c.stop(leader) == 0
+    log = c.log(leader)
+    assert "event=stopped" in log
+    others = [i for i in c.ids if i != leader]
+    assert await c.wait_leader(others) in others
+    kv = c.client(others)
+    try:
+        await kv.put(b"/after-stop", b"1")
+    finally:
+        await kv.close()
