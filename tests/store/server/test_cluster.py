@@ -174,3 +174,68 @@ async def test_sigterm_on_the_leader_transfers_leadership_and_exits_cleanly(
         await kv.put(b"/after-stop", b"1")
     finally:
         await kv.close()
+
+
+async def test_watch_resumes_on_another_member_without_gaps_or_duplicates(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    """etcd api_guarantees "resumable": the member serving a watch is SIGKILLed mid-stream; the
+    client re-creates the watch elsewhere from the last revision seen, and listwatch's consumer
+    sees every write exactly once, in order."""
+    c = make_cluster(3)
+    c.start_all()
+    leader = await c.wait_leader()
+    served_by = next(i for i in c.ids if i != leader)
+    order = [served_by] + [i for i in c.ids if i != served_by]
+    watcher = c.client(order)
+    writer = c.client([leader])
+    events: list[Event] = []
+    try:
+
+        async def consume() -> None:
+            async for resp in watcher.watch(b"/rw/", prefix_end(b"/rw/")):
+                events.extend(resp.events)
+                if len(events) >= 120:
+                    return
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        for i in range(120):
+            await writer.put(b"/rw/%03d" % i, b"x")
+            if i == 40:
+                c.kill(served_by)
+        await asyncio.wait_for(task, 30)
+        assert [e.kv.key for e in events] == [b"/rw/%03d" % i for i in range(120)]
+        assert watcher.failovers >= 1
+    finally:
+        await watcher.close()
+        await writer.close()
+
+
+async def test_leader_change_extends_leases_instead_of_expiring_them(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    """Issue 6 Leases: expiry is decided by the leader; a new leader restarts each lease's
+    clock (extended by the election timeout) rather than revoking what the old leader would
+    have, and keeps expiring leases afterwards (etcd #9888 for the opposite bug)."""
+    c = make_cluster(3)
+    c.start_all()
+    leader = await c.wait_leader()
+    others = [i for i in c.ids if i != leader]
+    kv = c.client(others)
+    try:
+        g = await kv.lease_grant(6)
+        await kv.put(b"/lease/k", b"1", lease=g.id)
+        c.kill(leader)
+        await c.wait_leader(others)
+        # A fresh clock on the new leader: the lease is alive, with up to its full TTL left.
+        ttl = await kv.lease_time_to_live(g.id)
+        assert ttl.ttl > 0 and (await kv.range(b"/lease/k")).kvs
+        for _ in range(250):
+            if not (await kv.range(b"/lease/k")).kvs:
+                break
+            await asyncio.sleep(0.1)
+        assert (await kv.range(b"/lease/k")).kvs == (), "the new leader never expired the lease"
+        assert (await kv.lease_time_to_live(g.id)).ttl == -1
+    finally:
+        await kv.close()
