@@ -180,3 +180,39 @@ def test_damaged_only_snapshot_falls_back_to_the_full_log(tmp_path: Path) -> Non
     assert store.load_newest(rec) is None
     wal.close()
     store.close()
+
+
+def test_server_cycle_restore_append_snapshot_release_restart(tmp_path: Path) -> None:
+    """The call sequence docs/storage.md prescribes, across restarts: a restored data dir
+    (snapshot at 1 + marker), appends, periodic snapshots (file, then marker, then release to
+    the oldest kept), and a restart that resumes from the newest snapshot."""
+    data_dir = str(tmp_path)
+    wal, snaps, _ = open_storage(data_dir, segment_size=4096, preallocate=False, keep_snapshots=3)
+    snaps.save(1, 1, b"conf", b"state-1")
+    wal.save((1, 0, 1), [], (1, 1, b"conf"))
+    kept: list[int] = [1]
+    for index in range(2, 400):
+        wal.save((2, 1, index - 1), entries(index, index, 2, size=64))
+        if index % 50 == 0:
+            snaps.save(index, 2, b"conf", f"state-{index}".encode())
+            wal.save_snapshot(index, 2, b"conf")
+            kept = [*kept, index][-3:]
+            wal.release_to(kept[0])
+    wal.close()
+    snaps.close()
+    wal, snaps, restored = open_storage(data_dir, segment_size=4096, preallocate=False)
+    assert restored.snapshot is not None and restored.snapshot.index == 350
+    assert restored.snapshot.data == b"state-350"
+    assert restored.entries == entries(351, 399, 2, size=64)
+    assert restored.hard_state == (2, 1, 398)
+    assert [index for index, _term, _path in snaps.files()] == [350, 300, 250]
+    newest = snaps.files()[0][2]
+    wal.close()
+    snaps.close()
+    # Releasing only to the oldest kept snapshot is what makes a damaged newest one survivable.
+    _damage(newest)
+    wal, snaps, restored = open_storage(data_dir, segment_size=4096, preallocate=False)
+    assert restored.snapshot is not None and restored.snapshot.index == 300
+    assert restored.entries == entries(301, 399, 2, size=64)
+    wal.close()
+    snaps.close()
