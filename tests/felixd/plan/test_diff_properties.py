@@ -29,6 +29,7 @@ from felixd.plan import (
     plan,
 )
 from felixd.plan.model import sysctl_interface
+from felixd.plan.text import op_text
 from felixd.plan.ops import (
     AddFdb,
     AddNeighbour,
@@ -72,6 +73,7 @@ def test_diff_reaches_desired_leaves_foreign_and_is_idempotent(
     ops = diff(desired, observed)
     # 6. Deterministic: the order in which the kernel listed its state does not matter.
     assert diff(desired, _reversed(observed)) == ops
+    assert all(op_text(op) for op in ops)  # every operation has a log line
     results = kernel.apply(ops)
     assert all(r.ok for r in results), [str(r) for r in results if not r.ok]
     after = kernel.read()
