@@ -29,7 +29,6 @@ from felixd.plan import (
     plan,
 )
 from felixd.plan.model import sysctl_interface
-from felixd.plan.text import op_text
 from felixd.plan.ops import (
     AddFdb,
     AddNeighbour,
@@ -40,6 +39,7 @@ from felixd.plan.ops import (
     ReplaceNeighbour,
     ReplaceRoute,
 )
+from felixd.plan.text import op_text
 from tests.felixd.plan.strategies import OWNER, desired_dataplanes, inputs, observed_states
 
 
