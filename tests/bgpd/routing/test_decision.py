@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -89,7 +92,7 @@ def test_ecmp_set_contains_equal_cost_paths_up_to_max() -> None:
 def oracle(paths: list[Path]) -> Path:
     s = list(paths)
 
-    def keep(key):  # type: ignore[no-untyped-def]
+    def keep(key: Callable[[Path], Any]) -> None:
         nonlocal s
         best = min(key(p) for p in s)
         s = [p for p in s if key(p) == best]
