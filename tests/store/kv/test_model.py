@@ -194,5 +194,5 @@ class KVAgainstModel(RuleBasedStateMachine):
         assert self.seen == want
 
 
-KVAgainstModel.TestCase.settings = settings(stateful_step_count=40)
+KVAgainstModel.TestCase.settings = settings(stateful_step_count=30)
 test_kv_against_model = KVAgainstModel.TestCase

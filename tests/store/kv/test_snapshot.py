@@ -24,8 +24,8 @@ from tests.store.kv import strategies as s
 from tests.store.kv.helpers import Applier
 
 writes = st.lists(
-    st.one_of(s.puts, s.deletes, s.txns(1), st.builds(CompactRequest, st.integers(1, 30))),
-    max_size=30,
+    st.one_of(s.puts, s.deletes, s.txns(1), st.builds(CompactRequest, st.integers(1, 20))),
+    max_size=20,
 )
 
 
