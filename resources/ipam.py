@@ -67,6 +67,8 @@ class IPAMBlockSpec:
         "sequenceNumberForAllocation", MapOf(Int(0, 2**64 - 1)), factory=dict
     )
     deleted: bool = field("deleted", BOOL, False)
+    # Deprecated in Calico in favour of `affinity: host:<node>`, still found in old datastores.
+    host_affinity: str | None = opt("hostAffinity", NONEMPTY)
 
     @property
     def size(self) -> int:
@@ -76,7 +78,7 @@ class IPAMBlockSpec:
         """The node this block is affine to, if its affinity is `host:<node>`."""
         if self.affinity and self.affinity.startswith("host:"):
             return self.affinity[len("host:") :]
-        return None
+        return self.host_affinity if self.affinity is None else None
 
 
 def finish_ipam_block(spec: IPAMBlockSpec) -> IPAMBlockSpec:

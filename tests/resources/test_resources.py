@@ -925,3 +925,13 @@ def test_build_resource_validates_code_built_objects() -> None:
 def test_disabled_pool_may_be_smaller_than_a_block() -> None:
     """Calico checks pool ≥ block size only for enabled pools (validateIPPoolSpec)."""
     assert _pool({"cidr": "10.0.0.0/28", "disabled": True}).spec.block_size == 26
+
+
+def test_legacy_host_affinity_of_old_calico_blocks() -> None:
+    """Old Calico datastores carry `hostAffinity: <node>` instead of `affinity: host:<node>`."""
+    doc = minimal(
+        "IPAMBlock",
+        {"cidr": "10.0.0.0/30", "allocations": [None] * 4, "hostAffinity": "old-node"},
+        "10-0-0-0-30",
+    )
+    assert typed(parse_resource(doc), IPAMBlockSpec).spec.host() == "old-node"
