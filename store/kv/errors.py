@@ -36,6 +36,7 @@ class ErrorKind(StrEnum):
     LEASE_TTL_TOO_LARGE = "lease_ttl_too_large"
     REQUEST_TOO_LARGE = "request_too_large"
     MALFORMED = "malformed"
+    NOT_LEADER = "not_leader"
 
 
 # kind -> (gRPC code, message). Messages are etcd's (rpctypes/error.go); MALFORMED is ours,
@@ -67,6 +68,7 @@ ERRORS: dict[ErrorKind, tuple[GRPCCode, str]] = {
     ErrorKind.LEASE_TTL_TOO_LARGE: (GRPCCode.OUT_OF_RANGE, "etcdserver: too large lease TTL"),
     ErrorKind.REQUEST_TOO_LARGE: (GRPCCode.INVALID_ARGUMENT, "etcdserver: request is too large"),
     ErrorKind.MALFORMED: (GRPCCode.INVALID_ARGUMENT, "tabby-store: malformed request"),
+    ErrorKind.NOT_LEADER: (GRPCCode.FAILED_PRECONDITION, "etcdserver: not leader"),
 }
 
 

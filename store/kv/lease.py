@@ -129,7 +129,7 @@ class LeaseTracker:
     def renew(self, lease_id: int, now: float) -> tuple[int, LeaseCheckpointRequest | None]:
         """Keep-alive: (granted TTL, a checkpoint request to propose or None)."""
         if not self.primary:
-            raise KVError(ErrorKind.LEASE_NOT_FOUND, "not the leader: forward keep-alives to it")
+            raise KVError(ErrorKind.NOT_LEADER, "keep-alives go to the leader")
         self._stamp(now)
         ttl = self._ttl.get(lease_id)
         if ttl is None:

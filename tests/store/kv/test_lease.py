@@ -266,3 +266,15 @@ def test_reset_after_a_snapshot_forgets_gone_leases_and_times_new_ones() -> None
     assert [r.id for r in t.expired(35.0)] == [3]
     with pytest.raises(KVError):
         t.remaining(1, 40.0)
+
+
+def test_a_follower_refuses_keep_alives_with_not_leader() -> None:
+    t = LeaseTracker()
+    t.lease_granted(1, 10)
+    with pytest.raises(KVError) as info:
+        t.renew(1, 0.0)
+    assert info.value.kind is ErrorKind.NOT_LEADER
+    assert info.value.to_wire() == {
+        "code": "FailedPrecondition",
+        "message": "etcdserver: not leader",
+    }
