@@ -341,12 +341,13 @@ class RaftNode(LeaderRole):
             self.log.stable_to(last.index, last.term)
         if rd.hard_state is not None:
             storage.set_hard_state(rd.hard_state)
-        for entry in rd.committed_entries:
-            if entry.index <= self.log.applied:
-                continue
-            self.log.applied_to(entry.index)
-            if entry.kind is EntryKind.CONF_CHANGE:
-                self._apply_conf_change(ConfChange.decode(entry.data))
+        if rd.committed_entries and rd.committed_entries[-1].index > self.log.applied:
+            # Conf changes take effect in log order, each once its entry is applied.
+            for entry in rd.committed_entries:
+                if entry.kind is EntryKind.CONF_CHANGE and entry.index > self.log.applied:
+                    self.log.applied_to(entry.index)
+                    self._apply_conf_change(ConfChange.decode(entry.data))
+            self.log.applied_to(rd.committed_entries[-1].index)
         if self.role is Role.LEADER:
             own = self.prs.get(self.id)
             if own is not None and own.maybe_update(self.log.stable_last_index()):
