@@ -18,13 +18,13 @@ last segment is a torn tail when, after X,
 
 - no intact COMMIT frame follows (the batch never completed: a partial record, a bad CRC in the
   final record, a zero-filled tail), or
-- exactly one intact COMMIT follows, it closes this very batch, only zeros come after it, and the
-  batch holds a whole zero sector before its COMMIT's sector (an unwritten page, the way etcd's
-  decoder recognises a torn entry).
+- exactly one intact COMMIT follows, it closes this very batch, only zeros come after it, and
+  from X on, before the COMMIT's sector, some sector reads as zeros (an unwritten page; the idea
+  of etcd's torn-entry check).
 
 Anything else is damage to data a completed `save()` had made durable: recovery refuses.
-Limit: a batch whose acknowledged bytes are damaged *and* contain a real zero sector before
-their COMMIT looks torn; that cannot be told apart from an unwritten page without a second copy.
+Limit: a final batch whose acknowledged bytes are damaged at X *and* hold a real zero sector
+between X and their COMMIT looks torn; only a second copy could tell the two apart.
 """
 
 from __future__ import annotations
@@ -114,12 +114,17 @@ def _all_zero(buf: bytes, start: int, end: int) -> bool:
     return buf.count(0, start, end) == end - start
 
 
-def _has_unwritten_sector(buf: bytes, start: int, commit_at: int) -> bool:
-    """A zero sector in [start, commit_at), not counting the COMMIT's own sector (it landed)."""
+def _has_unwritten_sector(buf: bytes, bad_at: int, commit_at: int) -> bool:
+    """A sector that reads as zeros from the first bad frame on, before the COMMIT's sector.
+
+    Frames before `bad_at` checked out, so an unwritten sector must overlap the bad frame or
+    come later; zeros inside the good frames are data and prove nothing. The COMMIT's own
+    sector is excluded: the COMMIT is intact, so that sector was written.
+    """
     limit = commit_at - commit_at % SECTOR
-    pos = start
+    pos = bad_at
     while pos < limit:
-        # The first piece may be a partial sector whose head holds older, durable bytes.
+        # The first piece is partial: bytes of its sector before bad_at are older or good data.
         stop = min(pos - pos % SECTOR + SECTOR, limit)
         if _all_zero(buf, pos, stop):
             return True
@@ -141,10 +146,8 @@ def _intact_commits(buf: bytes, start: int) -> list[Frame]:
     return found
 
 
-def classify_tail(
-    buf: bytes, batch_start: int, bad_at: int, reason: str, next_batch: int | None
-) -> Damage:
-    """Is the bad frame at `bad_at` (inside the batch starting at `batch_start`) a torn tail?"""
+def classify_tail(buf: bytes, bad_at: int, reason: str, next_batch: int | None) -> Damage:
+    """Is the first bad frame, at `bad_at`, part of a torn tail?"""
     commits = _intact_commits(buf, bad_at)
     if not commits:
         return Damage(bad_at, reason, torn=True)
@@ -154,7 +157,7 @@ def classify_tail(
         len(commits) == 1
         and (next_batch is None or seq == next_batch)
         and _all_zero(buf, first.end, len(buf))
-        and _has_unwritten_sector(buf, batch_start, first.offset)
+        and _has_unwritten_sector(buf, bad_at, first.offset)
     ):
         return Damage(bad_at, f"{reason} (batch {seq} partly unwritten)", torn=True)
     return Damage(
@@ -175,7 +178,7 @@ def scan_segment(buf: bytes, next_batch: int | None) -> SegmentScan:
             reason = "segment header never written (empty or zero-filled file)"
         else:
             reason = exc.reason
-        return SegmentScan(None, (), 0, classify_tail(buf, 0, 0, reason, next_batch))
+        return SegmentScan(None, (), 0, classify_tail(buf, 0, reason, next_batch))
     if next_batch is not None and header.first_batch != next_batch:
         mismatch = Damage(
             0, f"segment starts at batch {header.first_batch}, expected {next_batch}", False
@@ -196,7 +199,7 @@ def scan_segment(buf: bytes, next_batch: int | None) -> SegmentScan:
             reason = exc.reason
             if pos == len(buf):
                 reason = "batch ends without its commit record"
-            damage = classify_tail(buf, batch_start, pos, reason, seq)
+            damage = classify_tail(buf, pos, reason, seq)
             break
         if frame.rtype == COMMIT:
             try:

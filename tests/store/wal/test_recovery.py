@@ -375,3 +375,23 @@ def test_power_loss_in_the_last_save_never_refuses_and_keeps_acknowledged_batche
 
 def _no_flush(fd: object) -> None:
     """Stands in for fdatasync/fsync where the test builds the post-crash bytes itself."""
+
+
+def test_zero_data_before_the_damage_does_not_excuse_it(tmp_path: Path) -> None:
+    """Zeros inside records that check out are data, not an unwritten page: damage after them
+    in an acknowledged final batch still refuses."""
+    wal_dir = str(tmp_path / "wal")
+    wal, _ = WAL.open(wal_dir, preallocate=False, segment_size=_SEGMENT)
+    wal.save((1, 1, 0), entries(1, 2, 1))
+    zeros = (3, 1, 0, bytes(2048))  # a value of zeros spans whole sectors
+    wal.save((1, 1, 2), [zeros, *entries(4, 8, 1, size=300)])
+    wal.close()
+    seg = last_segment(wal_dir)
+    last = _batches(seg)[-1]
+    victim = last.frames[3]  # entry 6, after the zero-valued entry 3
+    with open(seg, "r+b") as f:
+        f.seek(victim.offset + 40)
+        f.write(b"\x5a")
+    with pytest.raises(CorruptWALError, match="intact records") as info:
+        WAL.open(wal_dir)
+    assert info.value.offset == victim.offset
