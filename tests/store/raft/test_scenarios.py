@@ -553,3 +553,25 @@ def test_leader_may_send_before_persisting_and_a_crash_then_loses_nothing_commit
     values = [v for v in cluster.nodes[new.id].sm.values if v.startswith(b"early")]
     assert values == [b"early-%d" % i for i in range(5)]
     assert cluster.nodes[leader.id].sm.values == cluster.nodes[new.id].sm.values
+
+
+def test_new_learner_joins_through_a_snapshot_taken_before_it_was_added() -> None:
+    """§7 with §4.2.1: a node added after compaction starts from the leader's snapshot (whose
+    configuration predates it) and learns its own addition from the entries after it."""
+    cluster = Cluster(3, seed=61)
+    leader = cluster.elect()
+    for i in range(12):
+        leader.propose(b"%d" % i)
+    cluster.run(2)
+    for node_id in list(cluster.nodes):
+        cluster.compact(node_id)
+    cluster.add_node(4)
+    _propose_conf(cluster, ConfChangeKind.ADD_LEARNER, 4)
+    cluster.run(5)
+    joined = cluster.nodes[4]
+    assert joined.disk.snapshot().meta.index > 0
+    assert 4 not in joined.disk.snapshot().meta.conf_state.members()
+    assert cluster.raft(4).conf_state.learners == {4}
+    assert joined.sm.values == cluster.nodes[leader.id].sm.values
+    _propose_conf(cluster, ConfChangeKind.ADD_NODE, 4)
+    assert cluster.raft(4).promotable()
