@@ -22,7 +22,7 @@ from store.wal.errors import (
 from store.wal.record import EntryTuple, HardStateTuple, SnapshotMetaTuple
 from store.wal.snapshot import Snapshot, SnapshotStore
 from store.wal.storage import Restored, open_storage
-from store.wal.wal import WAL, RecoveredState
+from store.wal.wal import WAL, RecoveredState, WALStats
 
 __all__ = [
     "WAL",
@@ -38,5 +38,6 @@ __all__ = [
     "SnapshotStore",
     "StorageError",
     "WALFailedError",
+    "WALStats",
     "open_storage",
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -64,6 +65,7 @@ from store.wal.segment import (
 DEFAULT_SEGMENT_SIZE = 64 << 20
 # Snapshot markers restated at the head of each new segment (>= SnapshotStore's default keep).
 CARRIED_MARKERS = 8
+SLOW_SYNC_SECONDS = 1.0
 _log = get_logger("store.wal")
 
 
@@ -94,6 +96,18 @@ class RecoveredState:
         if first is None or not first <= index < first + len(self.entries):
             return None
         return self.entries[index - first][1]
+
+
+@dataclass(slots=True)
+class WALStats:
+    """Counters since open, for metrics (cf. etcd's wal_fsync_duration_seconds)."""
+
+    saves: int = 0
+    bytes_written: int = 0
+    sync_seconds_total: float = 0.0
+    sync_seconds_max: float = 0.0
+    segments_created: int = 0
+    segments_released: int = 0
 
 
 @dataclass(slots=True)
@@ -139,6 +153,7 @@ class WAL:
         self._fd: int | None = None
         self._failed: BaseException | None = None
         self._closed = False
+        self.stats = WALStats()
         if segments:
             self._fd = os.open(segments[-1].path, os.O_WRONLY | os.O_CLOEXEC)
             if self._prealloc:
@@ -284,7 +299,9 @@ class WAL:
         assert fd is not None
         try:
             _write_all(fd, data, self._offset)
+            t0 = time.monotonic()
             os.fdatasync(fd)
+            took = time.monotonic() - t0
             if header:
                 fsync_dir(self.directory)
         except OSError as exc:
@@ -296,6 +313,14 @@ class WAL:
 
         self._offset += len(data)
         self._next_batch += 1
+        stats = self.stats
+        stats.saves += 1
+        stats.bytes_written += len(data)
+        stats.sync_seconds_total += took
+        stats.sync_seconds_max = max(stats.sync_seconds_max, took)
+        if took > SLOW_SYNC_SECONDS:
+            # etcd logs the same ("slow fdatasync"): a disk this slow costs leadership.
+            _log.warning("wal.slow_fdatasync", seconds=round(took, 3), bytes=len(data))
         if snapshot is not None:
             self._shape.apply_snapshot(snapshot[0], snapshot[1])
             self._snapshot = snapshot
@@ -326,6 +351,7 @@ class WAL:
             os.unlink(seg.path)
             removed.append(os.path.basename(seg.path))
         if removed:
+            self.stats.segments_released += len(removed)
             fsync_dir(self.directory)
             self._shape.release_below(self._segments[0].first_index)
             _log.info("wal.released", to_index=index, segments=",".join(removed))
@@ -390,6 +416,7 @@ class WAL:
         self._fd = fd
         self._offset = 0
         self._segments.append(_Segment(seq, first_index, path))
+        self.stats.segments_created += 1
         header = SegmentHeader(seq, first_index, self._next_batch)
         _log.debug("wal.segment_created", path=path, first_batch=self._next_batch)
         return encode_segment_header(header)

@@ -292,3 +292,24 @@ def test_full_disk_does_not_stop_a_restart(tmp_path: Path, monkeypatch: pytest.M
     assert rec.entries == entries(1, 3, 1)
     wal.save((1, 1, 3), entries(4, 4, 1))  # fits in the existing file's space
     wal.close()
+
+
+def test_stats_count_saves_and_slow_fdatasync_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Like etcd's "slow fdatasync" warning: a slow disk is named in the log, not guessed at."""
+    import logging
+
+    wal = _open(tmp_path, segment_size=4096, preallocate=False)
+    monkeypatch.setattr("store.wal.wal.SLOW_SYNC_SECONDS", -1.0)  # every sync counts as slow
+    monkeypatch.setattr(logging.getLogger("tabby"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="tabby.store.wal"):
+        for i in range(1, 40):
+            wal.save((1, 1, i - 1), entries(i, i, 1, size=200))
+    assert wal.stats.saves == 39
+    assert wal.stats.segments_created == len(wal.segment_paths)
+    assert wal.stats.bytes_written == sum(os.path.getsize(p) for p in wal.segment_paths)
+    assert sum("wal.slow_fdatasync" in r.getMessage() for r in caplog.records) == 39
+    wal.release_to(30)
+    assert wal.stats.segments_released == wal.stats.segments_created - len(wal.segment_paths)
+    wal.close()
