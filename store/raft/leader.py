@@ -13,6 +13,8 @@ SNAPSHOT state gets nothing but snapshot chunks; `commit` never decreases.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from store.raft.config import Config
 from store.raft.log import RaftInvariantError, RaftLog
 from store.raft.membership import quorum
@@ -59,7 +61,7 @@ class LeaderRole:
     def _become_follower(self, term: int, lead: int) -> None:
         raise NotImplementedError
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str) -> NoReturn:
         raise NotImplementedError
 
     def _check_can_propose(self) -> None:

@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Final, NoReturn
 
 from store.raft.config import Config, ConfigError
 from store.raft.leader import LeaderRole
@@ -617,7 +617,7 @@ class RaftNode(LeaderRole):
     def _send(self, m: Message) -> None:
         self.msgs.append(m)
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str) -> NoReturn:
         raise ProposalDropped(reason, self.lead)
 
     def _guard(self) -> None:

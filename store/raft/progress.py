@@ -31,7 +31,7 @@ class SnapshotTransfer:
     meta: SnapshotMeta
     data: bytes
     acked: int = 0
-    # Ticks since the last chunk went out; a lost chunk is re-sent on the next heartbeat reply.
+    # A chunk is unacknowledged; if it was lost it is re-sent on the next heartbeat reply.
     in_flight: bool = False
 
 
