@@ -61,7 +61,8 @@ def _enc_compare(c: Compare) -> Wire:
     return [c.key, int(c.target), int(c.result), operand, c.range_end]
 
 
-def _enc_op(req: Request) -> Wire:
+def request_to_wire(req: Request) -> Wire:
+    """The msgpack-able list for a request (what `encode_request` packs)."""
     match req:
         case PutRequest():
             return [
@@ -95,8 +96,8 @@ def _enc_op(req: Request) -> Wire:
             return [
                 TAG_TXN,
                 [_enc_compare(c) for c in req.compare],
-                [_enc_op(op) for op in req.success],
-                [_enc_op(op) for op in req.failure],
+                [request_to_wire(op) for op in req.success],
+                [request_to_wire(op) for op in req.failure],
             ]
         case CompactRequest():
             return [TAG_COMPACT, req.revision, req.physical]
@@ -113,7 +114,7 @@ def _enc_op(req: Request) -> Wire:
 
 def encode_request(req: Request, max_bytes: int = MAX_REQUEST_BYTES) -> bytes:
     """Bytes for a Raft entry; raises KVError(REQUEST_TOO_LARGE) above `max_bytes`."""
-    data: bytes = msgpack.packb(_enc_op(req), use_bin_type=True)
+    data: bytes = msgpack.packb(request_to_wire(req), use_bin_type=True)
     if len(data) > max_bytes:
         raise KVError(ErrorKind.REQUEST_TOO_LARGE, f"{len(data)} > {max_bytes} bytes")
     return data
@@ -126,32 +127,32 @@ def _bad(what: str) -> KVError:
     return KVError(ErrorKind.MALFORMED, what)
 
 
-def _bytes(v: object) -> bytes:
+def expect_bytes(v: object) -> bytes:
     if type(v) is not bytes:
         raise _bad("expected bytes")
     return v
 
 
-def _int(v: object) -> int:
+def expect_int(v: object) -> int:
     if type(v) is not int or not _INT64_MIN <= v <= _INT64_MAX:
         raise _bad("expected int64")
     return v
 
 
-def _uint(v: object) -> int:
-    n = _int(v)
+def expect_uint(v: object) -> int:
+    n = expect_int(v)
     if n < 0:
         raise _bad("expected a non-negative integer")
     return n
 
 
-def _bool(v: object) -> bool:
+def expect_bool(v: object) -> bool:
     if type(v) is not bool:
         raise _bad("expected bool")
     return v
 
 
-def _list(v: object, n: int | None = None) -> list[object]:
+def expect_list(v: object, n: int | None = None) -> list[object]:
     if type(v) is not list or (n is not None and len(v) != n):
         raise _bad("expected an array" if n is None else f"expected an array of {n}")
     return v
@@ -162,28 +163,28 @@ _E = TypeVar("_E", CompareTarget, CompareResult, AlarmAction, AlarmType, SortOrd
 
 def _enum(cls: type[_E], v: object) -> _E:
     try:
-        return cls(_int(v))
+        return cls(expect_int(v))
     except ValueError:
         raise _bad(f"bad {cls.__name__}") from None
 
 
 def _dec_compare(v: object) -> Compare:
-    key, target, result, operand, range_end = _list(v, 5)
+    key, target, result, operand, range_end = expect_list(v, 5)
     t = _enum(CompareTarget, target)
-    op: int | bytes = _bytes(operand) if t is CompareTarget.VALUE else _int(operand)
-    return Compare(_bytes(key), t, _enum(CompareResult, result), op, _bytes(range_end))
+    op: int | bytes = expect_bytes(operand) if t is CompareTarget.VALUE else expect_int(operand)
+    return Compare(expect_bytes(key), t, _enum(CompareResult, result), op, expect_bytes(range_end))
 
 
 def _dec_range(w: list[object]) -> RangeRequest:
     _, key, end, limit, rev, keys_only, count_only, order, target, *bounds = w
-    min_mod, max_mod, min_create, max_create = (_uint(b) for b in bounds)
+    min_mod, max_mod, min_create, max_create = (expect_uint(b) for b in bounds)
     return RangeRequest(
-        _bytes(key),
-        _bytes(end),
-        _uint(limit),
-        _uint(rev),
-        _bool(keys_only),
-        _bool(count_only),
+        expect_bytes(key),
+        expect_bytes(end),
+        expect_uint(limit),
+        expect_uint(rev),
+        expect_bool(keys_only),
+        expect_bool(count_only),
         _enum(SortOrder, order),
         _enum(SortTarget, target),
         min_mod,
@@ -196,46 +197,46 @@ def _dec_range(w: list[object]) -> RangeRequest:
 def _dec_put(w: list[object]) -> PutRequest:
     _, key, value, lease, prev_kv, ignore_value, ignore_lease = w
     return PutRequest(
-        _bytes(key),
-        _bytes(value),
-        _int(lease),
-        _bool(prev_kv),
-        _bool(ignore_value),
-        _bool(ignore_lease),
+        expect_bytes(key),
+        expect_bytes(value),
+        expect_int(lease),
+        expect_bool(prev_kv),
+        expect_bool(ignore_value),
+        expect_bool(ignore_lease),
     )
 
 
 def _dec_delete(w: list[object]) -> DeleteRangeRequest:
     _, key, end, prev_kv = w
-    return DeleteRangeRequest(_bytes(key), _bytes(end), _bool(prev_kv))
+    return DeleteRangeRequest(expect_bytes(key), expect_bytes(end), expect_bool(prev_kv))
 
 
 def _dec_txn(w: list[object]) -> TxnRequest:
     _, compares, success, failure = w
     return TxnRequest(
-        tuple(_dec_compare(c) for c in _list(compares)),
-        tuple(_dec_txn_op(op) for op in _list(success)),
-        tuple(_dec_txn_op(op) for op in _list(failure)),
+        tuple(_dec_compare(c) for c in expect_list(compares)),
+        tuple(_dec_txn_op(op) for op in expect_list(success)),
+        tuple(_dec_txn_op(op) for op in expect_list(failure)),
     )
 
 
 def _dec_compact(w: list[object]) -> CompactRequest:
-    return CompactRequest(_uint(w[1]), _bool(w[2]))
+    return CompactRequest(expect_uint(w[1]), expect_bool(w[2]))
 
 
 def _dec_grant(w: list[object]) -> LeaseGrantRequest:
-    return LeaseGrantRequest(_int(w[1]), _uint(w[2]))
+    return LeaseGrantRequest(expect_int(w[1]), expect_uint(w[2]))
 
 
 def _dec_revoke(w: list[object]) -> LeaseRevokeRequest:
-    return LeaseRevokeRequest(_int(w[1]))
+    return LeaseRevokeRequest(expect_int(w[1]))
 
 
 def _dec_checkpoint(w: list[object]) -> LeaseCheckpointRequest:
     items = []
-    for c in _list(w[1]):
-        lid, remaining = _list(c, 2)
-        items.append(LeaseCheckpoint(_int(lid), _int(remaining)))
+    for c in expect_list(w[1]):
+        lid, remaining = expect_list(c, 2)
+        items.append(LeaseCheckpoint(expect_int(lid), expect_int(remaining)))
     return LeaseCheckpointRequest(tuple(items))
 
 
@@ -276,6 +277,14 @@ def _dec_txn_op(v: object) -> RequestOp:
     return cast(RequestOp, _dec(v))
 
 
+def request_from_wire(v: object) -> Request:
+    """The request a `request_to_wire` list stands for; raises KVError(MALFORMED) only."""
+    try:
+        return _dec(v)
+    except RecursionError:
+        raise _bad("nested too deeply") from None
+
+
 def decode_request(data: bytes, max_bytes: int = MAX_REQUEST_BYTES) -> Request:
     """The request in a Raft entry; raises KVError (MALFORMED or REQUEST_TOO_LARGE) only."""
     if len(data) > max_bytes:
@@ -284,7 +293,4 @@ def decode_request(data: bytes, max_bytes: int = MAX_REQUEST_BYTES) -> Request:
         obj = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise _bad(f"not msgpack: {type(exc).__name__}") from None
-    try:
-        return _dec(obj)
-    except RecursionError:
-        raise _bad("nested too deeply") from None
+    return request_from_wire(obj)
