@@ -24,7 +24,7 @@ put and lease grants fail, deletes, compaction and revokes still work).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import Protocol
 
@@ -379,6 +379,9 @@ class KVStateMachine:
     def _range(self, req: RangeRequest, pending: bool) -> RangeResponse:
         """`pending`: inside a txn that already wrote, whose writes a head read must see."""
         store = self.store
+        if req.limit < 0 or req.revision < 0:
+            # etcd reads a limit <= 0 as "no limit" and a revision <= 0 as "the current one".
+            req = replace(req, limit=max(req.limit, 0), revision=max(req.revision, 0))
         self._check_range_revision(req.revision, store.revision)
         rev = req.revision
         at_head = rev == 0 or (rev == store.revision and not pending)
@@ -458,7 +461,7 @@ class KVStateMachine:
         """etcd checkRequests: ranges must be readable and puts must find their lease/key."""
         for op in txn.success if next(path) else txn.failure:
             if isinstance(op, RangeRequest):
-                self._check_range_revision(op.revision, self.store.revision)
+                self._check_range_revision(max(op.revision, 0), self.store.revision)
             elif isinstance(op, PutRequest):
                 self._put_target(op)
             elif isinstance(op, TxnRequest):

@@ -108,3 +108,8 @@ def test_reads_at_old_revisions(a: Applier) -> None:
     with pytest.raises(KVError) as compacted:
         a.machine.range(RangeRequest(b"/p/a", revision=4))
     assert compacted.value.kind is ErrorKind.COMPACTED
+
+
+def test_negative_limit_and_revision_mean_none_and_current_as_in_etcd(a: Applier) -> None:
+    resp = a.machine.range(RangeRequest(b"/p/", b"/p0", limit=-1, revision=-5))
+    assert len(resp.kvs) == 3 and not resp.more
