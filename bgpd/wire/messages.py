@@ -18,7 +18,14 @@ from typing import NamedTuple
 from bgpd.wire.attributes import AS_TRANS, MpReach, MpUnreach, PathAttributes
 from bgpd.wire.capabilities import Capability, FourOctetAs
 from bgpd.wire.context import AFI_IPV4, SAFI_UNICAST, Family
-from bgpd.wire.errors import ADMINISTRATIVE_RESET, ADMINISTRATIVE_SHUTDOWN, CEASE, Action, BGPError
+from bgpd.wire.errors import (
+    ADMINISTRATIVE_RESET,
+    ADMINISTRATIVE_SHUTDOWN,
+    CEASE,
+    HARD_RESET,
+    Action,
+    BGPError,
+)
 from bgpd.wire.prefix import Prefix
 from bgpd.wire.rfc7606 import Malformation, most_severe
 
@@ -150,6 +157,19 @@ class Notification:
         raw = message.encode("utf-8")[:255]
         text = raw.decode("utf-8", "ignore").encode("utf-8")
         return cls(CEASE, subcode, bytes((len(text),)) + text if message else b"")
+
+    @classmethod
+    def hard_reset(cls, inner: Notification) -> Notification:
+        """RFC 8538 §3: Cease/Hard Reset carrying the code, subcode and data of the
+        NOTIFICATION that caused it (graceful restart is not kept through a hard reset)."""
+        return cls(CEASE, HARD_RESET, bytes((inner.code, inner.subcode)) + inner.data)
+
+    @property
+    def hard_reset_cause(self) -> Notification | None:
+        """The NOTIFICATION inside a Cease/Hard Reset (RFC 8538 §3), if well formed."""
+        if self.code != CEASE or self.subcode != HARD_RESET or len(self.data) < 2:
+            return None
+        return Notification(self.data[0], self.data[1], self.data[2:])
 
     @property
     def communication(self) -> str | None:

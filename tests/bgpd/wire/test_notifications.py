@@ -215,6 +215,14 @@ def test_shutdown_communication_rfc9003() -> None:
     assert Notification(6, 3, b"\x02hi").communication is None  # not a shutdown subcode
 
 
+def test_hard_reset_wraps_the_cause_rfc8538_s3() -> None:
+    cause = Notification(4, 0, b"")  # Hold Timer Expired
+    hard = Notification.hard_reset(cause)
+    assert encode_message(hard, CTX) == M + b"\x00\x17\x03\x06\x09\x04\x00"
+    assert hard.hard_reset_cause == cause
+    assert Notification(6, 2, b"").hard_reset_cause is None
+
+
 def test_error_names_cover_the_registry() -> None:
     assert error_name(6, 9) == "Cease / Hard Reset"
     assert error_name(3, 11) == "UPDATE Message Error / Malformed AS_PATH"

@@ -44,6 +44,7 @@ def test_decoder_table_covers_every_message_type() -> None:
     assert set(DECODERS) == set(MESSAGE_NAMES)
 
 
+@settings(max_examples=60)
 @given(st.binary(max_size=200), st.sampled_from(CTX_ALL))
 def test_arbitrary_bytes(data: bytes, ctx: WireContext) -> None:
     decodes_or_protocol_error(data, ctx)
@@ -77,13 +78,14 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, WireContext]:
     return bytes(raw), ctx
 
 
+@settings(max_examples=60)
 @given(mutated())
 def test_mutated_valid_messages(case: tuple[bytes, WireContext]) -> None:
     decodes_or_protocol_error(*case)
 
 
 @pytest.mark.parametrize("code", sorted(ATTRIBUTES), ids=lambda c: ATTRIBUTES[c].name)
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(
     flags=st.sampled_from([0x00, 0x40, 0x80, 0xC0, 0xE0, 0x50, 0xD0]),
     value=st.binary(max_size=40),
@@ -102,6 +104,7 @@ def test_each_attribute_with_arbitrary_flags_and_value(
 
 
 @pytest.mark.parametrize("code", sorted(CAPABILITIES), ids=lambda c: CAPABILITIES[c].name)
+@settings(max_examples=50)
 @given(value=st.binary(max_size=40))
 def test_each_capability_with_arbitrary_value(code: int, value: bytes) -> None:
     try:
@@ -126,6 +129,7 @@ def test_framer_on_arbitrary_chunks(chunks: list[bytes], ctx: WireContext) -> No
         pass
 
 
+@settings(max_examples=60)
 @given(malformed_messages())
 def test_malformed_strategies_reach_their_verdict(m: object) -> None:
     from bgpd.wire.strategies import Malformed
@@ -134,6 +138,7 @@ def test_malformed_strategies_reach_their_verdict(m: object) -> None:
     assert m.expected.matches(m.data), m
 
 
+@settings(max_examples=60)
 @given(st.one_of(malformed_headers(), malformed_opens()))
 def test_framer_and_decoder_agree_on_header_and_open_errors(m: object) -> None:
     from bgpd.wire.strategies import Malformed
