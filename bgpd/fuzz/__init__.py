@@ -1,0 +1,10 @@
+"""`tabbyctl bgp fuzz`: hypothesis-driven conformance fuzzing of a live BGP speaker.
+
+- `verdict`: pure pass/fail logic over what a target did (RFC 4271 §5, §6; RFC 7606);
+- `target`: target files (TOML) and `address[:port]` targets;
+- `speaker`: a minimal asyncio BGP client on Tabby's codec, used as fuzzer and monitor;
+- `engine`: runs hypothesis over the strategies of `bgpd.wire.strategies`, shrinks failures,
+  and builds the report with replay commands.
+
+Requires hypothesis (the `fuzz` extra).
+"""

@@ -1,0 +1,271 @@
+"""The fuzzer's verdict: what a target did with one example, judged against the RFCs.
+
+Pure functions over recorded behaviour (no sockets, no clock), so they are unit-tested
+against observations captured from real targets. Two kinds of example:
+
+- a malformed message with the `strategies.Expected` outcome RFC 4271 §6 and RFC 7606
+  prescribe (`judge_malformed`);
+- a well-formed UPDATE that an eBGP target configured to export everything must propagate
+  to the monitor with its attributes as RFC 4271 §5 requires (`judge_propagation`).
+
+Every failed check is one `Finding` naming its RFC section. Invariant: an empty list of
+findings means the target did what the RFCs require, as far as the observation shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bgpd.wire import Action, Notification, PathAttributes, Update, format_prefix
+from bgpd.wire.attributes import AS_SEQUENCE, PARTIAL, Segment
+from bgpd.wire.errors import error_name
+from bgpd.wire.rfc7606 import CASES
+from bgpd.wire.strategies import Expected
+
+Prefix = bytes
+
+# RFC 1997 §3 well-known communities and the reserved range: they change propagation.
+WELL_KNOWN_COMMUNITY_MIN = 0xFFFF0000
+# RFC 4360 §2: the Transitive bit of an extended community type (0 = transitive).
+EXT_NON_TRANSITIVE = 0x40
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One route as the monitor received it: decoded attributes, plus the raw flags of each
+    attribute (the codec sets Partial on unknown attributes it decodes, so the flags the
+    target actually sent are kept separately)."""
+
+    attributes: PathAttributes
+    flags: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the harness saw after sending one example.
+
+    notification: the NOTIFICATION the target sent on the fuzzer session, if any.
+    session_down: the fuzzer session closed (with or without a NOTIFICATION).
+    barrier: a sentinel UPDATE sent after the example reached the monitor, so the target
+        processed the example and kept forwarding.
+    routes: the monitor's Adj-RIB-In (IPv4 prefixes in wire form) after the barrier.
+    monitor_down: the monitor session went down during the example.
+    exit_status: the target process's exit status, when the harness started it and it died.
+    """
+
+    notification: Notification | None = None
+    session_down: bool = False
+    barrier: bool = True
+    routes: Mapping[Prefix, Route] = field(default_factory=dict)
+    monitor_down: bool = False
+    exit_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One way the target departed from the RFCs."""
+
+    rfc: str
+    expected: str
+    observed: str
+
+    def line(self) -> str:
+        return f"{self.rfc}: expected {self.expected}; target {self.observed}"
+
+
+def describe_notification(n: Notification | None) -> str:
+    if n is None:
+        return "no NOTIFICATION"
+    return (
+        f"NOTIFICATION {n.code}/{n.subcode} ({error_name(n.code, n.subcode)}) data={n.data.hex()}"
+    )
+
+
+def _liveness(obs: Observation) -> list[Finding]:
+    """Checks every example shares: the target lives and other sessions are unaffected."""
+    out: list[Finding] = []
+    if obs.exit_status is not None:
+        out.append(
+            Finding("RFC 4271 §6", "the speaker keeps running", f"exited ({obs.exit_status})")
+        )
+    if obs.monitor_down:
+        # RFC 4271 §6: an error is handled on the session it occurred on.
+        out.append(
+            Finding("RFC 4271 §6", "other sessions stay up", "dropped the monitor's session")
+        )
+    return out
+
+
+def judge_malformed(expected: Expected, probe: Prefix, obs: Observation) -> list[Finding]:
+    """Judge a malformed message. `probe` was announced (valid) before the example; the
+    malformed UPDATEs of `strategies` carry that same prefix as their NLRI."""
+    out = _liveness(obs)
+    if expected.error is not None or expected.action is Action.SESSION_RESET:
+        want = Notification(expected.code, expected.subcode, expected.data)
+        section = "RFC 4271 §6" if expected.code != 3 else "RFC 4271 §6.3; RFC 7606"
+        if expected.case:
+            section = _case_section(expected.case)
+        n = obs.notification
+        if n is None:
+            observed = "closed the session without a NOTIFICATION"
+            if not obs.session_down:
+                observed = "kept the session up (accepted the message)"
+            out.append(Finding(section, describe_notification(want), observed))
+        elif (n.code, n.subcode) != (want.code, want.subcode):
+            out.append(Finding(section, describe_notification(want), describe_notification(n)))
+        elif want.data and n.data != want.data:
+            # RFC 4271 §6: the Data field is fixed for this error; it must be exact.
+            out.append(Finding(section, f"data={want.data.hex()}", f"sent data={n.data.hex()}"))
+        return out
+    section = _case_section(expected.case)
+    if obs.session_down or obs.notification is not None:
+        # RFC 7606 §2: these errors are handled without resetting the session.
+        assert expected.action is not None
+        out.append(
+            Finding(
+                section,
+                f"{expected.action.name.lower().replace('_', '-')} with the session kept",
+                f"reset the session ({describe_notification(obs.notification)})",
+            )
+        )
+        return out
+    if not obs.barrier:
+        out.append(Finding(section, "the session keeps working", "stopped forwarding UPDATEs"))
+        return out
+    if expected.action is Action.TREAT_AS_WITHDRAW and probe in obs.routes:
+        out.append(
+            Finding(
+                section + " (treat-as-withdraw)",
+                "the route is withdrawn",
+                "still advertises it to the monitor",
+            )
+        )
+    if expected.action is Action.ATTRIBUTE_DISCARD and probe not in obs.routes:
+        out.append(
+            Finding(
+                section + " (attribute discard)",
+                "the route is kept without the attribute",
+                "withdrew it",
+            )
+        )
+    return out
+
+
+def _case_section(case: str) -> str:
+    c = CASES.get(case)
+    return c.section if c is not None else "RFC 7606"
+
+
+def propagatable(attrs: PathAttributes) -> bool:
+    """Could a conforming eBGP speaker that exports everything drop this route for a reason
+    of its own? Well-known communities (RFC 1997 §3) and non-transitive extended
+    communities change propagation, so the well-formed generator avoids them."""
+    if any(c >= WELL_KNOWN_COMMUNITY_MIN for c in attrs.communities):
+        return False
+    return not any((c >> 56) & EXT_NON_TRANSITIVE for c in attrs.ext_communities)
+
+
+def judge_propagation(
+    sent: Update, target_as: int, monitor_as: int, obs: Observation
+) -> list[Finding]:
+    """Judge a well-formed UPDATE sent by an eBGP fuzzer through an eBGP target that exports
+    everything to an eBGP monitor."""
+    out = _liveness(obs)
+    if obs.session_down or obs.notification is not None:
+        out.append(
+            Finding(
+                "RFC 4271 §6.3",
+                "a well-formed UPDATE is accepted",
+                f"reset the session ({describe_notification(obs.notification)})",
+            )
+        )
+        return out
+    attrs = sent.attributes
+    if attrs is None:
+        return out
+    for prefix in sent.nlri:
+        route = obs.routes.get(prefix)
+        if route is None:
+            out.append(
+                Finding(
+                    "RFC 4271 §9.2",
+                    f"prefix {_fmt(prefix)} propagated to the monitor",
+                    "did not advertise it",
+                )
+            )
+            continue
+        out.extend(_attribute_findings(attrs, route, target_as, monitor_as))
+    return out
+
+
+def _attribute_findings(
+    sent: PathAttributes, route: Route, target_as: int, monitor_as: int
+) -> list[Finding]:
+    got = route.attributes
+    out: list[Finding] = []
+    want_path = _prepend(sent.as_path or (), target_as)
+    if got.as_path != want_path:
+        out.append(
+            Finding("RFC 4271 §5.1.2", f"AS_PATH {want_path}", f"advertised AS_PATH {got.as_path}")
+        )
+    kept = {
+        "COMMUNITIES (RFC 1997 §3)": (sorted(sent.communities), sorted(got.communities)),
+        "EXTENDED_COMMUNITIES (RFC 4360 §2)": (
+            sorted(sent.ext_communities),
+            sorted(got.ext_communities),
+        ),
+        "LARGE_COMMUNITY (RFC 8092 §5)": (
+            sorted(sent.large_communities),
+            sorted(got.large_communities),
+        ),
+        "ATOMIC_AGGREGATE (RFC 4271 §5.1.6)": (sent.atomic_aggregate, got.atomic_aggregate),
+        "AGGREGATOR (RFC 4271 §5.1.7)": (sent.aggregator, got.aggregator),
+    }
+    for name, (want, have) in kept.items():
+        if want != have:
+            out.append(
+                Finding("RFC 4271 §5", f"transitive {name} kept: {want}", f"advertised {have}")
+            )
+    if got.med is not None:
+        out.append(
+            Finding(
+                "RFC 4271 §5.1.4",
+                "MULTI_EXIT_DISC not propagated to another AS",
+                f"sent MED {got.med}",
+            )
+        )
+    if got.local_pref is not None:
+        out.append(
+            Finding("RFC 4271 §5.1.5", "no LOCAL_PREF to an eBGP peer", f"sent {got.local_pref}")
+        )
+    have_unknown = {a.type_code: a.value for a in got.unknown}
+    for a in sent.unknown:
+        if have_unknown.get(a.type_code) != a.value:
+            out.append(
+                Finding(
+                    "RFC 4271 §5",
+                    f"unrecognized optional transitive attribute {a.type_code} passed on unchanged",
+                    "dropped it" if a.type_code not in have_unknown else "changed its value",
+                )
+            )
+        elif not route.flags.get(a.type_code, 0) & PARTIAL:
+            out.append(
+                Finding(
+                    "RFC 4271 §5, §4.3",
+                    f"Partial bit set on unrecognized attribute {a.type_code}",
+                    f"sent flags 0x{route.flags.get(a.type_code, 0):02x}",
+                )
+            )
+    return out
+
+
+def _prepend(path: tuple[Segment, ...], asn: int) -> tuple[Segment, ...]:
+    # RFC 4271 §5.1.2 (b): prepend to the leading AS_SEQUENCE, or add a new one in front.
+    if path and path[0][0] == AS_SEQUENCE and len(path[0][1]) < 255:
+        return ((AS_SEQUENCE, (asn, *path[0][1])), *path[1:])
+    return ((AS_SEQUENCE, (asn,)), *path)
+
+
+def _fmt(prefix: Prefix) -> str:
+    return format_prefix(prefix)
