@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from resources.errors import ResourceError, SelectorError
 from resources.keys import DEFAULT_PREFIX, key_of, list_prefix
+from resources.manifest import MAX_MANIFEST_BYTES, dump_yaml, load_documents
 from resources.resource import KINDS, Resource, kind_info, parse_resource, validate_update
 from resources.selector import matches
 from resources.values import decode_value, encode_value
@@ -40,7 +39,6 @@ from store.kv import (
 from store.kv.messages import RequestOp
 
 DEFAULT_STORE = "unix:/run/tabby/store.sock"
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 OPS_PER_TXN = 64  # documents per transaction: one compare and one put each, under etcd's 128
 
 Mode = Literal["apply", "create", "replace", "delete"]
@@ -80,37 +78,22 @@ def parse_manifests(paths: Sequence[str], prefix: str = DEFAULT_PREFIX) -> list[
     docs: list[Document] = []
     problems: list[str] = []
     for path in paths:
-        text = _read(path)
         name = "stdin" if path == "-" else path
         try:
-            raw = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
-            raise CommandError(f"{name}: not valid YAML or JSON: {exc}") from None
-        for i, item in enumerate(raw, 1):
-            if item is None:
-                continue
-            items = (
-                item.get("items")
-                if isinstance(item, dict) and item.get("kind") == "List"
-                else [item]
+            raw = load_documents(_read(path))
+        except ResourceError as exc:
+            raise CommandError(f"{name}: {exc}") from None
+        for i, doc in enumerate(raw, 1):
+            meta = doc.get("metadata")
+            label = (
+                f"{doc.get('kind', '?')} {meta.get('name', '?') if isinstance(meta, dict) else '?'}"
             )
-            for j, doc in enumerate(items or [], 1):
-                where = f"{name} document {i}" + (f" item {j}" if len(items or []) > 1 else "")
-                if not isinstance(doc, dict):
-                    problems.append(
-                        f"{where}: must be a mapping with apiVersion, kind, metadata, spec"
-                    )
-                    continue
-                label = (
-                    f"{doc.get('kind', '?')} {(doc.get('metadata') or {}).get('name', '?')}"
-                    if isinstance(doc.get("metadata", {}), dict)
-                    else "?"
-                )
-                try:
-                    resource = parse_resource(doc)
-                    docs.append(Document(f"{where} ({label})", resource, key_of(resource, prefix)))
-                except ResourceError as exc:
-                    problems.append(f"{where} ({label}): {exc}")
+            where = f"{name} document {i} ({label})"
+            try:
+                resource = parse_resource(doc)
+                docs.append(Document(where, resource, key_of(resource, prefix)))
+            except ResourceError as exc:
+                problems.append(f"{where}: {exc}")
     if problems:
         raise CommandError("nothing was changed:\n  " + "\n  ".join(problems))
     seen: dict[str, str] = {}
@@ -302,7 +285,7 @@ async def run_get(args: argparse.Namespace) -> int:
         )
         print(json.dumps(body, indent=2))
     elif args.output == "yaml":
-        print(yaml.safe_dump_all(docs, sort_keys=False) if docs else "", end="")
+        print(dump_yaml(docs) if docs else "", end="")
     else:
         rows = [
             [
