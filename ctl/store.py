@@ -63,6 +63,7 @@ def _print_kv(kv: KeyValue, args: argparse.Namespace) -> None:
     if args.write_out == "json":
         print(json.dumps(_kv_json(kv)))
         return
+    sys.stdout.flush()  # keep print() output and raw bytes in order
     sys.stdout.buffer.write(kv.key + b"\n")
     if not getattr(args, "keys_only", False):
         sys.stdout.buffer.write(kv.value + b"\n")

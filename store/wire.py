@@ -186,11 +186,22 @@ def decode_event(w: object) -> Event:
     return Event(kind, decode_kv(items[1]), _opt_kv(items[2]))
 
 
-def encode_watch_response(r: WatchResponse) -> Wire:
+def encode_watch_response(r: WatchResponse, cache: dict[int, Wire] | None = None) -> Wire:
+    """`cache` (id(event) -> wire form) lets one drain encode an event shared by many
+    watchers once; it must not outlive the events it keys (ids are reused after GC)."""
+    if cache is None:
+        events = [encode_event(e) for e in r.events]
+    else:
+        events = []
+        for e in r.events:
+            w = cache.get(id(e))
+            if w is None:
+                w = cache[id(e)] = encode_event(e)
+            events.append(w)
     return [
         r.watch_id,
         r.revision,
-        [encode_event(e) for e in r.events],
+        events,
         r.created,
         r.canceled,
         r.compact_revision,

@@ -625,6 +625,10 @@ class Member:
     def _drain_watches(self) -> None:
         budget = WATCH_DRAIN_BUDGET
         hub = self.hub
+        # Watchers of one shape share Event objects: encode each once per drain. `keep` holds
+        # every response taken in this call, so no keyed event is freed and its id reused.
+        cache: dict[int, list[object]] = {}
+        keep: list[object] = []
         for wid in hub.ready():
             w = self.watches.get(wid)
             if w is None:
@@ -634,7 +638,9 @@ class Member:
                 resp = hub.take(wid)
                 if resp is None:
                     break
-                if not self._send_watch(wid, encode_watch_response(resp), resp.canceled):
+                keep.append(resp)
+                item = encode_watch_response(resp, cache)
+                if not self._send_watch(wid, item, resp.canceled):
                     break
             if budget <= 0:
                 self.kick()  # more to do: come back after the next Ready

@@ -5,31 +5,31 @@ disaster recovery")."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
+import contextlib
+import io
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
+from ctl.store import main as store_main
 from tests.store.server.cluster import Cluster
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def ctl(c: Cluster, *args: str, ok: bool = True) -> str:
+    """Run `tabbyctl store ...` in this process (the console entry point, argv and all)."""
     eps = ",".join(c.client_endpoint(i) for i in c.ids)
-    proc = subprocess.run(
-        [sys.executable, "-m", "ctl.store", "store", "--endpoints", eps, *args],
-        capture_output=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    out, err = io.BytesIO(), io.StringIO()
+    stdout = io.TextIOWrapper(out, write_through=True)
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(err):
+        code = store_main(["store", "--endpoints", eps, *args])
+    stdout.flush()
     if ok:
-        assert proc.returncode == 0, proc.stderr.decode()
-    return proc.stdout.decode() + (proc.stderr.decode() if not ok else "")
+        assert code == 0, err.getvalue()
+    else:
+        assert code != 0
+    return out.getvalue().decode() + (err.getvalue() if not ok else "")
 
 
 def test_ctl_get_put_del_lease_status_compact(make_cluster: Callable[..., Cluster]) -> None:
