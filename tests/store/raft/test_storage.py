@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from store.raft import ConfState, Entry, HardState, MemoryStorage, Snapshot, SnapshotMeta
 from store.raft.config import Config, ConfigError
@@ -129,3 +131,37 @@ def test_defaults_are_etcds() -> None:
     assert config.heartbeat_tick * config.tick_interval == pytest.approx(0.1)
     assert config.election_tick * config.tick_interval == pytest.approx(1.0)
     assert config.pre_vote and config.check_quorum
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("append"), st.integers(1, 40), st.integers(1, 5), st.integers(1, 9)),
+            st.tuples(st.just("compact"), st.integers(1, 40), st.just(0), st.just(0)),
+        ),
+        max_size=30,
+    )
+)
+def test_memory_storage_matches_a_list_model(ops: list[tuple[str, int, int, int]]) -> None:
+    """Differential test: MemoryStorage against a plain dict of index -> term."""
+    storage = MemoryStorage()
+    model: dict[int, int] = {}
+    snapshot_index = 0
+    for op, index, count, term in ops:
+        last = storage.last_index()
+        if op == "append":
+            start = min(index, last + 1)
+            if start <= snapshot_index:
+                continue
+            new = [Entry(term, start + i) for i in range(count)]
+            storage.append(new)
+            model = {i: t for i, t in model.items() if i < start}
+            model.update({e.index: e.term for e in new})
+        elif snapshot_index < index <= last:
+            storage.create_snapshot(index, ConfState(), b"")
+            storage.compact(index)
+            snapshot_index = index
+        assert storage.last_index() == max(model, default=0)
+        assert storage.first_index() == snapshot_index + 1
+        for i in range(snapshot_index + 1, storage.last_index() + 1):
+            assert storage.term(i) == model[i]
