@@ -9,7 +9,7 @@ call `advance(ready)`. See docs/raft.md.
 from store.raft.config import Config, ConfigError
 from store.raft.messages import Message, WireError, from_wire, to_wire
 from store.raft.node import ProposalDropped, RaftNode, RaftUsageError
-from store.raft.ready import Ready, Role, SoftState
+from store.raft.ready import PeerStatus, Ready, Role, SoftState, Status
 from store.raft.storage import MemoryStorage, bootstrap
 from store.raft.types import (
     ConfChange,
@@ -34,6 +34,7 @@ __all__ = [
     "HardState",
     "MemoryStorage",
     "Message",
+    "PeerStatus",
     "ProposalDropped",
     "RaftNode",
     "RaftUsageError",
@@ -43,6 +44,7 @@ __all__ = [
     "Snapshot",
     "SnapshotMeta",
     "SoftState",
+    "Status",
     "WireError",
     "bootstrap",
     "from_wire",

@@ -46,7 +46,7 @@ from store.raft.messages import (
 )
 from store.raft.progress import Progress
 from store.raft.readindex import ReadIndexQueue
-from store.raft.ready import Ready, Role, SoftState
+from store.raft.ready import PeerStatus, Ready, Role, SoftState, Status
 from store.raft.storage import MemoryStorage
 from store.raft.types import (
     NONE,
@@ -160,6 +160,28 @@ class RaftNode(LeaderRole):
 
     def soft_state(self) -> SoftState:
         return SoftState(self.lead, self.role)
+
+    def status(self) -> Status:
+        progress: tuple[tuple[int, PeerStatus], ...] = ()
+        if self.role is Role.LEADER:
+            progress = tuple(
+                (node, PeerStatus(pr.match, pr.next, pr.state.value, pr.is_learner))
+                for node, pr in sorted(self.prs.items())
+            )
+        return Status(
+            self.id,
+            self.role,
+            self.lead,
+            self.term,
+            self.vote,
+            self.log.committed,
+            self.log.applied,
+            self.log.last_index(),
+            self.log.first_index(),
+            self.conf.voters,
+            self.conf.learners,
+            progress,
+        )
 
     def promotable(self) -> bool:
         return self.id in self.conf.voters and self.log.unstable_snapshot is None

@@ -52,3 +52,32 @@ class Ready:
     # messages depend on nothing in this Ready (the leader counts its own entries towards a
     # majority only after `advance`), so the shell may send them before or while persisting.
     may_send_before_persist: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PeerStatus:
+    """The leader's view of one peer (matchIndex, nextIndex, flow-control state)."""
+
+    match: int
+    next: int
+    state: str
+    is_learner: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A snapshot of a node for status commands (etcd's `endpoint status`, `raft.Status`)."""
+
+    id: int
+    role: Role
+    leader: int
+    term: int
+    vote: int
+    commit: int
+    applied: int
+    last_index: int
+    first_index: int
+    voters: frozenset[int]
+    learners: frozenset[int]
+    # Only filled on the leader.
+    progress: tuple[tuple[int, PeerStatus], ...] = ()

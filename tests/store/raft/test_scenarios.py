@@ -575,3 +575,13 @@ def test_new_learner_joins_through_a_snapshot_taken_before_it_was_added() -> Non
     assert joined.sm.values == cluster.nodes[leader.id].sm.values
     _propose_conf(cluster, ConfChangeKind.ADD_NODE, 4)
     assert cluster.raft(4).promotable()
+
+
+def test_status_reports_the_leaders_view_of_its_peers() -> None:
+    raft = make_leader()
+    status = raft.status()
+    assert (status.role, status.leader, status.commit, status.applied) == (Role.LEADER, 1, 4, 4)
+    assert status.voters == {1, 2, 3}
+    assert dict(status.progress)[2].match == 4
+    assert dict(status.progress)[2].state == "replicate"
+    assert make_node(2).status().progress == ()
