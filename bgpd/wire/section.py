@@ -179,12 +179,21 @@ class Section:
 
 
 def decode_section(data: bytes, start: int, end: int, ctx: WireContext) -> Section:
-    """Decode the Path Attributes field `data[start:end]` (RFC 4271 §4.3, RFC 7606)."""
+    """Decode the Path Attributes field `data[start:end]` (RFC 4271 §4.3, RFC 7606).
+
+    One pass: framing (RFC 7606 §4), duplicates (§3(g)), flags (§3(c)) and values; the MP
+    attributes are set aside and decoded last. Callers normally looked the whole field up in
+    the intern table already; with MP attributes the key is the field without them.
+    """
     cache = ctx.cache
     four = ctx.four_octet_as
-    # Pass 1: framing (RFC 7606 §4), duplicates (§3(g)), MP attributes set aside.
-    items: list[tuple[int, int, int, int, int]] = []  # (flags, code, start, value start, end)
-    mp: list[tuple[int, int, int, int, int]] = []
+    values = cache.values[four]
+    maxsize = cache.maxsize
+    get = ATTRIBUTES.get
+    slots = list(EMPTY_SLOTS)
+    unknown: list[RawAttribute] = []
+    parts: list[bytes] = []  # every non-MP attribute, for the intern key
+    mp: list[tuple[int, int, bytes, bytes]] = []  # (flags, code, attribute, value)
     found: list[Malformation] = []
     seen: set[int] = set()
     i = start
@@ -207,15 +216,47 @@ def decode_section(data: bytes, start: int, end: int, ctx: WireContext) -> Secti
         if e > end:
             framing = "attribute-value-overrun"
             break
+        tlv = data[i:e]
+        i = e
         if code in seen:
             if code in _MP_CODES:
                 raise make_error("duplicate-mp-attribute")
             # RFC 7606 §3(g): keep the first occurrence, discard the others.
             found.append(Malformation("duplicate-attribute", code, b""))
-        else:
-            seen.add(code)
-            (mp if code in _MP_CODES else items).append((flags, code, i, vs, e))
-        i = e
+            continue
+        seen.add(code)
+        if code in _MP_CODES:
+            mp.append((flags, code, tlv, data[vs:e]))
+            continue
+        parts.append(tlv)
+        desc = get(code)
+        if desc is None:
+            if not flags & OPTIONAL:
+                # RFC 4271 §6.3: an unrecognized well-known attribute.
+                raise make_error("unrecognized-well-known", tlv)
+            if flags & TRANSITIVE:
+                # RFC 4271 §5: pass it on with the Partial bit set.
+                unknown.append(RawAttribute((flags & 0xE0) | PARTIAL, code, data[vs:e]))
+            # An unrecognized optional non-transitive attribute is quietly ignored.
+            continue
+        if flags & 0xC0 != desc.flags:
+            # RFC 7606 §3(c); the value is still decoded so the NLRI can be withdrawn.
+            found.append(Malformation("attribute-flags", code, tlv))
+        # Single attributes repeat far more than whole sets (ORIGIN, NEXT_HOP, LOCAL_PREF,
+        # common AS_PATHs): the decoded value is looked up by the attribute's own bytes.
+        value = values.get(tlv)
+        if value is None:
+            try:
+                value = desc.decode(data[vs:e], ctx)
+            except Bad as bad:
+                found.append(
+                    Malformation(bad.case, code, b"" if bad.case in _EMPTY_DATA_CASES else tlv)
+                )
+                continue
+            if len(values) >= maxsize:
+                del values[next(iter(values))]
+            values[tlv] = value
+        slots[desc.slot] = value
     if framing:
         # RFC 7606 §4: treat-as-withdraw, relying on the Total Path Attribute Length to find
         # the NLRI. With MP attributes the MP NLRI may be lost in the damage: reset instead.
@@ -223,69 +264,31 @@ def decode_section(data: bytes, start: int, end: int, ctx: WireContext) -> Secti
             raise make_error("attribute-framing-with-mp")
         found.append(Malformation(framing, 0, b""))
 
-    # The intern key: the attribute bytes without MP_REACH/MP_UNREACH.
-    if not mp and not framing:
-        key = data[start:end]
-    else:
-        key = b"".join([data[s:e] for _, _, s, _, e in items])
-    attrs = None if found else cache.tables[four].get(key)
-    if attrs is not None:
-        cache.hits += 1
-    elif items:
-        slots = list(EMPTY_SLOTS)
-        unknown: list[RawAttribute] = []
-        values = cache.values[four]
-        maxsize = cache.maxsize
-        get = ATTRIBUTES.get
-        for flags, code, s, vs, e in items:
-            desc = get(code)
-            if desc is None:
-                if not flags & OPTIONAL:
-                    # RFC 4271 §6.3: an unrecognized well-known attribute.
-                    raise make_error("unrecognized-well-known", data[s:e])
-                if flags & TRANSITIVE:
-                    # RFC 4271 §5: pass it on with the Partial bit set.
-                    unknown.append(RawAttribute((flags & 0xE0) | PARTIAL, code, data[vs:e]))
-                # An unrecognized optional non-transitive attribute is quietly ignored.
-                continue
-            if flags & 0xC0 != desc.flags:
-                # RFC 7606 §3(c); the value is still decoded so the NLRI can be withdrawn.
-                found.append(Malformation("attribute-flags", code, data[s:e]))
-            # Single attributes repeat far more than whole sets (ORIGIN, NEXT_HOP, LOCAL_PREF,
-            # common AS_PATHs): the decoded value is looked up by the attribute's own bytes.
-            tlv = data[s:e]
-            value = values.get(tlv)
-            if value is None:
-                try:
-                    value = desc.decode(data[vs:e], ctx)
-                except Bad as bad:
-                    payload = b"" if bad.case in _EMPTY_DATA_CASES else tlv
-                    found.append(Malformation(bad.case, code, payload))
-                    continue
-                if len(values) >= maxsize:
-                    del values[next(iter(values))]
-                values[tlv] = value
-            slots[desc.slot] = value
-        if unknown:
-            slots[_UNKNOWN] = tuple(unknown)
-        if not four and (
-            slots[AS4_PATH_SLOT] is not None or slots[AS4_AGGREGATOR_SLOT] is not None
-        ):
-            merged = reconstruct(
-                slots[_AS_PATH],  # type: ignore[arg-type]
-                slots[_AGGREGATOR],  # type: ignore[arg-type]
-                slots[AS4_PATH_SLOT],  # type: ignore[arg-type]
-                slots[AS4_AGGREGATOR_SLOT],  # type: ignore[arg-type]
-            )
-            slots[_AS_PATH], slots[_AGGREGATOR] = merged
-        attrs = _new_attributes(PathAttributes, slots[:_N_FIELDS])
-        if not found:
-            cache.misses += 1
-            cache.store(four, key, attrs)
+    attrs: PathAttributes | None = None
+    if parts:
+        table = cache.tables[four]
+        key = data[start:end] if not mp and not framing else b"".join(parts)
+        attrs = None if found else table.get(key)
+        if attrs is not None:
+            cache.hits += 1
+        else:
+            if unknown:
+                slots[_UNKNOWN] = tuple(unknown)
+            if not four and (
+                slots[AS4_PATH_SLOT] is not None or slots[AS4_AGGREGATOR_SLOT] is not None
+            ):
+                slots[_AS_PATH], slots[_AGGREGATOR] = reconstruct(
+                    slots[_AS_PATH],  # type: ignore[arg-type]
+                    slots[_AGGREGATOR],  # type: ignore[arg-type]
+                    slots[AS4_PATH_SLOT],  # type: ignore[arg-type]
+                    slots[AS4_AGGREGATOR_SLOT],  # type: ignore[arg-type]
+                )
+            attrs = _new_attributes(PathAttributes, slots[:_N_FIELDS])
+            if not found:
+                cache.misses += 1
+                cache.store(four, key, attrs)
     section = Section(attrs, None, None, found)
-    for flags, code, s, vs, e in mp:
-        raw = data[s:e]
-        value = data[vs:e]
+    for flags, code, raw, value in mp:
         if flags & 0xC0 != OPTIONAL:
             found.append(Malformation("attribute-flags", code, raw))
         if len(value) < 3:
