@@ -24,7 +24,7 @@ Action = tuple[object, ...]
 def random_action(r: random.Random, membership: bool) -> Action:
     ops = [
         "run", "tick", "ready", "deliver", "drop", "dup", "propose", "propose_many", "lag",
-        "crash", "send_then_crash", "restart", "partition", "heal", "compact", "read", "transfer",
+        "crash", "send_then_crash", "restart", "partition", "heal", "block", "compact", "read", "transfer",
     ]  # fmt: skip
     if membership:
         ops += ["conf", "conf"]
@@ -40,6 +40,7 @@ def random_action(r: random.Random, membership: bool) -> Action:
         "lag": ("lag", node, r.randint(1, 12)),
         "partition": ("partition", frozenset(r.sample(range(1, 6), r.randint(0, 2)))),
         "heal": ("heal", 0),
+        "block": ("block", node, r.randint(1, 5)),
         "conf": ("conf", r.choice(list(ConfChangeKind)), r.randint(1, 7)),
     }
     return table.get(op, (op, node))

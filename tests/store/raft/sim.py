@@ -112,6 +112,7 @@ class Cluster:
         self.nodes: dict[int, SimNode] = {}
         self.network: list[Envelope] = []
         self.groups: dict[int, int] = {}
+        self.blocked: set[tuple[int, int]] = set()  # one-way links that lose everything
         self.configs = {
             "pre_vote": pre_vote,
             "check_quorum": check_quorum,
@@ -242,6 +243,8 @@ class Cluster:
             raise SafetyViolation(f"wire round trip changed {env.message}")
         if self.groups.get(m.src, 0) != self.groups.get(m.dst, 0):
             return
+        if (m.src, m.dst) in self.blocked:
+            return
         target = self.nodes.get(m.dst)
         if target is None or target.raft is None:
             return
@@ -274,6 +277,11 @@ class Cluster:
 
     def heal(self) -> None:
         self.groups = {}
+        self.blocked = set()
+
+    def block(self, src: int, dst: int) -> None:
+        """An asymmetric fault: messages from `src` to `dst` are lost, the reverse still flows."""
+        self.blocked.add((src, dst))
 
     def compact(self, node_id: int, keep: int = 0) -> bool:
         """Snapshot the state machine at its applied index and drop the log before it."""

@@ -33,6 +33,7 @@ ACTIONS = st.one_of(
     st.tuples(st.just("restart"), NODES),
     st.tuples(st.just("partition"), st.frozensets(NODES, max_size=2)),
     st.tuples(st.just("heal"), st.just(0)),
+    st.tuples(st.just("block"), NODES, NODES),
     st.tuples(st.just("compact"), NODES),
     st.tuples(st.just("read"), NODES),
     st.tuples(st.just("transfer"), NODES),
@@ -106,6 +107,10 @@ def _apply(cluster: Cluster, action: tuple[object, ...], reads: dict[bytes, int]
         cluster.partition(set(arg))
     elif op == "heal":
         cluster.heal()
+    elif op == "block":
+        dst = action[2]
+        assert isinstance(arg, int) and isinstance(dst, int)
+        cluster.block(arg, dst)
     elif op == "compact":
         assert isinstance(arg, int)
         cluster.compact(arg)
