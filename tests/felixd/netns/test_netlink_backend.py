@@ -1,0 +1,155 @@
+"""The netlink backend against a real kernel, in a namespace the test creates (issue 10:
+"a restart of felixd changes nothing that is already right", foreign routes untouched, nothing
+outside the test's namespaces changes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from felixd.backends.sync import sync
+from felixd.netlink import NetlinkBackend
+from felixd.nft import NftBackend
+from felixd.plan import (
+    BestPath,
+    Block,
+    EncapMode,
+    HostInterface,
+    NodeInfo,
+    PlannerState,
+    Pool,
+    WorkloadEndpoint,
+    compare,
+    ownership,
+    plan,
+)
+from felixd.plan.model import DesiredDataplane, ObservedState
+from tests.felixd.netns.nsutil import cleanup, in_ns, ns_name, root_snapshot, sh
+
+pytestmark = pytest.mark.netns
+
+
+@pytest.fixture
+def node_ns() -> Iterator[str]:
+    before = root_snapshot()
+    ns = ns_name("nl")
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "fabric0")
+        sh("ip", "-n", ns, "link", "add", "cali1", "type", "veth", "peer", "name", "pod1")
+        for dev in ("lo", "eth0", "fabric0", "cali1", "pod1"):
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", ns, "addr", "add", "192.168.50.10/24", "dev", "eth0")
+        # Foreign routes: BIRD's (proto 12) on a prefix felixd also wants, and an unrelated one.
+        sh("ip", "-n", ns, "route", "add", "10.99.0.0/24", "via", "192.168.50.1", "proto", "12")
+        sh("ip", "-n", ns, "route", "add", "10.245.2.0/26", "via", "192.168.50.1", "proto", "12")
+        yield ns
+    finally:
+        cleanup(ns)
+        assert root_snapshot() == before
+
+
+def _state() -> PlannerState:
+    state = PlannerState("n1")
+    state.set(HostInterface("eth0", ("192.168.50.10/24",), 1500))
+    state.set(NodeInfo("n1", ("192.168.50.10/24",), "10.244.0.1"))
+    state.set(NodeInfo("n2", ("192.168.50.11/24",), "10.244.1.1", "66:00:00:00:00:02"))
+    state.set(NodeInfo("n3", ("192.168.50.12/24",), "10.245.3.1"))
+    state.set(Pool("vx", "10.244.0.0/16", vxlan_mode=EncapMode.ALWAYS, nat_outgoing=True))
+    state.set(Pool("flat", "10.245.0.0/16"))
+    state.set(Block("10.244.0.0/26", "n1"))
+    state.set(Block("10.244.1.0/26", "n2"))
+    state.set(Block("10.245.3.0/26", "n3"))
+    state.set(Block("10.245.2.0/26", "n3"))
+    state.set(BestPath("10.245.3.0/26", ("192.168.50.12",)))
+    state.set(BestPath("10.245.2.0/26", ("192.168.50.12",)))
+    state.set(BestPath("10.245.4.0/26", ("192.168.50.12", "192.168.50.13")))  # ECMP
+    state.set(BestPath("203.0.113.0/24", ("192.168.50.1",)))  # external
+    state.set(WorkloadEndpoint("pod1", "cali1", ("10.244.0.5/32",), "ee:ee:ee:ee:ee:01"))
+    return state
+
+
+def _backend(state: PlannerState) -> NetlinkBackend:
+    return NetlinkBackend(ownership(state.config), NftBackend())
+
+
+def test_program_read_back_is_empty_diff_and_restart_is_noop(node_ns: str) -> None:
+    """calico.md §4.2 route kinds programmed; §4.3: a new backend re-reads and writes nothing."""
+    state = _state()
+    desired = plan(state)
+
+    def first() -> tuple[int, list[str]]:
+        backend = _backend(state)
+        report = sync(desired, backend)
+        assert report.converged, report
+        left = compare(desired, backend.read())
+        backend.close()
+        return report.applied, [str(p) for p in left.blocked]
+
+    applied, blocked = in_ns(node_ns, first)
+    assert applied > 10
+    assert any("10.245.2.0/26" in b and "proto 12" in b for b in blocked)
+
+    def restart() -> int:
+        backend = _backend(state)  # a fresh instance: no memory of the first
+        report = sync(desired, backend)
+        backend.close()
+        return report.batches
+
+    # The nft memory is per instance, so a restart rewrites only the nft table (it cannot
+    # read its contents back); no route, neighbour or FDB entry is touched.
+    def restart_routes_only() -> list[str]:
+        backend = NetlinkBackend(ownership(state.config), None)
+        found = compare(_without_nft(desired), backend.read())
+        backend.close()
+        return [type(op).__name__ for op in found.ops]
+
+    assert in_ns(node_ns, restart_routes_only) == []
+    routes = sh("ip", "-n", node_ns, "route", "show", "proto", "80")
+    assert "10.244.1.0/26 via 10.244.1.1 dev vxlan.calico onlink" in routes
+    assert "10.245.3.0/26 via 192.168.50.12 dev eth0 onlink" in routes
+    assert "10.244.0.5 dev cali1 scope link" in routes
+    assert "blackhole 10.244.0.0/26" in routes
+    assert "nexthop via 192.168.50.12 dev eth0 weight 1 onlink" in routes
+    # The foreign routes are still BIRD's.
+    foreign = sh("ip", "-n", node_ns, "route", "show", "proto", "12")
+    assert "10.99.0.0/24 via 192.168.50.1" in foreign and "10.245.2.0/26" in foreign
+    neigh = sh("ip", "-n", node_ns, "neigh", "show", "dev", "vxlan.calico")
+    assert "10.244.1.1 lladdr 66:00:00:00:00:02 PERMANENT" in neigh
+    fdb = sh("ip", "netns", "exec", node_ns, "bridge", "fdb", "show", "dev", "vxlan.calico")
+    assert "66:00:00:00:00:02 dst 192.168.50.11 self permanent" in fdb
+    assert "masquerade" in sh(
+        "ip", "netns", "exec", node_ns, "nft", "list", "table", "inet", "tabby-nat"
+    )
+    assert in_ns(node_ns, restart) <= 1
+
+
+def _without_nft(desired: DesiredDataplane) -> DesiredDataplane:
+    return replace(desired, nft_tables={})
+
+
+def test_withdraw_and_endpoint_removal_delete_only_felixd_state(node_ns: str) -> None:
+    """A withdrawn best path and a removed endpoint disappear; foreign routes stay (§4.3)."""
+    state = _state()
+
+    def run() -> tuple[bool, ObservedState]:
+        backend = _backend(state)
+        assert sync(plan(state), backend).converged
+        state.delete(BestPath, "10.245.3.0/26")
+        state.delete(WorkloadEndpoint, "pod1")
+        state.delete(Pool, "vx")
+        report = sync(plan(state), backend)
+        observed = backend.read()
+        backend.close()
+        return report.converged, observed
+
+    converged, observed = in_ns(node_ns, run)
+    assert converged
+    dsts = {r.dst: r for r in observed.routes.values()}
+    assert "10.245.3.0/26" not in dsts and "10.244.0.5/32" not in dsts
+    assert "vxlan.calico" not in observed.links
+    assert dsts["10.99.0.0/24"].protocol == 12 and dsts["10.245.2.0/26"].protocol == 12
+    assert "10.245.4.0/26" in dsts and len(dsts["10.245.4.0/26"].nexthops) == 2
+    assert sh("ip", "netns", "exec", node_ns, "nft", "list", "tables").strip() == ""
