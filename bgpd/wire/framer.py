@@ -14,6 +14,7 @@ Invariants: the frames (and messages) produced are the same however the stream i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from bgpd.wire.codec import (
@@ -126,7 +127,10 @@ class Framer:
             pos = 0
         self._pos = pos
         if len(buf) - pos < HEADER_LENGTH:
-            self._check_head()  # a partial header is checked as far as it goes
+            # A partial header is checked as far as it goes; an error is kept for the next
+            # call so that this good frame is still delivered (chunking invariance).
+            with contextlib.suppress(BGPError):
+                self._check_head()
         return frame
 
     def next_message(self) -> Message | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bgpd.wire import (
+    KEEPALIVE_MESSAGE,
     BGPError,
     Framer,
     MessageHeaderError,
@@ -89,6 +90,15 @@ def test_framer_rejects_a_bad_marker_at_the_first_octet_rfc4271_s6_1() -> None:
     assert notif(info.value) == (1, 1, b"")
     with pytest.raises(MessageHeaderError):  # dead after an error
         framer.next_frame()
+
+
+def test_framer_delivers_good_frames_before_a_bad_header_rfc4271_s6_1() -> None:
+    framer = Framer(CTX)
+    framer.feed(M + b"\x00\x13\x04" + b"\x00")
+    assert framer.next_message() == KEEPALIVE_MESSAGE
+    with pytest.raises(MessageHeaderError) as info:
+        framer.next_message()
+    assert notif(info.value) == (1, 1, b"")
 
 
 def test_framer_rejects_a_bad_length_before_the_body_rfc4271_s6_1() -> None:

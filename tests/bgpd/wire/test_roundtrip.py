@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgpd.wire import (
+    BGPError,
     Framer,
     Message,
     Open,
@@ -245,3 +246,35 @@ def test_end_of_rib_markers_rfc4724_s2() -> None:
     assert isinstance(v4, Update) and isinstance(v6, Update)
     assert v4.end_of_rib == (1, 1)
     assert v6.end_of_rib == (2, 1)
+
+
+def _run_framer(
+    stream: bytes, cuts: list[int]
+) -> tuple[list[Message], tuple[int, int, bytes] | None]:
+    framer = Framer(FOUR)
+    out: list[Message] = []
+    pos = k = 0
+    try:
+        while pos < len(stream):
+            step = cuts[k % len(cuts)]
+            framer.feed(stream[pos : pos + step])
+            pos += step
+            k += 1
+            out.extend(framer)
+    except BGPError as err:
+        return out, (err.code, err.subcode, err.data)
+    return out, None
+
+
+@settings(max_examples=50)
+@given(
+    st.lists(messages(FOUR), max_size=4),
+    st.binary(min_size=1, max_size=40),
+    st.lists(st.integers(1, 100), min_size=1, max_size=20),
+)
+def test_framer_chunking_invariance_up_to_an_error_rfc4271_s6_1(
+    msgs: list[Message], garbage: bytes, cuts: list[int]
+) -> None:
+    """A stream that goes bad yields the same messages and the same error however it is split."""
+    stream = b"".join(encode_message(m, FOUR) for m in msgs) + garbage
+    assert _run_framer(stream, cuts) == _run_framer(stream, [len(stream)])
