@@ -102,6 +102,9 @@ def test_ebgp_4_octet_as_md5_gtsm_ipv4_ipv6_establish(lab: Lab) -> None:
     wait_until(
         lambda: "10.10.0.0/24" in vtysh(lab, "show bgp ipv4 unicast"), 10, "our route in FRR"
     )
+    wait_until(
+        lambda: "fd10::/64" in vtysh(lab, "show bgp ipv6 unicast"), 10, "our IPv6 route in FRR"
+    )
 
 
 def test_keepalives_keep_hold_time_3_session_up(lab: Lab) -> None:
