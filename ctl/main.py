@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from ctl import node, resources, store
+from ctl import fuzz, node, resources, store
 from ctl.cluster import commands as cluster
 
 GROUPS: dict[str, ModuleType] = {
+    "bgp": fuzz,
     "cluster": cluster,
     "node": node,
     "resources": resources,

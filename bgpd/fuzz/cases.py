@@ -1,0 +1,226 @@
+"""What the fuzzer sends: examples, their strategies, and expectations derived for replay.
+
+Properties (each a hypothesis strategy of `Example`):
+
+- `propagation`: well-formed UPDATEs an exporting eBGP target must pass on (RFC 4271 §5);
+- `header`: RFC 4271 §6.1 header errors (`strategies.malformed_headers`);
+- `open`: RFC 4271 §6.2 OPEN errors, built on the fuzzer's own valid OPEN so that only the
+  planted error is wrong;
+- `update`: RFC 4271 §6.3 / RFC 7606 UPDATE errors (`strategies.malformed_updates`).
+
+`expect_from_bytes` rebuilds an example from its bytes alone with Tabby's codec as the
+oracle, which is what `--replay HEX` uses. Pure: no IO.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from bgpd.wire import (
+    BGPError,
+    Open,
+    PathAttributes,
+    Update,
+    WireContext,
+    decode_message,
+    encode_message,
+)
+from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, OPTIONAL, PARTIAL, TRANSITIVE, RawAttribute
+from bgpd.wire.capabilities import Multiprotocol, RouteRefreshCapability
+from bgpd.wire.context import IPV4_UNICAST
+from bgpd.wire.errors import OpenMessageError
+from bgpd.wire.messages import OPEN
+from bgpd.wire.strategies import (
+    Expected,
+    Malformed,
+    frame,
+    malformed_headers,
+    malformed_updates,
+)
+
+PROPERTIES = ("propagation", "header", "open", "update")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One generated example: the bytes and what must happen.
+
+    `expected` is set for malformed messages; `sent` for well-formed UPDATEs; `as_open`
+    means the bytes replace the fuzzer's OPEN on a fresh connection.
+    """
+
+    property: str
+    data: bytes
+    four_octet_as: bool = True
+    expected: Expected | None = None
+    sent: Update | None = None
+    as_open: bool = False
+
+    def describe(self) -> str:
+        """The bytes decoded by Tabby's codec."""
+        ctx = WireContext(four_octet_as=self.four_octet_as)
+        try:
+            return repr(decode_message(self.data, ctx))
+        except BGPError as err:
+            return f"undecodable: {err}"
+
+
+def fuzzer_open(asn: int, router_id: int, hold_time: int, four_octet_as: bool = True) -> Open:
+    caps = (Multiprotocol(*IPV4_UNICAST), RouteRefreshCapability())
+    if four_octet_as:
+        return Open.build(asn, hold_time, router_id, caps)
+    return Open(asn, hold_time, router_id, caps)
+
+
+# --- well-formed UPDATEs ------------------------------------------------------------------------
+
+# RFC 5398 documentation ASNs (64496-64511) never collide with a lab's private ASNs.
+_PATH_ASN = st.integers(64496, 64511)
+# Unassigned attribute type codes (IANA BGP Path Attributes registry): no target knows them.
+_UNKNOWN_CODE = st.integers(200, 239)
+_COMMUNITY = st.integers(0x00010000, 0xFFFEFFFF)
+# RFC 4360 §2: types with the Transitive bit clear (0x00 two-octet AS, 0x01 IPv4, 0x02 4-octet AS).
+_EXT = st.tuples(
+    st.sampled_from([0x00, 0x01, 0x02]), st.integers(0, 0xFF), st.binary(min_size=6, max_size=6)
+).map(lambda t: int.from_bytes(bytes(t[:2]) + t[2], "big"))
+
+
+def propagation(fuzzer_as: int, next_hop: str) -> st.SearchStrategy[Example]:
+    """UPDATEs an eBGP target that exports everything must propagate (RFC 4271 §5, §9.2)."""
+    nh = ipaddress.IPv4Address(next_hop).packed
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Example:
+        n = draw(st.integers(1, 4))
+        third = draw(st.lists(st.integers(0, 255), min_size=n, max_size=n, unique=True))
+        nlri = tuple(bytes((24, 10, 64 + draw(st.integers(0, 63)), t)) for t in third)
+        nlri = tuple(dict.fromkeys(nlri))
+        path: list[tuple[int, tuple[int, ...]]] = [
+            (AS_SEQUENCE, (fuzzer_as, *draw(st.lists(_PATH_ASN, max_size=4))))
+        ]
+        if draw(st.booleans()):
+            path.append((AS_SET, tuple(draw(st.lists(_PATH_ASN, min_size=1, max_size=3)))))
+        unknown = tuple(
+            RawAttribute(
+                OPTIONAL | TRANSITIVE | (PARTIAL if draw(st.booleans()) else 0),
+                code,
+                draw(st.binary(max_size=16)),
+            )
+            for code in sorted(draw(st.lists(_UNKNOWN_CODE, max_size=2, unique=True)))
+        )
+        attrs = PathAttributes(
+            origin=draw(st.integers(0, 2)),
+            as_path=tuple(path),
+            next_hop=nh,
+            med=draw(st.none() | st.integers(0, 0xFFFFFFFF)),
+            local_pref=draw(st.none() | st.integers(0, 0xFFFFFFFF)),
+            atomic_aggregate=draw(st.booleans()),
+            aggregator=draw(st.none() | st.tuples(_PATH_ASN, st.just(b"\xc0\x00\x02\x07"))),
+            communities=tuple(sorted(set(draw(st.lists(_COMMUNITY, max_size=4))))),
+            ext_communities=tuple(sorted(set(draw(st.lists(_EXT, max_size=3))))),
+            large_communities=tuple(
+                sorted(
+                    set(
+                        draw(
+                            st.lists(
+                                st.tuples(
+                                    st.integers(1, 0xFFFFFFFF),
+                                    st.integers(0, 0xFFFFFFFF),
+                                    st.integers(0, 0xFFFFFFFF),
+                                ),
+                                max_size=3,
+                            )
+                        )
+                    )
+                )
+            ),
+            unknown=unknown,
+        )
+        update = Update(attributes=attrs, nlri=nlri)
+        data = encode_message(update, WireContext(four_octet_as=True))
+        return Example("propagation", data, True, sent=update)
+
+    return build()
+
+
+# --- malformed messages -------------------------------------------------------------------------
+
+
+def _from_malformed(prop: str, m: Malformed) -> Example:
+    return Example(prop, m.data, m.expected.context.four_octet_as, expected=m.expected)
+
+
+def headers() -> st.SearchStrategy[Example]:
+    return malformed_headers().map(lambda m: _from_malformed("header", m))
+
+
+def updates() -> st.SearchStrategy[Example]:
+    """UPDATE errors for the session the fuzzer has (no ADD-PATH, no extended messages)."""
+    return malformed_updates().map(lambda m: _from_malformed("update", m))
+
+
+def opens(asn: int, router_id: int, hold_time: int) -> st.SearchStrategy[Example]:
+    """RFC 4271 §6.2 errors planted in the fuzzer's own OPEN (so nothing else is wrong)."""
+    ctx = WireContext()
+    good = encode_message(fuzzer_open(asn, router_id, hold_time), ctx)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Example:
+        raw = bytearray(good)
+        kind = draw(st.sampled_from(["version", "hold", "bgp-id", "parameter"]))
+        if kind == "version":
+            raw[19] = draw(st.integers(5, 255))
+            # RFC 4271 §6.2: data is the largest supported version below the one bid (4).
+            exp = Expected(ctx, OpenMessageError, 2, 1, b"\x00\x04")
+        elif kind == "hold":
+            raw[22:24] = draw(st.sampled_from([1, 2])).to_bytes(2, "big")
+            exp = Expected(ctx, OpenMessageError, 2, 6, b"")
+        elif kind == "bgp-id":
+            raw[24:28] = draw(st.sampled_from([b"\0\0\0\0", b"\xff\xff\xff\xff", b"\xe0\0\0\5"]))
+            exp = Expected(ctx, OpenMessageError, 2, 3, b"")
+        else:
+            ptype = draw(st.integers(1, 254).filter(lambda t: t != 2))
+            value = draw(st.binary(max_size=8))
+            params = bytes(raw[29:]) + bytes((ptype, len(value))) + value
+            body = bytes(raw[19:28]) + bytes((len(params),)) + params
+            raw = bytearray(frame(OPEN, body))
+            exp = Expected(ctx, OpenMessageError, 2, 4, b"")
+        return Example("open", bytes(raw), False, expected=exp, as_open=True)
+
+    return build()
+
+
+def expect_from_bytes(data: bytes, four_octet_as: bool = True) -> Example:
+    """Rebuild an example from its bytes, with Tabby's codec as the oracle (for replay)."""
+    if len(data) > 18 and data[18] == OPEN and data[:16] == b"\xff" * 16:
+        ctx = WireContext()
+        try:
+            decode_message(data, ctx)
+        except BGPError as err:
+            return Example(
+                "open",
+                data,
+                False,
+                Expected(ctx, type(err), err.code, err.subcode, err.data),
+                None,
+                True,
+            )
+        return Example("open", data, False, as_open=True)
+    ctx = WireContext(four_octet_as=four_octet_as)
+    try:
+        msg = decode_message(data, ctx)
+    except BGPError as err:
+        prop = "update" if err.code == 3 else "header"
+        return Example(
+            prop, data, four_octet_as, Expected(ctx, type(err), err.code, err.subcode, err.data)
+        )
+    if isinstance(msg, Update) and msg.malformations:
+        m = msg.malformations[0]
+        exp = Expected(ctx, None, 3, m.subcode, m.data, msg.action, m.case)
+        return Example("update", data, four_octet_as, exp)
+    if isinstance(msg, Update) and msg.nlri:
+        return Example("propagation", data, four_octet_as, sent=msg)
+    return Example("other", data, four_octet_as)

@@ -1,0 +1,444 @@
+"""The fuzzing engine: a live target, a fuzzer and a monitor peer, and hypothesis driving them.
+
+For each property (`cases.PROPERTIES`) `hypothesis.find` searches for an example whose
+verdict has findings and shrinks it; the shrunk example is re-run for the report. Sessions
+are reused across examples and re-opened after a reset; a target the harness started is
+restarted when it died or stops accepting the fuzzer.
+
+Each example runs as: (re)establish sessions → announce the probe prefix and wait for it at
+the monitor → send the example → send a barrier UPDATE (a sentinel prefix with a fresh
+community) → wait for the barrier at the monitor, or the fuzzer session to close → judge.
+The barrier proves the target processed the example and kept forwarding (RFC 4271 §9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from random import Random
+
+from hypothesis import HealthCheck, Verbosity, find, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import NoSuchExample
+
+from bgpd.fuzz import cases
+from bgpd.fuzz.cases import Example
+from bgpd.fuzz.speaker import HarnessError, Speaker
+from bgpd.fuzz.target import Target
+from bgpd.fuzz.verdict import (
+    Finding,
+    Observation,
+    describe_notification,
+    judge_malformed,
+    judge_propagation,
+)
+from bgpd.wire import PathAttributes, Update, WireContext, encode_message, format_prefix
+from bgpd.wire.attributes import AS_SEQUENCE
+
+PROBE = bytes((24, 10, 0, 0))  # 10.0.0.0/24: the NLRI of every malformed UPDATE strategy
+SENTINEL = bytes((24, 198, 18, 0))  # 198.18.0.0/24 (RFC 2544 benchmarking range)
+
+
+@dataclass
+class Options:
+    max_examples: int = 100
+    seed: int | None = None
+    time_budget: float = 300.0
+    database: Path | None = None
+    properties: tuple[str, ...] = cases.PROPERTIES
+    settle: float = 3.0  # how long to wait for the barrier / a NOTIFICATION
+    workdir: Path | None = None
+
+
+@dataclass
+class Report:
+    """One shrunk failure."""
+
+    property: str
+    example: Example
+    findings: list[Finding]
+    observation: Observation
+    replay: str
+    log_tail: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        exp = self.example.expected
+        obs = self.observation
+        return {
+            "property": self.property,
+            "hex": self.example.data.hex(),
+            "decoded": self.example.describe(),
+            "expected": (
+                None
+                if exp is None
+                else {
+                    "code": exp.code,
+                    "subcode": exp.subcode,
+                    "data": exp.data.hex(),
+                    "action": exp.action.name if exp.action else None,
+                    "case": exp.case,
+                }
+            ),
+            "findings": [
+                {"rfc": f.rfc, "expected": f.expected, "observed": f.observed}
+                for f in self.findings
+            ],
+            "target": {
+                "notification": describe_notification(obs.notification),
+                "session_down": obs.session_down,
+                "barrier": obs.barrier,
+                "monitor_routes": sorted(format_prefix(p) for p in obs.routes),
+                "exit_status": obs.exit_status,
+                "log_tail": self.log_tail,
+            },
+            "replay": self.replay,
+        }
+
+
+@dataclass
+class RunResult:
+    reports: list[Report] = field(default_factory=list)
+    examples: int = 0
+    elapsed: float = 0.0
+    harness_errors: list[str] = field(default_factory=list)
+    per_property: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.examples / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class Harness:
+    """Owns the event loop, the target process (if any) and the two sessions."""
+
+    def __init__(self, target: Target, options: Options) -> None:
+        self.target = target
+        self.options = options
+        self.loop = asyncio.new_event_loop()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.workdir = options.workdir or Path("/tmp/tabby-fuzz")
+        self.fuzzer: Speaker | None = None
+        self.monitor: Speaker | None = None
+        self.token = 0
+        self.target_as = target.asn
+        self.last_exit: int | None = None
+
+    # --- target process ---------------------------------------------------------------------
+    def start_target(self) -> None:
+        if self.target.command is None:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        argv, text = self.target.render(self.workdir)
+        if text is not None:
+            (self.workdir / "target.conf").write_text(text)
+        log = (self.workdir / "target.log").open("ab")
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+
+    def stop_target(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def log_tail(self, lines: int = 15) -> str:
+        path = self.workdir / "target.log"
+        if self.target.command is None or not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def exited(self) -> int | None:
+        if self.proc is None:
+            return None
+        return self.proc.poll()
+
+    # --- sessions -----------------------------------------------------------------------------
+    def _speaker(self, role: str, four_octet_as: bool) -> Speaker:
+        r = self.target.fuzzer if role == "fuzzer" else self.target.monitor
+        return Speaker(
+            self.target.address,
+            self.target.port,
+            r.address,
+            r.asn,
+            int(ipaddress.IPv4Address(r.address)),
+            four_octet_as,
+            self.target.hold_time,
+        )
+
+    async def _connect(self, role: str, four_octet_as: bool, deadline: float) -> Speaker:
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            sp = self._speaker(role, four_octet_as)
+            try:
+                await sp.connect(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+            except HarnessError as err:
+                last = err
+                await asyncio.sleep(0.2)
+                continue
+            if sp.peer_open is not None and not self.target_as:
+                self.target_as = sp.peer_open.asn
+            return sp
+        raise HarnessError(f"{role}: {last}")
+
+    async def ensure(self, four_octet_as: bool) -> None:
+        """Both sessions up, the fuzzer with the right 4-octet AS setting."""
+        timeout = self.target.command.ready_timeout if self.target.command else 15.0
+        for attempt in range(2):
+            if self.target.command is not None and (self.proc is None or self.exited() is not None):
+                if self.proc is not None:
+                    self.last_exit = self.exited()
+                self.start_target()
+            deadline = time.monotonic() + timeout
+            try:
+                if self.monitor is None or self.monitor.closed.is_set():
+                    self.monitor = await self._connect("monitor", True, deadline)
+                f = self.fuzzer
+                if f is None or f.closed.is_set() or f.four_octet_as != four_octet_as:
+                    if f is not None:
+                        await f.close()
+                    self.fuzzer = await self._connect("fuzzer", four_octet_as, deadline)
+                return
+            except HarnessError:
+                if self.target.command is None or attempt == 1:
+                    raise
+                self.stop_target()  # a stuck target: start a fresh one
+
+    def _base(self, four: bool, community: tuple[int, ...] = ()) -> PathAttributes:
+        return PathAttributes(
+            origin=0,
+            as_path=((AS_SEQUENCE, (self.target.fuzzer.asn,)),),
+            next_hop=ipaddress.IPv4Address(self.target.fuzzer.address).packed,
+            communities=community,
+        )
+
+    async def _barrier(self, fuzzer: Speaker, monitor: Speaker, wait: float) -> bool:
+        self.token += 1
+        token = 0x00010000 + self.token % 0xFFFE0000
+        ctx = WireContext(four_octet_as=fuzzer.context.four_octet_as)
+        fuzzer.send(
+            encode_message(Update(attributes=self._base(True, (token,)), nlri=(SENTINEL,)), ctx)
+        )
+
+        def seen() -> bool:
+            r = monitor.routes.get(SENTINEL)
+            return r is not None and token in r.attributes.communities
+
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait
+        while loop.time() < end:
+            if seen():
+                return True
+            if fuzzer.closed.is_set() or monitor.closed.is_set():
+                return False
+            await monitor.wait_for(seen, min(0.05, end - loop.time()))
+        return seen()
+
+    async def _open_attempt(self, data: bytes, settle: float) -> Speaker:
+        """Send `data` as the OPEN of a fresh connection. A target that closes the connection
+        before sending its own OPEN refused the connection itself (it is still in Idle after
+        the previous session, RFC 4271 §8.2.2), which says nothing about the OPEN: retry."""
+        deadline = time.monotonic() + (
+            self.target.command.ready_timeout if self.target.command else 15.0
+        )
+        while True:
+            sp = self._speaker("fuzzer", False)
+            try:
+                await sp.connect(open_bytes=data)
+            except HarnessError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+                continue
+            await sp.wait_for(sp.notifications.__len__, settle)
+            await sp.close()
+            refused = sp.peer_open is None and not sp.notifications
+            if not refused or time.monotonic() > deadline:
+                return sp
+            await asyncio.sleep(0.3)
+
+    async def run(self, ex: Example) -> Observation:
+        await self.ensure(ex.four_octet_as)
+        fuzzer, monitor = self.fuzzer, self.monitor
+        assert fuzzer is not None and monitor is not None
+        settle = self.options.settle
+        ctx = WireContext(four_octet_as=fuzzer.context.four_octet_as)
+        if ex.as_open:
+            await fuzzer.close()
+            self.fuzzer = None
+            sp = await self._open_attempt(ex.data, settle)
+            return Observation(
+                sp.notifications[0] if sp.notifications else None,
+                session_down=sp.closed.is_set(),
+                barrier=False,
+                routes=dict(monitor.routes),
+                monitor_down=monitor.closed.is_set(),
+                exit_status=self.exited(),
+            )
+        if ex.property != "propagation":
+            fuzzer.send(encode_message(Update(attributes=self._base(True), nlri=(PROBE,)), ctx))
+            if not await self._barrier(fuzzer, monitor, settle) or PROBE not in monitor.routes:
+                raise HarnessError("the target did not propagate the probe route 10.0.0.0/24")
+        seen_notes = len(fuzzer.notifications)
+        fuzzer.send(ex.data)
+        barrier = await self._barrier(fuzzer, monitor, settle)
+        if fuzzer.closed.is_set():
+            await fuzzer.wait_for(lambda: False, 0.05)
+        exp = ex.expected
+        if (
+            barrier
+            and exp is not None
+            and exp.action is not None
+            and exp.action.name == "TREAT_AS_WITHDRAW"
+        ):
+            # Export order across prefixes is the target's choice: give the withdrawal time.
+            await monitor.wait_for(lambda: PROBE not in monitor.routes, 0.5)
+        if barrier and ex.sent is not None:
+            sent = ex.sent
+            await monitor.wait_for(lambda: all(p in monitor.routes for p in sent.nlri), 0.5)
+        notes = fuzzer.notifications[seen_notes:]
+        obs = Observation(
+            notes[0] if notes else None,
+            session_down=fuzzer.closed.is_set(),
+            barrier=barrier,
+            routes=dict(monitor.routes),
+            monitor_down=monitor.closed.is_set(),
+            exit_status=self.exited(),
+        )
+        if ex.sent is not None and not fuzzer.closed.is_set():
+            fuzzer.send(encode_message(Update(withdrawn=ex.sent.nlri), ctx))
+        return obs
+
+    def judge(self, ex: Example, obs: Observation) -> list[Finding]:
+        if ex.expected is not None:
+            return judge_malformed(ex.expected, PROBE, obs)
+        if ex.sent is not None:
+            return judge_propagation(ex.sent, self.target_as, self.target.monitor.asn, obs)
+        return judge_malformed_liveness(obs)
+
+    def example(self, ex: Example) -> tuple[Observation, list[Finding]]:
+        obs = self.loop.run_until_complete(self.run(ex))
+        return obs, self.judge(ex, obs)
+
+    def close(self) -> None:
+        async def shut() -> None:
+            for sp in (self.fuzzer, self.monitor):
+                if sp is not None:
+                    await sp.close()
+
+        with contextlib.suppress(Exception):
+            self.loop.run_until_complete(shut())
+        self.loop.close()
+        self.stop_target()
+
+
+def judge_malformed_liveness(obs: Observation) -> list[Finding]:
+    out = []
+    if obs.exit_status is not None:
+        out.append(
+            Finding("RFC 4271 §6", "the speaker keeps running", f"exited ({obs.exit_status})")
+        )
+    if obs.monitor_down:
+        out.append(
+            Finding("RFC 4271 §6", "other sessions stay up", "dropped the monitor's session")
+        )
+    return out
+
+
+def strategy(prop: str, target: Target) -> st.SearchStrategy[Example]:
+    f = target.fuzzer
+    table: dict[str, Callable[[], st.SearchStrategy[Example]]] = {
+        "propagation": lambda: cases.propagation(f.asn, f.address),
+        "header": cases.headers,
+        "open": lambda: cases.opens(f.asn, int(ipaddress.IPv4Address(f.address)), target.hold_time),
+        "update": cases.updates,
+    }
+    return table[prop]()
+
+
+def replay_command(target: Target, ex: Example) -> str:
+    extra = "" if ex.four_octet_as or ex.as_open else " --two-octet"
+    return f"tabbyctl bgp fuzz {target.source or target.address} --replay {ex.data.hex()}{extra}"
+
+
+def fuzz(
+    target: Target,
+    options: Options,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RunResult:
+    """Run every property; return the shrunk failures."""
+    result = RunResult()
+    harness = Harness(target, options)
+    start = time.monotonic()
+    end = start + options.time_budget
+    db = DirectoryBasedExampleDatabase(str(options.database)) if options.database else None
+    try:
+        for prop in options.properties:
+            count = 0
+
+            def failing(ex: Example, prop: str = prop) -> bool:
+                nonlocal count
+                if time.monotonic() > end:
+                    return False
+                try:
+                    _, findings = harness.example(ex)
+                except HarnessError as err:
+                    result.harness_errors.append(f"{prop}: {err}")
+                    return False
+                count += 1
+                result.examples += 1
+                if progress is not None:
+                    progress(prop, count, options.max_examples)
+                return bool(findings)
+
+            conf = settings(
+                max_examples=options.max_examples,
+                deadline=None,
+                verbosity=Verbosity.quiet,
+                database=db,
+                suppress_health_check=list(HealthCheck),
+            )
+            try:
+                ex = find(
+                    strategy(prop, target),
+                    failing,
+                    settings=conf,
+                    random=Random(options.seed) if options.seed is not None else None,
+                    database_key=f"tabby-fuzz:{prop}:{target.source or target.address}".encode(),
+                )
+            except NoSuchExample:
+                result.per_property[prop] = count
+                continue
+            result.per_property[prop] = count
+            try:
+                obs, findings = harness.example(ex)
+            except HarnessError as err:
+                result.harness_errors.append(f"{prop} (replay of the shrunk example): {err}")
+                continue
+            result.reports.append(
+                Report(prop, ex, findings, obs, replay_command(target, ex), harness.log_tail())
+            )
+    finally:
+        result.elapsed = time.monotonic() - start
+        harness.close()
+    return result
+
+
+def replay(target: Target, ex: Example, options: Options) -> Report:
+    harness = Harness(target, options)
+    try:
+        obs, findings = harness.example(ex)
+        return Report(
+            ex.property, ex, findings, obs, replay_command(target, ex), harness.log_tail()
+        )
+    finally:
+        harness.close()

@@ -1,0 +1,240 @@
+"""A minimal BGP client speaker on Tabby's codec, for the fuzzer and monitor roles.
+
+Not a BGP implementation: it opens one TCP connection from a chosen 127.0.0.x address,
+exchanges OPEN/KEEPALIVE (RFC 4271 §8: Connect → OpenSent → OpenConfirm → Established),
+answers with KEEPALIVEs every hold_time/3 (§10), records every NOTIFICATION, and keeps an
+Adj-RIB-In of IPv4 unicast routes (with the raw attribute flags the target sent, so the
+verdict can see the Partial bit). It sends whatever bytes it is given, malformed or not.
+
+Invariant: anything the target sends that Tabby's codec cannot decode is kept in
+`undecodable` (a finding about the target, not a harness error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from bgpd.fuzz.verdict import Route
+from bgpd.wire import (
+    BGPError,
+    Framer,
+    Keepalive,
+    Notification,
+    Open,
+    Update,
+    WireContext,
+    decode_message,
+    encode_message,
+)
+from bgpd.wire.capabilities import FourOctetAs, Multiprotocol, RouteRefreshCapability
+from bgpd.wire.context import IPV4_UNICAST
+
+Prefix = bytes
+
+
+class HarnessError(Exception):
+    """The harness could not bring a session up (not a finding about the target)."""
+
+
+def raw_flags(frame: bytes) -> dict[int, int]:
+    """Flags of each path attribute of an UPDATE frame as sent (RFC 4271 §4.3)."""
+    out: dict[int, int] = {}
+    if len(frame) < 23:
+        return out
+    wlen = int.from_bytes(frame[19:21], "big")
+    pos = 21 + wlen
+    if pos + 2 > len(frame):
+        return out
+    end = pos + 2 + int.from_bytes(frame[pos : pos + 2], "big")
+    pos += 2
+    while pos + 3 <= min(end, len(frame)):
+        flags, code = frame[pos], frame[pos + 1]
+        if flags & 0x10:
+            if pos + 4 > len(frame):
+                break
+            length = int.from_bytes(frame[pos + 2 : pos + 4], "big")
+            pos += 4 + length
+        else:
+            length = frame[pos + 2]
+            pos += 3 + length
+        out[code] = flags
+    return out
+
+
+@dataclass
+class Speaker:
+    """One client session toward the target."""
+
+    target: str
+    port: int
+    local: str
+    asn: int
+    router_id: int
+    four_octet_as: bool = True
+    hold_time: int = 30
+    context: WireContext = field(default_factory=WireContext)
+    routes: dict[Prefix, Route] = field(default_factory=dict)
+    notifications: list[Notification] = field(default_factory=list)
+    undecodable: list[tuple[bytes, BGPError]] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    peer_open: Open | None = None
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def _open(self) -> Open:
+        caps = (Multiprotocol(*IPV4_UNICAST), RouteRefreshCapability())
+        if self.four_octet_as:
+            return Open.build(self.asn, self.hold_time, self.router_id, caps)
+        return Open(self.asn, self.hold_time, self.router_id, caps)
+
+    async def connect(self, timeout: float = 10.0, open_bytes: bytes | None = None) -> None:
+        """Connect and, unless `open_bytes` replaces our OPEN, reach Established."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.target, self.port, local_addr=(self.local, 0)),
+                timeout,
+            )
+        except (OSError, TimeoutError) as err:
+            raise HarnessError(f"connect {self.local} -> {self.target}:{self.port}: {err}") from err
+        self._reader, self._writer = reader, writer
+        self.context = WireContext(four_octet_as=self.four_octet_as)
+        if open_bytes is not None:
+            writer.write(open_bytes)
+            self._tasks.append(asyncio.create_task(self._read_loop(Framer(self.context))))
+            return
+        writer.write(encode_message(self._open(), self.context))
+        framer = Framer(self.context)
+        try:
+            await asyncio.wait_for(self._handshake(framer), timeout)
+        except (TimeoutError, OSError, BGPError) as err:
+            self.abort()
+            raise HarnessError(f"no session with {self.target}:{self.port}: {err!r}") from err
+        self._tasks.append(asyncio.create_task(self._read_loop(framer)))
+        self._tasks.append(asyncio.create_task(self._keepalive_loop()))
+
+    async def _handshake(self, framer: Framer) -> None:
+        assert self._reader is not None and self._writer is not None
+        got_open = False
+        while True:
+            msg = framer.next_message()
+            if msg is None:
+                data = await self._reader.read(65536)
+                if not data:
+                    raise HarnessError(
+                        f"target closed during OPEN exchange ({self.notifications or 'no NOTIFICATION'})"
+                    )
+                try:
+                    framer.feed(data)
+                except BGPError as err:
+                    raise HarnessError(f"target sent undecodable bytes: {err}") from err
+                continue
+            if isinstance(msg, Notification):
+                self.notifications.append(msg)
+                raise HarnessError(f"target refused the session: {msg}")
+            if isinstance(msg, Open):
+                self.peer_open = msg
+                got_open = True
+                # RFC 6793 §4: 4-octet AS_PATHs only when both sides sent the capability.
+                four = self.four_octet_as and any(
+                    isinstance(c, FourOctetAs) for c in msg.capabilities
+                )
+                self.context = WireContext(four_octet_as=four)
+                framer.context = self.context
+                self._writer.write(encode_message(Keepalive(), self.context))
+            elif isinstance(msg, Keepalive) and got_open:
+                return
+
+    async def _read_loop(self, framer: Framer) -> None:
+        assert self._reader is not None
+        try:
+            while True:
+                data = await self._reader.read(65536)
+                if not data:
+                    break
+                try:
+                    framer.feed(data)
+                except BGPError as err:
+                    self.undecodable.append((bytes(data[:64]), err))
+                    return
+                while True:
+                    try:
+                        frame = framer.next_frame()
+                    except BGPError as err:
+                        self.undecodable.append((bytes(data[:64]), err))
+                        return
+                    if frame is None:
+                        break
+                    self._receive(frame)
+        except OSError:
+            pass
+        finally:
+            self.closed.set()
+            self.changed.set()
+
+    def _receive(self, frame: bytes) -> None:
+        try:
+            msg = decode_message(frame, self.context)
+        except BGPError as err:
+            self.undecodable.append((frame, err))
+            return
+        if isinstance(msg, Notification):
+            self.notifications.append(msg)
+        elif isinstance(msg, Open):
+            self.peer_open = msg
+        elif isinstance(msg, Update):
+            self._apply(msg, frame)
+        self.changed.set()
+
+    def _apply(self, msg: Update, frame: bytes) -> None:
+        for p in msg.withdrawn:
+            self.routes.pop(p, None)
+        if msg.treat_as_withdraw or msg.attributes is None:
+            for p in msg.nlri:
+                self.routes.pop(p, None)
+            return
+        route = Route(msg.attributes, raw_flags(frame))
+        for p in msg.nlri:
+            self.routes[p] = route
+
+    async def _keepalive_loop(self) -> None:
+        interval = max(self.hold_time / 3, 0.5)
+        while not self.closed.is_set():
+            await asyncio.sleep(interval)
+            self.send(encode_message(Keepalive(), self.context))
+
+    def send(self, data: bytes) -> None:
+        if self._writer is not None and not self.closed.is_set():
+            with contextlib.suppress(OSError, RuntimeError):
+                self._writer.write(data)
+
+    async def wait_for(self, cond: object, timeout: float) -> bool:
+        """Wait until `cond()` holds or the session closes; True if it holds."""
+        assert callable(cond)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            if cond():
+                return True
+            left = end - loop.time()
+            if left <= 0 or self.closed.is_set():
+                return bool(cond())
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+
+    def abort(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        self._tasks.clear()
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.transport.abort()
+        self.closed.set()
+
+    async def close(self) -> None:
+        self.abort()
+        await asyncio.sleep(0)

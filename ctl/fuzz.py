@@ -1,0 +1,129 @@
+"""`tabbyctl bgp fuzz TARGET`: conformance fuzzing of a live BGP speaker (see docs/fuzzing.md).
+
+Exit status: 0 clean, 1 findings, 2 harness errors only (the tool could not test the target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from bgpd.fuzz.cases import PROPERTIES, expect_from_bytes
+from bgpd.fuzz.engine import Options, Report, RunResult, fuzz, replay
+from bgpd.fuzz.speaker import HarnessError
+from bgpd.fuzz.target import TargetError, parse_target
+
+
+def register(sub: Any) -> None:
+    bgp = sub.add_parser("bgp", help="BGP tools")
+    bgp_sub = bgp.add_subparsers(dest="bgp_command", metavar="SUBCOMMAND")
+    p = bgp_sub.add_parser("fuzz", help="fuzz a live BGP speaker against the RFCs")
+    p.add_argument("target", help="127.0.0.x[:port], or a target file (TOML)")
+    p.add_argument("--max-examples", type=int, default=100, help="per property (default 100)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--time-budget", type=float, default=300.0, help="seconds, all properties")
+    p.add_argument(
+        "--property",
+        action="append",
+        choices=PROPERTIES,
+        help="restrict to these properties (repeatable; default all)",
+    )
+    p.add_argument(
+        "--database",
+        type=Path,
+        default=Path(".tabby-fuzz"),
+        help="hypothesis example database (default ./.tabby-fuzz); failures are retried first",
+    )
+    p.add_argument("--workdir", type=Path, default=None, help="for a target the tool starts")
+    p.add_argument("--replay", metavar="HEX", help="send exactly this message and judge it")
+    p.add_argument("--two-octet", action="store_true", help="replay on a 2-octet-AS session")
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p.set_defaults(func=fuzz_command)
+
+
+def _print_report(r: Report, out: TextIO) -> None:
+    d = r.as_dict()
+    out.write(f"FINDING [{r.property}]\n")
+    for f in r.findings:
+        out.write(f"  {f.line()}\n")
+    out.write(f"  bytes:   {d['hex']}\n  decoded: {d['decoded']}\n")
+    t = d["target"]
+    assert isinstance(t, dict)
+    out.write(f"  target:  {t['notification']}, session_down={t['session_down']}\n")
+    out.write(f"  monitor: {', '.join(t['monitor_routes']) or '(no routes)'}\n")
+    if t["exit_status"] is not None:
+        out.write(f"  exit status: {t['exit_status']}\n")
+    if r.log_tail:
+        out.write("  log tail:\n" + "".join(f"    {line}\n" for line in r.log_tail.splitlines()))
+    out.write(f"  replay:  {r.replay}\n\n")
+
+
+def _summary(res: RunResult) -> dict[str, object]:
+    return {
+        "examples": res.examples,
+        "elapsed": round(res.elapsed, 3),
+        "examples_per_second": round(res.rate, 2),
+        "per_property": res.per_property,
+        "findings": [r.as_dict() for r in res.reports],
+        "harness_errors": res.harness_errors,
+    }
+
+
+def fuzz_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    try:
+        target = parse_target(args.target)
+    except TargetError as err:
+        print(f"tabbyctl bgp fuzz: {err}", file=sys.stderr)
+        return 2
+    options = Options(
+        max_examples=args.max_examples,
+        seed=args.seed,
+        time_budget=args.time_budget,
+        database=args.database,
+        properties=tuple(args.property or PROPERTIES),
+        workdir=args.workdir,
+    )
+    if args.replay:
+        try:
+            ex = expect_from_bytes(bytes.fromhex(args.replay), not args.two_octet)
+            report = replay(target, ex, options)
+        except (ValueError, HarnessError) as err:
+            print(f"tabbyctl bgp fuzz: {err}", file=sys.stderr)
+            return 2
+        if args.output == "json":
+            json.dump(report.as_dict(), out, indent=2)
+            out.write("\n")
+        elif report.findings:
+            _print_report(report, out)
+        else:
+            out.write(f"PASS [{report.property}] {report.example.describe()}\n")
+        return 1 if report.findings else 0
+    tty = sys.stderr.isatty()
+
+    def progress(prop: str, n: int, total: int) -> None:
+        if tty:
+            sys.stderr.write(f"\r{prop}: {n}/{total} examples   ")
+            sys.stderr.flush()
+
+    res = fuzz(target, options, progress)
+    if tty:
+        sys.stderr.write("\n")
+    if args.output == "json":
+        json.dump(_summary(res), out, indent=2)
+        out.write("\n")
+    else:
+        for r in res.reports:
+            _print_report(r, out)
+        for e in res.harness_errors[:10]:
+            out.write(f"HARNESS ERROR {e}\n")
+        out.write(
+            f"{res.examples} examples in {res.elapsed:.1f} s ({res.rate:.1f}/s), "
+            f"{len(res.reports)} finding(s), {len(res.harness_errors)} harness error(s)\n"
+        )
+    if res.reports:
+        return 1
+    return 2 if res.harness_errors and not res.examples else 0
