@@ -238,7 +238,8 @@ class NetlinkBackend:
     # -- writing -------------------------------------------------------------------------
 
     def apply(self, ops: Sequence[Op]) -> list[OpResult]:
-        self.refresh_links()
+        if not self.indexes:
+            self.refresh_links()
         errors: list[int | None] = [None] * len(ops)
         pending: list[tuple[int, int, bytes]] = []  # (op index, seq, message)
 
@@ -256,7 +257,12 @@ class NetlinkBackend:
                 try:
                     pending.append((i, seq, encoder(op, seq, self.indexes)))
                 except MissingLink:
-                    errors[i] = errno.ENODEV
+                    # The link map is from the last read; a link may have come since.
+                    self.refresh_links()
+                    try:
+                        pending.append((i, seq, encoder(op, seq, self.indexes)))
+                    except MissingLink:
+                        errors[i] = errno.ENODEV
                 continue
             flush()
             errors[i] = self._apply_one(op)
