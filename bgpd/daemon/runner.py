@@ -79,8 +79,11 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername") or ("", 0)
         local = transport.get_extra_info("sockname") or ("", 0)
         self.peer_address, self.local_address = str(peer[0]), str(local[0])
+        # A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6 addresses.
         if self.peer_address.startswith("::ffff:"):
             self.peer_address = self.peer_address[7:]
+        if self.local_address.startswith("::ffff:"):
+            self.local_address = self.local_address[7:]
         if self.runner is not None and self.session is not None:
             self.runner.post(("dialed", self.session, self))
         elif self.on_made is not None:

@@ -296,3 +296,61 @@ async def test_rfc5082_gtsm_sessions_establish_and_sockets_carry_min_ttl(
         assert sock.getsockopt(socket.IPPROTO_IP, IP_MINTTL) == 255
     finally:
         sock.close()
+
+
+def test_sighup_reloads_the_file_and_a_bad_file_changes_nothing(tmp_path: Path) -> None:
+    """The real daemon (`python -m bgpd.main`): SIGHUP applies the edited file; a file that
+    fails validation is refused and the running configuration stays."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    port = free_port(A)
+    sock = tmp_path / "bgpd.sock"
+    conf = tmp_path / "bgpd.toml"
+
+    def write(description: str, hold: int) -> None:
+        conf.write_text(
+            f'router_id = "{A}"\nlocal_as = 65000\nuvloop = false\ncontrol_socket = "{sock}"\n'
+            f'listen = [{{address = "{A}", port = {port}}}]\n'
+            f'[[peers]]\naddress = "{B}"\nport = {port}\nremote_as = 65000\npassive = true\n'
+            f'description = "{description}"\nhold_time = {hold}\n'
+        )
+
+    def rows() -> list[dict[str, Any]]:
+        async def call() -> Any:
+            async with RPCClient(f"unix:{sock}") as client:
+                return await client.call("neighbors")
+
+        return list(asyncio.run(call()))
+
+    def wait(cond: Any) -> None:
+        for _ in range(200):
+            if cond():
+                return
+            time.sleep(0.05)
+        raise AssertionError("condition not met in time")
+
+    write("first", 90)
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bgpd.main", "-c", str(conf)],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait(sock.exists)
+        assert rows()[0]["description"] == "first"
+        write("second", 90)
+        proc.send_signal(signal.SIGHUP)
+        wait(lambda: rows()[0]["description"] == "second")
+        write("third", 2)  # invalid hold time: the reload fails
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert rows()[0]["description"] == "second"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert b"peers[0].hold_time" in err
