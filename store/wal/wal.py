@@ -293,7 +293,9 @@ class WAL:
             header = self._start_segment(first_index, size)
             frames[:0] = self._carried()
         frames.append(encode_commit(self._next_batch, len(frames)))
-        data = header + b"".join(frames)
+        if header:
+            frames.insert(0, header)
+        data = b"".join(frames)
 
         fd = self._fd
         assert fd is not None
