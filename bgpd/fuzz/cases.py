@@ -94,10 +94,15 @@ def propagation(fuzzer_as: int, next_hop: str) -> st.SearchStrategy[Example]:
 
     @st.composite
     def build(draw: st.DrawFn) -> Example:
-        n = draw(st.integers(1, 4))
-        third = draw(st.lists(st.integers(0, 255), min_size=n, max_size=n, unique=True))
-        nlri = tuple(bytes((24, 10, 64 + draw(st.integers(0, 63)), t)) for t in third)
-        nlri = tuple(dict.fromkeys(nlri))
+        cells = draw(
+            st.lists(
+                st.tuples(st.integers(0, 63), st.integers(0, 255)),
+                min_size=1,
+                max_size=4,
+                unique=True,
+            )
+        )
+        nlri = tuple(bytes((24, 10, 64 + b, c)) for b, c in cells)
         path: list[tuple[int, tuple[int, ...]]] = [
             (AS_SEQUENCE, (fuzzer_as, *draw(st.lists(_PATH_ASN, max_size=4))))
         ]
@@ -179,7 +184,8 @@ def opens(asn: int, router_id: int, hold_time: int) -> st.SearchStrategy[Example
             raw[22:24] = draw(st.sampled_from([1, 2])).to_bytes(2, "big")
             exp = Expected(ctx, OpenMessageError, 2, 6, b"")
         elif kind == "bgp-id":
-            raw[24:28] = draw(st.sampled_from([b"\0\0\0\0", b"\xff\xff\xff\xff", b"\xe0\0\0\5"]))
+            # RFC 6286 §2.2: any non-zero value is a valid BGP Identifier; zero is not.
+            raw[24:28] = b"\0\0\0\0"
             exp = Expected(ctx, OpenMessageError, 2, 3, b"")
         else:
             ptype = draw(st.integers(1, 254).filter(lambda t: t != 2))

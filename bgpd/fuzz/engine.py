@@ -243,7 +243,7 @@ class Harness:
             await monitor.wait_for(seen, min(0.05, end - loop.time()))
         return seen()
 
-    async def _open_attempt(self, data: bytes, settle: float) -> Speaker:
+    async def _open_attempt(self, data: bytes, settle: float) -> tuple[Speaker, bool]:
         """Send `data` as the OPEN of a fresh connection. A target that closes the connection
         before sending its own OPEN refused the connection itself (it is still in Idle after
         the previous session, RFC 4271 §8.2.2), which says nothing about the OPEN: retry."""
@@ -260,10 +260,11 @@ class Harness:
                 await asyncio.sleep(0.2)
                 continue
             await sp.wait_for(sp.notifications.__len__, settle)
+            down = sp.closed.is_set()
             await sp.close()
-            refused = sp.peer_open is None and not sp.notifications
+            refused = down and sp.peer_open is None and not sp.notifications
             if not refused or time.monotonic() > deadline:
-                return sp
+                return sp, down
             await asyncio.sleep(0.3)
 
     async def run(self, ex: Example) -> Observation:
@@ -275,10 +276,10 @@ class Harness:
         if ex.as_open:
             await fuzzer.close()
             self.fuzzer = None
-            sp = await self._open_attempt(ex.data, settle)
+            sp, down = await self._open_attempt(ex.data, settle)
             return Observation(
                 sp.notifications[0] if sp.notifications else None,
-                session_down=sp.closed.is_set(),
+                session_down=down,
                 barrier=False,
                 routes=dict(monitor.routes),
                 monitor_down=monitor.closed.is_set(),

@@ -195,7 +195,9 @@ def judge_propagation(
                 )
             )
             continue
-        out.extend(_attribute_findings(attrs, route, target_as, monitor_as))
+        for f in _attribute_findings(attrs, route, target_as, monitor_as):
+            if f not in out:  # one line per fault, not one per prefix
+                out.append(f)
     return out
 
 
