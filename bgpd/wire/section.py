@@ -14,7 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bgpd.wire.attributes import (
     AS4_AGGREGATOR_SLOT,
@@ -168,14 +168,13 @@ def reconstruct(
 # --- the section --------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Section:
+class Section(NamedTuple):
     """What one path attributes field decoded to."""
 
     attributes: PathAttributes | None
-    mp_reach: MpReach | None = None
-    mp_unreach: MpUnreach | None = None
-    found: list[Malformation] = field(default_factory=list)
+    mp_reach: MpReach | None
+    mp_unreach: MpUnreach | None
+    found: list[Malformation]
 
 
 def decode_section(data: bytes, start: int, end: int, ctx: WireContext) -> Section:
@@ -287,7 +286,8 @@ def decode_section(data: bytes, start: int, end: int, ctx: WireContext) -> Secti
             if not found:
                 cache.misses += 1
                 cache.store(four, key, attrs)
-    section = Section(attrs, None, None, found)
+    mp_reach: MpReach | None = None
+    mp_unreach: MpUnreach | None = None
     for flags, code, raw, value in mp:
         if flags & 0xC0 != OPTIONAL:
             found.append(Malformation("attribute-flags", code, raw))
@@ -297,12 +297,12 @@ def decode_section(data: bytes, start: int, end: int, ctx: WireContext) -> Secti
         family = (value[0] << 8 | value[1], value[2])
         try:
             if code == MP_REACH_NLRI:
-                section.mp_reach = decode_mp_reach(value, ctx)
+                mp_reach = decode_mp_reach(value, ctx)
             else:
-                section.mp_unreach = decode_mp_unreach(value, ctx)
+                mp_unreach = decode_mp_unreach(value, ctx)
         except Bad as bad:
             found.append(Malformation(bad.case, code, raw, family))
-    return section
+    return Section(attrs, mp_reach, mp_unreach, found)
 
 
 def encode_attributes(attrs: PathAttributes, ctx: WireContext) -> bytes:

@@ -113,12 +113,13 @@ def decode_update(data: bytes, ctx: WireContext) -> Update:
             mp_reach = mp_unreach = None
             found = []
         else:
-            section = decode_section(data, astart, aend, ctx)
-            attrs = section.attributes
-            mp_reach = section.mp_reach
-            mp_unreach = section.mp_unreach
-            found = section.found
-    if nlri or (mp_reach is not None and mp_reach.nlri):
+            attrs, mp_reach, mp_unreach, found = decode_section(data, astart, aend, ctx)
+    if (nlri or (mp_reach is not None and mp_reach.nlri)) and (
+        attrs is None
+        or attrs.origin is None
+        or attrs.as_path is None
+        or (nlri and attrs.next_hop is None)
+    ):
         # RFC 4271 §6.3 / RFC 7606 §3(d): well-known mandatory attributes. NEXT_HOP is needed
         # only with IPv4 NLRI in the NLRI field (RFC 4760 §3). LOCAL_PREF on iBGP is checked by
         # the session, which knows whether the peer is internal.
@@ -129,8 +130,14 @@ def decode_update(data: bytes, ctx: WireContext) -> Update:
             NEXT_HOP: attrs.next_hop if attrs else None,
         }
         for code in needed:
+            # An attribute that was present but malformed is reported as such, not missing.
             if values[code] is None and not any(m.attr_type == code for m in found):
                 found.append(Malformation("missing-well-known", code, bytes((code,))))
+    if not found:
+        return _new_update(
+            Update,
+            (withdrawn, attrs, nlri, mp_reach, mp_unreach, withdrawn_ids, nlri_ids, False, ()),
+        )
     withdraw = any(m.action is Action.TREAT_AS_WITHDRAW for m in found)
     return _new_update(
         Update,
