@@ -239,3 +239,42 @@ async def test_leader_change_extends_leases_instead_of_expiring_them(
         assert (await kv.lease_time_to_live(g.id)).ttl == -1
     finally:
         await kv.close()
+
+
+async def test_five_members_lose_leader_and_a_follower_under_load(
+    make_cluster: Callable[..., Cluster],
+) -> None:
+    """Issue 6: a 5-member cluster with 256 writes in flight loses its leader and then a
+    follower to SIGKILL; the remaining majority of 3 keeps every acknowledged write."""
+    c = make_cluster(5)
+    c.start_all()
+    leader = await c.wait_leader()
+    follower = next(i for i in c.ids if i != leader)
+    kv = c.client([i for i in c.ids if i != follower] + [follower], timeout=20.0)
+    acked: dict[bytes, bytes] = {}
+    sem = asyncio.Semaphore(256)
+    kills = {300: leader, 600: follower}
+
+    async def put(i: int) -> None:
+        key, value = b"/five/%05d" % i, b"v%05d" % i
+        async with sem:
+            try:
+                await kv.put(key, value)
+            except StoreUnavailableError:
+                return
+            acked[key] = value
+            victim = kills.pop(len(acked), None)
+            if victim is not None:
+                c.kill(victim)
+
+    try:
+        await asyncio.gather(*(put(i) for i in range(1000)))
+        assert not kills, "the schedule did not reach both kills"
+        survivors = [i for i in c.ids if i not in (leader, follower)]
+        await c.wait_leader(survivors)
+        got = await kv.range(b"/five/", prefix_end(b"/five/"))
+        stored = {x.key: x.value for x in got.kvs}
+        missing = [k for k in acked if stored.get(k) != acked[k]]
+        assert not missing, f"{len(missing)} acknowledged writes lost"
+    finally:
+        await kv.close()
