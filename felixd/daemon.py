@@ -1,0 +1,383 @@
+"""tabby-felixd: keeps this host's routes, neighbours, FDB, VXLAN device, sysctls and NAT table
+as the store and bgpd say they should be (calico.md §4; docs/felixd.md).
+
+The shell around the pure planner. Three tasks feed one `PlannerState` (STYLE.md rule 2: only
+the event loop mutates it): the store pump (list-then-watch of nodes, pools, IPAM blocks,
+workload endpoints and FelixConfiguration), the bgpd pump (the `subscribe` stream, reconnected
+with back-off) and the sync loop, which debounces, plans, and runs `felixd.backends.sync.sync`
+in one worker thread (netlink never runs on the loop; the thread may enter a named network
+namespace). A full resync runs every `routeRefreshInterval` and soon after any error.
+
+Graceful restart (RFC 4724 §4.2 as felix/BIRD apply it): when bgpd's stream ends, its best
+paths are kept and marked stale; a new snapshot replaces them; if bgpd is not back within
+`graceful_restart_time`, the stale ones are swept.
+
+Invariants: the first sync completes before `start` returns (the runner then sends READY);
+a failing sync never stops the loop; nothing but the worker thread touches the kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from felixd.backends.base import DataplaneBackend
+from felixd.backends.sync import SyncReport, sync
+from felixd.inputs import best_paths, inputs_from_resources, store_snapshots
+from felixd.plan import (
+    BestPath,
+    Block,
+    DesiredDataplane,
+    HostInterface,
+    NodeInfo,
+    Ownership,
+    PlannerState,
+    Pool,
+    WorkloadEndpoint,
+    ownership,
+    plan,
+)
+from ipc import RPCClient, RPCServer
+from ipc.client import ClientOptions
+from ipc.errors import RPCError
+from resources.resource import Resource
+from runtime.config import ConfigError, DaemonConfig
+from runtime.log import get_logger
+from runtime.sdnotify import Notifier
+
+log = get_logger("felixd")
+
+StoreSource = Callable[[], AsyncIterator[Sequence[Resource[object]]]]
+BgpdSource = Callable[[], AsyncIterator[Mapping[str, object]]]
+BackendFactory = Callable[[Ownership], DataplaneBackend]
+
+ERROR_RETRY = 1.0
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(kw_only=True)
+class FelixdConfig(DaemonConfig):
+    node_name: str = ""  # "" = this host's name
+    store_endpoints: list[str] = dataclasses.field(
+        default_factory=lambda: ["unix:/run/tabby/store.sock"]
+    )
+    store_prefix: str = "/calico"
+    control_socket: Path = Path("/run/tabby/felixd.sock")
+    bgpd_socket: Path = Path("/run/tabby/bgpd.sock")
+    bgpd: bool = True  # follow bgpd's best paths (off: VXLAN-only clusters)
+    graceful_restart_time: float = 120.0  # keep bgpd's routes this long after it went away
+    debounce: float = 0.05
+    netns: str = ""  # run the netlink worker in this named namespace (tests)
+    pod_mtu_file: Path = Path("/var/lib/tabby/felixd/mtu")
+    nftables: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        if self.debounce < 0 or self.graceful_restart_time < 0:
+            raise ConfigError("debounce, graceful_restart_time: must not be negative")
+        if not self.store_endpoints:
+            raise ConfigError("store_endpoints: at least one endpoint is needed")
+
+    @property
+    def node(self) -> str:
+        return self.node_name or socket.gethostname()
+
+
+def _default_backend(owner: Ownership) -> DataplaneBackend:
+    from felixd.netlink import NetlinkBackend
+    from felixd.nft import NftBackend
+
+    return NetlinkBackend(owner, NftBackend())
+
+
+class Felixd:
+    name = "felixd"
+
+    def __init__(
+        self,
+        config: FelixdConfig,
+        *,
+        store: StoreSource | None = None,
+        bgpd: BgpdSource | None = None,
+        backend: BackendFactory | None = None,
+    ) -> None:
+        self.config = config
+        self.node = config.node
+        self.state = PlannerState(self.node)
+        self._store = store
+        self._bgpd = bgpd
+        self._backend_factory = backend or _default_backend
+        self._backend: DataplaneBackend | None = None
+        self._owner: Ownership | None = None
+        self._worker: ThreadPoolExecutor | None = None
+        self.server = RPCServer(name="felixd")
+        self.server.register("status", self.status_rpc)
+        self.server.register("resync", self.resync_rpc)
+        self.notifier = Notifier()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.ready = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.store_synced = False
+        self.bgpd_connected = False
+        self.stale_deadline: float | None = None
+        self.force_resync = True
+        self.desired: DesiredDataplane | None = None
+        self.last_report: SyncReport | None = None
+        self.last_resync = 0.0  # time.time() of the last full sync
+        self.last_error = ""
+        self.syncs = 0
+        self.errors = 0
+        self.store_problems: list[str] = []
+        self._pod_mtu_written: int | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        netns = self.config.netns
+        if netns:
+            from felixd.netlink.netns import enter_netns
+
+            self._worker = ThreadPoolExecutor(1, "felixd-netlink", enter_netns, (netns,))
+        else:
+            self._worker = ThreadPoolExecutor(1, "felixd-netlink")
+        await self.server.listen(f"unix:{self.config.control_socket}")
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(self._store_pump()))
+        if self.config.bgpd or self._bgpd is not None:
+            self.tasks.append(loop.create_task(self._bgpd_pump()))
+        self.tasks.append(loop.create_task(self._sync_loop()))
+        self.notifier.status("waiting for the store")
+        await self.ready.wait()
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.server.close()
+        if self._worker is not None:
+            backend = self._backend
+            close = getattr(backend, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):
+                    await asyncio.get_running_loop().run_in_executor(self._worker, close)
+            self._worker.shutdown(wait=True)
+        self.notifier.close()
+
+    async def reload(self) -> None:
+        self.force_resync = True
+        self.wake.set()
+
+    def healthy(self) -> bool:
+        return True
+
+    def status(self) -> str:
+        if not self.store_synced:
+            return "waiting for the store"
+        counts = self.desired.route_counts() if self.desired else {}
+        routes = sum(counts.values())
+        return f"node {self.node}: {routes} routes, {self.syncs} syncs, last error: {self.last_error or 'none'}"
+
+    # -- inputs --------------------------------------------------------------------------
+
+    async def _store_source(self) -> AsyncIterator[Sequence[Resource[object]]]:
+        if self._store is not None:
+            async for snap in self._store():
+                yield snap
+            return
+        async for snap in store_snapshots(self.config.store_endpoints, self.config.store_prefix):
+            yield snap
+
+    async def _store_pump(self) -> None:
+        async for resources in self._store_source():
+            found = inputs_from_resources(self.node, resources)
+            self.state.set_config(found.config)
+            self.state.snapshot(NodeInfo, found.nodes)
+            self.state.snapshot(Pool, found.pools)
+            self.state.snapshot(Block, found.blocks)
+            self.state.snapshot(WorkloadEndpoint, found.endpoints)
+            self.store_problems = [str(p) for p in found.problems]
+            if not self.store_synced:
+                self.store_synced = True
+                self.notifier.status("store listed, programming the dataplane")
+            self.wake.set()
+
+    async def _bgpd_source(self) -> AsyncIterator[Mapping[str, object]]:
+        if self._bgpd is not None:
+            async for item in self._bgpd():
+                yield item
+            return
+        opts = ClientOptions(connect_deadline=1.0, timeout=10.0)
+        client = RPCClient(f"unix:{self.config.bgpd_socket}", options=opts)
+        try:
+            async with client.stream("subscribe") as sub:
+                async for raw in sub:
+                    if isinstance(raw, Mapping):
+                        yield {str(k): v for k, v in raw.items()}
+        finally:
+            await client.close()
+
+    async def _bgpd_pump(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async for msg in self._bgpd_source():
+                    self._on_bgpd(msg)
+                    delay = 0.2
+            except (RPCError, OSError) as exc:
+                log.info("bgpd.unavailable", detail=str(exc))
+            if self.bgpd_connected:
+                self.bgpd_connected = False
+                marked = self.state.mark_stale()
+                self.stale_deadline = time.monotonic() + self.config.graceful_restart_time
+                log.info("bgpd.lost", stale=marked, keep_for=self.config.graceful_restart_time)
+                self.wake.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _on_bgpd(self, msg: Mapping[str, object]) -> None:
+        kind = msg.get("type")
+        routes = msg.get("routes")
+        routes = routes if isinstance(routes, list) else []
+        if kind in ("snapshot", "resync"):
+            self.bgpd_connected = True
+            self.stale_deadline = None
+            self.state.snapshot(BestPath, best_paths(routes))
+        elif kind == "delta":
+            for path in best_paths(routes):
+                self.state.set(path)
+            for route in routes:  # a prefix now only local is no longer a remote path
+                if isinstance(route, Mapping) and route.get("local"):
+                    self.state.delete(BestPath, str(route.get("prefix", "")))
+            withdrawn = msg.get("withdrawn")
+            for prefix in withdrawn if isinstance(withdrawn, list) else []:
+                self.state.delete(BestPath, str(prefix))
+        self.wake.set()
+
+    # -- the sync loop -------------------------------------------------------------------
+
+    async def _sync_loop(self) -> None:
+        planned_revision = -1
+        while True:
+            timeout = self._next_timeout()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            await asyncio.sleep(self.config.debounce)  # a burst of changes plans once
+            self.wake.clear()
+            if self.stale_deadline is not None and time.monotonic() >= self.stale_deadline:
+                gone = self.state.sweep_stale()
+                self.stale_deadline = None
+                log.info("bgpd.stale_swept", prefixes=len(gone))
+            if not self.store_synced:
+                continue
+            refresh = self.state.config.route_refresh_interval
+            due = time.time() - self.last_resync >= refresh
+            if self.state.revision == planned_revision and not (self.force_resync or due):
+                continue
+            try:
+                planned_revision = await self.sync_once()
+            except Exception as exc:
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.force_resync = True
+                log.exception("sync.failed", error=self.last_error)
+
+    def _next_timeout(self) -> float:
+        waits = [
+            max(0.0, self.last_resync + self.state.config.route_refresh_interval - time.time())
+        ]
+        if self.force_resync and self.store_synced:
+            waits.append(ERROR_RETRY)
+        if self.stale_deadline is not None:
+            waits.append(max(0.0, self.stale_deadline - time.monotonic()))
+        return min(waits)
+
+    async def _in_worker(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
+
+    async def sync_once(self) -> int:
+        """Plan and sync once; returns the planner revision that was applied."""
+        owner = ownership(self.state.config)
+        if self._backend is None or owner != self._owner:
+            self._owner = owner
+            self._backend = await self._in_worker(lambda: self._backend_factory(owner))
+        backend = self._backend
+        hosts = getattr(backend, "host_interfaces", None)
+        if callable(hosts):
+            found: list[HostInterface] = await self._in_worker(hosts)
+            self.state.snapshot(HostInterface, found)
+        revision = self.state.revision
+        desired = plan(self.state)
+        report = await self._in_worker(lambda: sync(desired, backend))
+        self.desired, self.last_report = desired, report
+        self.syncs += 1
+        self.last_resync = time.time()
+        self.force_resync = not report.converged
+        if report.failures:
+            self.errors += 1
+            self.last_error = "; ".join(str(f) for f in report.failures[:5])
+            log.warning("sync.errors", failures=len(report.failures), first=self.last_error)
+        if report.batches:
+            log.info(
+                "sync.applied",
+                batches=report.batches,
+                ops=report.applied,
+                converged=report.converged,
+            )
+        for problem in desired.problems:
+            log.debug("plan.problem", problem=str(problem))
+        self._write_pod_mtu(desired.pod_mtu)
+        if not self.ready.is_set():
+            self.ready.set()
+        return revision
+
+    def _write_pod_mtu(self, mtu: int) -> None:
+        if mtu == self._pod_mtu_written:
+            return
+        path = self.config.pod_mtu_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(f"{mtu}\n")
+            os.replace(tmp, path)
+            self._pod_mtu_written = mtu
+        except OSError as exc:
+            log.warning("pod_mtu.not_written", path=str(path), error=str(exc))
+
+    # -- control socket ------------------------------------------------------------------
+
+    async def status_rpc(self) -> dict[str, object]:
+        desired, report = self.desired, self.last_report
+        problems = [str(p) for p in desired.problems] if desired else []
+        problems += [str(p) for p in report.blocked] if report else []
+        problems += self.store_problems
+        return {
+            "node": self.node,
+            "ready": self.ready.is_set(),
+            "store_synced": self.store_synced,
+            "bgpd_connected": self.bgpd_connected,
+            "routes": desired.route_counts() if desired else {},
+            "stale_routes": len(desired.stale_prefixes) if desired else 0,
+            "pod_mtu": desired.pod_mtu if desired else None,
+            "last_resync": self.last_resync,
+            "last_resync_ago": time.time() - self.last_resync if self.last_resync else None,
+            "converged": report.converged if report else False,
+            "syncs": self.syncs,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "problems": problems,
+        }
+
+    async def resync_rpc(self) -> bool:
+        self.force_resync = True
+        self.wake.set()
+        return True

@@ -1,0 +1,230 @@
+"""Adapters from the outside world to the planner's inputs: store resources and bgpd's stream.
+
+Store side: `inputs_from_resources(node, resources)` turns the decoded resources felixd watches
+(Node, IPPool, IPAMBlock, this host's WorkloadEndpoints, FelixConfiguration) into one snapshot
+per input kind plus the `FelixConfig`; the daemon hands each kind to
+`PlannerState.snapshot`, which is a no-op when nothing of that kind changed. bgpd side:
+`best_paths(routes)` turns the `subscribe` stream's route dicts (`prefix`, `next_hops`, `stale`,
+`local`) into `BestPath`s; locally originated prefixes (this node's own blocks) are skipped,
+since they are the blackholes and workload routes the store already gives.
+
+Invariants: nothing here raises on a resource's content; a value that cannot be adapted is
+skipped and returned as a `Problem` line (the planner validates what it gets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from felixd.plan import BestPath, Block, EncapMode, FelixConfig, NodeInfo, Pool, WorkloadEndpoint
+from felixd.plan.model import Problem
+from resources.errors import ResourceError
+from resources.felix import FelixConfigurationSpec, resolve_felix_settings
+from resources.keys import list_prefix
+from resources.resource import Resource
+from resources.values import decode_value
+from runtime.log import get_logger
+from store.client import StoreClient
+from store.listwatch import ListWatcher
+
+log = get_logger("felixd.inputs")
+
+WATCHED_KINDS = ("Node", "IPPool", "IPAMBlock", "WorkloadEndpoint", "FelixConfiguration")
+
+# felixd's protocol when FelixConfiguration does not set deviceRouteProtocol: Calico's default
+# there is 3 (boot), which would make every boot route felixd's; docs/felixd.md uses 80.
+DEFAULT_PROTOCOL = 80
+
+
+@dataclass(slots=True)
+class StoreInputs:
+    nodes: list[NodeInfo] = field(default_factory=list)
+    pools: list[Pool] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    endpoints: list[WorkloadEndpoint] = field(default_factory=list)
+    config: FelixConfig = field(default_factory=FelixConfig)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _encap(text: str) -> EncapMode:
+    return {m.value: m for m in EncapMode}.get(text, EncapMode.NEVER)
+
+
+def node_info(res: Resource[object]) -> NodeInfo:
+    spec = res.spec
+    bgp = getattr(spec, "bgp", None)
+    addresses = tuple(
+        str(a)
+        for a in (getattr(bgp, "ipv4_address", None), getattr(bgp, "ipv6_address", None))
+        if a is not None
+    )
+    tunnel = getattr(spec, "ipv4_vxlan_tunnel_addr", None)
+    mac = getattr(spec, "vxlan_tunnel_mac_addr", None)
+    return NodeInfo(
+        res.metadata.name, addresses, str(tunnel) if tunnel is not None else None, mac or None
+    )
+
+
+def pool(res: Resource[object]) -> Pool:
+    spec = res.spec
+    return Pool(
+        res.metadata.name,
+        str(getattr(spec, "cidr", "")),
+        ipip_mode=_encap(str(getattr(spec, "ipip_mode", "Never"))),
+        vxlan_mode=_encap(str(getattr(spec, "vxlan_mode", "Never"))),
+        nat_outgoing=bool(getattr(spec, "nat_outgoing", False)),
+        disabled=bool(getattr(spec, "disabled", False)),
+    )
+
+
+def block(res: Resource[object]) -> Block | None:
+    spec = res.spec
+    if getattr(spec, "deleted", False):
+        return None
+    affinity = getattr(spec, "affinity", None)
+    node = None
+    if isinstance(affinity, str) and affinity.startswith("host:"):
+        node = affinity.partition(":")[2]
+    return Block(str(getattr(spec, "cidr", "")), node)
+
+
+def endpoint(res: Resource[object]) -> WorkloadEndpoint:
+    spec = res.spec
+    name = (
+        f"{res.metadata.namespace}/{res.metadata.name}"
+        if res.metadata.namespace
+        else res.metadata.name
+    )
+    return WorkloadEndpoint(
+        name,
+        str(getattr(spec, "interface_name", "")),
+        tuple(str(n) for n in getattr(spec, "ip_networks", ())),
+        getattr(spec, "mac", "") or None,
+    )
+
+
+def felix_config(
+    default: FelixConfigurationSpec | None, node: FelixConfigurationSpec | None
+) -> FelixConfig:
+    """FelixConfiguration `default` and `node.<name>` merged (per-host wins), in planner terms."""
+    s = resolve_felix_settings(default, node)
+    explicit = [spec.device_route_protocol for spec in (node, default) if spec is not None]
+    protocol = next((p for p in explicit if p is not None), DEFAULT_PROTOCOL)
+    return FelixConfig(
+        route_protocol=protocol,
+        interface_prefix=s.interface_prefix.split(",")[0],
+        remove_external_routes=s.remove_external_routes,
+        vxlan_vni=s.vxlan_vni,
+        vxlan_port=s.vxlan_port,
+        vxlan_mtu=s.vxlan_mtu,
+        ipip_mtu=s.ipip_mtu,
+        wireguard_enabled=s.wireguard_enabled,
+        wireguard_mtu=s.wireguard_mtu,
+        route_refresh_interval=s.route_refresh_interval.seconds,
+    )
+
+
+def inputs_from_resources(node: str, resources: Iterable[Resource[object]]) -> StoreInputs:
+    out = StoreInputs()
+    felix: dict[str, FelixConfigurationSpec] = {}
+    for res in resources:
+        try:
+            match res.kind:
+                case "Node":
+                    out.nodes.append(node_info(res))
+                case "IPPool":
+                    out.pools.append(pool(res))
+                case "IPAMBlock":
+                    b = block(res)
+                    if b is not None:
+                        out.blocks.append(b)
+                case "WorkloadEndpoint":
+                    if getattr(res.spec, "node", "") == node:
+                        out.endpoints.append(endpoint(res))
+                case "FelixConfiguration":
+                    if isinstance(res.spec, FelixConfigurationSpec):
+                        felix[res.metadata.name] = res.spec
+        except (TypeError, ValueError) as exc:
+            out.problems.append(Problem(res.kind, res.metadata.name, str(exc)))
+    out.config = felix_config(felix.get("default"), felix.get(f"node.{node}"))
+    return out
+
+
+def best_paths(routes: Sequence[Mapping[str, object]]) -> list[BestPath]:
+    """bgpd's route dicts → BestPaths (learned ones only: local prefixes are this node's)."""
+    found = []
+    for route in routes:
+        hops = route.get("next_hops")
+        if route.get("local") or not isinstance(hops, list) or not hops:
+            continue
+        found.append(
+            BestPath(
+                str(route.get("prefix", "")), tuple(str(h) for h in hops), bool(route.get("stale"))
+            )
+        )
+    return found
+
+
+async def store_snapshots(
+    endpoints: Sequence[str], store_prefix: str
+) -> AsyncIterator[Sequence[Resource[object]]]:
+    """List-then-watch every kind felixd needs; yield all decoded resources after each update,
+    once every prefix has been listed (a value that does not decode is skipped, logged once)."""
+    client = StoreClient(list(endpoints))
+    watchers = [
+        ListWatcher(client, list_prefix(kind, prefix=store_prefix).encode())
+        for kind in WATCHED_KINDS
+    ]
+    changed = asyncio.Event()
+    seen = [False] * len(watchers)
+    cache: dict[tuple[bytes, int], Resource[object] | None] = {}
+
+    async def follow(i: int, watcher: ListWatcher) -> None:
+        async for _ in watcher.updates():
+            seen[i] = True
+            changed.set()
+
+    tasks = [asyncio.get_running_loop().create_task(follow(i, w)) for i, w in enumerate(watchers)]
+    try:
+        while True:
+            await changed.wait()
+            changed.clear()
+            for task in tasks:
+                if task.done():
+                    task.result()
+            if not all(seen):
+                continue
+            live: set[tuple[bytes, int]] = set()
+            out: list[Resource[object]] = []
+            for watcher in watchers:
+                for kv in watcher.state.values():
+                    ident = (kv.key, kv.mod_revision)
+                    live.add(ident)
+                    if ident not in cache:
+                        try:
+                            cache[ident] = decode_value(
+                                kv.key.decode(), kv.value, kv.mod_revision, store_prefix
+                            )
+                        except (ResourceError, UnicodeDecodeError) as exc:
+                            log.warning(
+                                "resource.skipped",
+                                key=kv.key.decode(errors="replace"),
+                                error=str(exc),
+                            )
+                            cache[ident] = None
+                    resource = cache[ident]
+                    if resource is not None:
+                        out.append(resource)
+            for stale in set(cache) - live:
+                del cache[stale]
+            yield out
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await client.close()
