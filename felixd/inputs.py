@@ -1,7 +1,8 @@
 """Adapters from the outside world to the planner's inputs: store resources and bgpd's stream.
 
-Store side: `inputs_from_resources(node, resources)` turns the decoded resources felixd watches
-(Node, IPPool, IPAMBlock, this host's WorkloadEndpoints, FelixConfiguration) into one snapshot
+Store side: `store_snapshots` lists and watches, and `inputs_from_resources(node, resources)`
+turns the decoded resources felixd watches (Node, IPPool, IPAMBlock and confirmed
+BlockAffinities, this host's WorkloadEndpoints, FelixConfiguration) into one snapshot
 per input kind plus the `FelixConfig`; the daemon hands each kind to
 `PlannerState.snapshot`, which is a no-op when nothing of that kind changed. bgpd side:
 `best_paths(routes)` turns the `subscribe` stream's route dicts (`prefix`, `next_hops`, `stale`,
@@ -32,7 +33,14 @@ from store.listwatch import ListWatcher
 
 log = get_logger("felixd.inputs")
 
-WATCHED_KINDS = ("Node", "IPPool", "IPAMBlock", "WorkloadEndpoint", "FelixConfiguration")
+WATCHED_KINDS = (
+    "Node",
+    "IPPool",
+    "IPAMBlock",
+    "BlockAffinity",
+    "WorkloadEndpoint",
+    "FelixConfiguration",
+)
 
 # felixd's protocol when FelixConfiguration does not set deviceRouteProtocol: Calico's default
 # there is 3 (boot), which would make every boot route felixd's; docs/felixd.md uses 80.
@@ -130,6 +138,7 @@ def felix_config(
 def inputs_from_resources(node: str, resources: Iterable[Resource[object]]) -> StoreInputs:
     out = StoreInputs()
     felix: dict[str, FelixConfigurationSpec] = {}
+    affinities: dict[str, str] = {}
     for res in resources:
         try:
             match res.kind:
@@ -141,6 +150,12 @@ def inputs_from_resources(node: str, resources: Iterable[Resource[object]]) -> S
                     b = block(res)
                     if b is not None:
                         out.blocks.append(b)
+                case "BlockAffinity":
+                    spec = res.spec
+                    if getattr(spec, "state", "") == "confirmed" and not getattr(
+                        spec, "deleted", False
+                    ):
+                        affinities[str(getattr(spec, "cidr", ""))] = str(getattr(spec, "node", ""))
                 case "WorkloadEndpoint":
                     if getattr(res.spec, "node", "") == node:
                         out.endpoints.append(endpoint(res))
@@ -149,6 +164,10 @@ def inputs_from_resources(node: str, resources: Iterable[Resource[object]]) -> S
                         felix[res.metadata.name] = res.spec
         except (TypeError, ValueError) as exc:
             out.problems.append(Problem(res.kind, res.metadata.name, str(exc)))
+    # A confirmed affinity stands for its block until the block itself is written (confd
+    # announces a block from its affinity, so felixd must blackhole it from the same moment).
+    have = {b.cidr for b in out.blocks}
+    out.blocks += [Block(c, n) for c, n in sorted(affinities.items()) if c not in have]
     out.config = felix_config(felix.get("default"), felix.get(f"node.{node}"))
     return out
 

@@ -153,6 +153,24 @@ def test_store_inputs_adapt_calico_resources() -> None:
     assert found.config.route_protocol == 80
 
 
+def test_confirmed_affinity_stands_for_a_missing_block() -> None:
+    """confd announces a block from its affinity; felixd blackholes it from the same moment."""
+    extra = """
+apiVersion: projectcalico.org/v3
+kind: BlockAffinity
+metadata: {name: n1-10-244-9-0-26}
+spec: {state: confirmed, node: n1, cidr: 10.244.9.0/26}
+---
+apiVersion: projectcalico.org/v3
+kind: BlockAffinity
+metadata: {name: n1-10-244-8-0-26}
+spec: {state: pending, node: n1, cidr: 10.244.8.0/26}
+"""
+    found = inputs_from_resources("n1", resources(STORE + "---" + extra))
+    blocks = {b.cidr: b.affinity for b in found.blocks}
+    assert blocks["10.244.9.0/26"] == "n1" and "10.244.8.0/26" not in blocks
+
+
 def test_bgpd_routes_skip_local_prefixes() -> None:
     paths = best_paths(
         [
