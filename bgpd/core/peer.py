@@ -19,6 +19,8 @@ from bgpd.core.effects import DownKind, Effect
 from bgpd.core.events import Event, State
 from bgpd.core.fsm import Session
 from bgpd.core.negotiation import SessionParams
+from bgpd.core.reload import Apply
+from bgpd.wire.errors import CEASE, OTHER_CONFIGURATION_CHANGE
 from bgpd.wire.messages import Notification, Open
 
 
@@ -61,6 +63,26 @@ class PeerCore:
         self.params = params
         for s in self.sessions():
             s.params = params
+
+    def reconfigure(self, params: SessionParams, how: Apply, now: float) -> bool:
+        """Apply new settings per the reload matrix (`bgpd.core.reload`).
+
+        HOT and SOFT keep the session (SOFT's re-send of the Adj-RIB-Out is the caller's);
+        RESET closes it with Cease / Other Configuration Change (RFC 4486) and restarts it with
+        the new OPEN. Returns True if the session was reset.
+        """
+        self.set_params(params)
+        if how is not Apply.RESET:
+            return False
+        if not self.primary.auto_restart and self.state is State.IDLE:
+            return False  # administratively down: the new settings apply at the next start
+        self.stop(
+            now,
+            Notification(CEASE, OTHER_CONFIGURATION_CHANGE),
+            DownKind.CONFIG_CHANGED,
+            restart=True,
+        )
+        return True
 
     def sessions(self) -> list[Session]:
         return [self.primary] if self.secondary is None else [self.primary, self.secondary]

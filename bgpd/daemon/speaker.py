@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from bgpd.core.effects import DownKind
 from bgpd.core.events import State
+from bgpd.core.negotiation import SessionParams
 from bgpd.core.reload import GLOBAL_FIELDS, PEER_FIELDS, Apply, classify, strongest
 from bgpd.daemon.config import BgpdConfig, PeerConfig, PeerKey
 from bgpd.daemon.routing import RoutingSink
@@ -31,7 +32,6 @@ from bgpd.daemon.status import neighbor_status
 from bgpd.wire.errors import (
     ADMINISTRATIVE_RESET,
     CEASE,
-    OTHER_CONFIGURATION_CHANGE,
     PEER_DE_CONFIGURED,
 )
 from bgpd.wire.messages import Notification
@@ -243,24 +243,10 @@ class Speaker:
             return dict(summary)
 
 
-def _applier(runner: PeerRunner, params: object, how: Apply) -> Callable[[float], None]:
-    from bgpd.core.negotiation import SessionParams
-
-    assert isinstance(params, SessionParams)
-
+def _applier(runner: PeerRunner, params: SessionParams, how: Apply) -> Callable[[float], None]:
     def apply(now: float) -> None:
-        core = runner.core
-        core.set_params(params)
-        if how is Apply.RESET:
-            if core.primary.auto_restart or core.state is not State.IDLE:
-                # RFC 4486: Cease / Other Configuration Change, then start with the new OPEN.
-                core.stop(
-                    now,
-                    Notification(CEASE, OTHER_CONFIGURATION_CHANGE),
-                    DownKind.CONFIG_CHANGED,
-                    restart=True,
-                )
-        elif how is Apply.SOFT:
+        runner.core.reconfigure(params, how, now)
+        if how is Apply.SOFT:
             soft_reset_out(runner)
 
     return apply

@@ -3,11 +3,13 @@ collision, OPEN checks, RFC 9003 shutdown, reset and IdleHold damping (RFC 4271 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 from bgpd.core.effects import Connect, DownKind, Transmit
 from bgpd.core.events import State
 from bgpd.core.peer import PeerCore
+from bgpd.core.reload import Apply
 from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.wire.errors import (
     ADMINISTRATIVE_RESET,
@@ -15,6 +17,7 @@ from bgpd.wire.errors import (
     CEASE,
     CONNECTION_COLLISION_RESOLUTION,
     OPEN_MESSAGE_ERROR,
+    OTHER_CONFIGURATION_CHANGE,
     UNSUPPORTED_CAPABILITY,
 )
 from bgpd.wire.messages import Notification
@@ -251,3 +254,32 @@ def test_delay_open_waits_for_the_peer_open() -> None:
     assert (a.state, b.state) == (State.CONNECT, State.ACTIVE)
     net.advance(5.0)
     assert (a.state, b.state) == (State.ESTABLISHED, State.ESTABLISHED)
+
+
+def test_reload_matrix_hot_keeps_and_reset_restarts_with_new_open() -> None:
+    """Reload (docs/bgpd.md matrix): a hot change keeps the session; a reset change closes it
+    with Cease / Other Configuration Change (RFC 4486) and re-opens with the new hold time."""
+    pa = params(A_ID, hold_time=9, idle_hold_time=1.0)
+    net, a, b = pair(pa, params(B_ID, passive=True, hold_time=30, idle_hold_time=1.0))
+    established(net, a, b)
+    assert not a.reconfigure(dataclasses.replace(pa, connect_retry_time=7.0), Apply.HOT, net.now)
+    net.advance(30.0)
+    assert net.ups("a") == 1 and not net.downs("b")
+    assert a.reconfigure(dataclasses.replace(pa, hold_time=6), Apply.RESET, net.now)
+    net.advance(5.0)
+    (down,) = net.downs("b")
+    assert (down.reason.code, down.reason.subcode) == (CEASE, OTHER_CONFIGURATION_CHANGE)
+    assert (a.state, b.state) == (State.ESTABLISHED, State.ESTABLISHED)
+    nb = b.primary.negotiated
+    assert nb is not None and nb.hold_time == 6
+
+
+def test_reload_reset_of_an_admin_down_peer_does_not_start_it() -> None:
+    pa = params(A_ID)
+    net, a, b = pair(pa, params(B_ID, passive=True))
+    established(net, a, b)
+    a.stop(net.now)
+    net.advance(1.0)
+    assert not a.reconfigure(dataclasses.replace(pa, hold_time=30), Apply.RESET, net.now)
+    net.advance(30.0)
+    assert a.state is State.IDLE and a.params.hold_time == 30
