@@ -171,8 +171,21 @@ class PeerRunner:
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        self.task = self.loop.create_task(self._run(), name=f"bgp-peer-{self.config.display_name}")
+        self.task = self.loop.create_task(
+            self._guarded(), name=f"bgp-peer-{self.config.display_name}"
+        )
         self.post(("call", self.core.start, None))
+
+    async def _guarded(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug in the core must be loud; `Speaker.healthy` turns false and the watchdog
+            # stops, so systemd restarts the daemon.
+            log.exception("peer.task_failed", peer=self.config.display_name, error=str(exc))
+            raise
 
     async def call(self, fn: Callable[[float], object]) -> object:
         """Run `fn(now)` inside the owning task; returns its result."""
@@ -188,7 +201,7 @@ class PeerRunner:
             )
         if self.task is not None:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
         for task in self.dialing.values():
             task.cancel()
