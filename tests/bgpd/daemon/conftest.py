@@ -17,7 +17,7 @@ from runtime.config import from_mapping
 
 
 def free_port(address: str) -> int:
-    with socket.socket() as s:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
         s.bind((address, 0))
         return int(s.getsockname()[1])
 

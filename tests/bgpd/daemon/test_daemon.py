@@ -354,3 +354,23 @@ def test_sighup_reloads_the_file_and_a_bad_file_changes_nothing(tmp_path: Path) 
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert b"peers[0].hold_time" in err
+
+
+async def test_ipv6_transport_with_md5_and_gtsm(tmp_path: Path, speakers: SpeakerFactory) -> None:
+    """IPv6 sockets: sockaddr_in6 in the TCP-MD5 key, IPV6_MINHOPCOUNT, an IPv6 listener."""
+    p1, p2 = free_port("::1"), free_port("::1")
+    opts = {"password": "v6-secret", "ttl_security": True}
+    a = await speakers(
+        config(tmp_path, A, p1, [peer("::1", p2, **opts)], listen=[{"address": "::1", "port": p1}])
+    )
+    b = await speakers(
+        config(
+            tmp_path,
+            B,
+            p2,
+            [peer("::1", p1, passive=True, **opts)],
+            listen=[{"address": "::1", "port": p2}],
+        )
+    )
+    await wait_for(lambda: up(a) and up(b))
+    assert runner_of(a).core.primary.negotiated.families == ((2, 1),)
