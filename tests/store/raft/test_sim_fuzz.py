@@ -17,6 +17,8 @@ from store.raft import ConfChange, ConfChangeKind, Entry, ProposalDropped
 from tests.store.raft.sim import Cluster, SafetyViolation
 
 NODES = st.integers(1, 5)
+# Example counts scale with the profile: 60 and 40 under `gate`, thousands under `hunt`.
+_PROFILE_EXAMPLES = settings.default.max_examples if settings.default is not None else 100
 
 ACTIONS = st.one_of(
     st.tuples(st.just("run"), st.integers(1, 25)),
@@ -186,7 +188,7 @@ def _final_liveness(cluster: Cluster) -> None:
     assert current.commit_index == cluster.brute_force_commit(current)
 
 
-@settings(max_examples=60)
+@settings(max_examples=_PROFILE_EXAMPLES * 6 // 10)
 @given(
     voters=st.sampled_from([1, 3, 5]),
     seed=st.integers(0, 2**16),
@@ -216,7 +218,7 @@ def _report(cluster: Cluster) -> None:
         event(name)
 
 
-@settings(max_examples=40)
+@settings(max_examples=_PROFILE_EXAMPLES * 4 // 10)
 @given(
     voters=st.sampled_from([3, 5]),
     seed=st.integers(0, 2**16),
