@@ -237,7 +237,7 @@ class StoreClient:
                 async with self._sem:
                     if client._conn is None or client._conn.lost:
                         await asyncio.wait_for(client.connect(), remaining)
-                        _widen_write_buffer(client)
+                        widen_write_buffer(client)
                     return await client.call(method, *params, timeout=remaining)
             except TimeoutError:
                 last = f"{client.endpoints[0]}: connect timeout"
@@ -490,7 +490,7 @@ def _members(w: object) -> list[Member]:
     return out
 
 
-def _widen_write_buffer(client: RPCClient) -> None:
+def widen_write_buffer(client: RPCClient) -> None:
     """Work around ipc.client's single drain waiter (only the last caller that found the
     transport paused is woken, the others wait forever): keep the transport from pausing.
     Memory stays bounded by `max_in_flight` times the request size."""
