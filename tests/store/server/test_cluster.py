@@ -67,8 +67,8 @@ async def test_follower_forwards_writes_and_serves_reads(
         assert [m.id for m in members] == [1, 2, 3]
         # Many forwards at once share the follower's one connection to the leader.
         await asyncio.gather(*(kv.put(b"/many/%03d" % i, b"v" * 256) for i in range(400)))
-        r = await kv.range(b"/many/", prefix_end(b"/many/"), count_only=True)
-        assert r.count == 400
+        many = await kv.range(b"/many/", prefix_end(b"/many/"), count_only=True)
+        assert many.count == 400
     finally:
         await kv.close()
         await watch_kv.close()
