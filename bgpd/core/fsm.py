@@ -52,6 +52,8 @@ from bgpd.wire.errors import (
     CONNECTION_COLLISION_RESOLUTION,
     OPEN_MESSAGE_ERROR,
     UNSUPPORTED_VERSION_NUMBER,
+    UPDATE_MESSAGE_ERROR,
+    Action,
     BGPError,
     FSMError,
     HoldTimerExpired,
@@ -594,8 +596,17 @@ class Session:
 
     def _a_process_update(self) -> State | None:
         msg = self._message
-        if isinstance(msg, Update):
-            self._effects.append(Received(msg))
+        if not isinstance(msg, Update):
+            return None
+        if msg.disabled_families:
+            # RFC 7606 §2 / RFC 4760 §7: a malformed MP_REACH/MP_UNREACH disables the family;
+            # we do not keep a session with a family switched off, so we fall back to the
+            # session reset the malformation carries (its NOTIFICATION code, subcode, data).
+            bad = next(m for m in msg.malformations if m.action is Action.AFISAFI_DISABLE)
+            self._notify(Notification(UPDATE_MESSAGE_ERROR, bad.subcode, bad.data), detail=bad.case)
+            self.connect_retry_counter += 1
+            return S.IDLE
+        self._effects.append(Received(msg))
         return None
 
     def _a_notify_admin(self) -> State | None:

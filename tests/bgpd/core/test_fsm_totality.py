@@ -20,6 +20,7 @@ from bgpd.core.negotiation import SessionParams, local_open
 from bgpd.wire.codec import encode_message
 from bgpd.wire.context import DEFAULT
 from bgpd.wire.messages import KEEPALIVE_MESSAGE, Message, Notification, RouteRefresh, Update
+from bgpd.wire.rfc7606 import Malformation
 
 LOCAL = SessionParams(local_as=65000, remote_as=65000, local_id=1, hold_time=9)
 PEER = SessionParams(local_as=65000, remote_as=65000, local_id=2, hold_time=9)
@@ -155,3 +156,16 @@ def test_rfc4271_s8_random_sequences_keep_the_fsm_legal(
             if isinstance(e, Transmit):
                 assert e.data[:16] == b"\xff" * 16
         check_invariants(s, ups, downs)
+
+
+def test_rfc7606_afi_safi_disable_falls_back_to_session_reset() -> None:
+    s = session_in(State.ESTABLISHED)
+    s.take_effects()
+    bad = Malformation("mp-reach-malformed", 14, b"\x01\x02", (2, 1))
+    s._message = Update(malformations=(bad,))
+    s.handle_event(Event.UPDATE_MSG, 1.0)
+    effects = s.take_effects()
+    assert s.state is State.IDLE
+    sent = [e.data for e in effects if isinstance(e, Transmit)]
+    assert sent and sent[0][18:] == bytes((3, 3, bad.subcode)) + b"\x01\x02"
+    assert s.last_error is not None and s.last_error.code == 3
