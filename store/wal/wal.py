@@ -343,8 +343,9 @@ class WAL:
         """Delete the oldest segments whose entries are all at or below `index`.
 
         Call it with the index of the oldest snapshot you keep, so that a damaged newest
-        snapshot can still be rebuilt from an older one plus the log. The current segment is
-        never deleted. Returns the number of segments removed.
+        snapshot can still be rebuilt from an older one plus the log. `index` must be
+        committed: only committed entries are safe from being overwritten by a later batch.
+        The current segment is never deleted. Returns the number of segments removed.
         """
         self._check_usable()
         removed: list[str] = []
