@@ -51,6 +51,10 @@ class Node:
         return f"10.244.{self.index}.5"
 
     @property
+    def vtep(self) -> str:
+        return f"10.244.{self.index}.1"
+
+    @property
     def block(self) -> str:
         return f"10.244.{self.index}.0/26"
 
@@ -131,30 +135,35 @@ def _mac(ns: str, dev: str) -> str:
     return str(json.loads(sh("ip", "-n", ns, "-j", "link", "show", dev))[0]["address"])
 
 
-def manifest(nodes: list[Node]) -> str:
+def manifest(nodes: list[Node], vxlan: str) -> str:
     docs = [
         "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n"
         "spec: {nodeToNodeMeshEnabled: true, asNumber: 64512, listenPort: 179, bindMode: NodeIP}",
-        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pods}\nspec: {cidr: 10.244.0.0/16}",
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pods}\n"
+        f"spec: {{cidr: 10.244.0.0/16, vxlanMode: {vxlan}}}",
     ]
     for node in nodes:
         docs.append(
             f"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: {node.name}}}\n"
-            f"spec: {{bgp: {{ipv4Address: {node.address}/24}}}}"
+            f"spec: {{bgp: {{ipv4Address: {node.address}/24}}, ipv4VXLANTunnelAddr: {node.vtep}}}"
         )
         docs.append(
             "apiVersion: projectcalico.org/v3\nkind: BlockAffinity\n"
             f"metadata: {{name: {node.name}-{node.block.replace('.', '-').replace('/', '-')}}}\n"
             f"spec: {{state: confirmed, node: {node.name}, cidr: {node.block}}}"
         )
-        docs.append(
-            "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n"
-            f"metadata: {{name: {node.name}-cni-pod{node.index}-eth0, namespace: default}}\n"
-            f"spec: {{node: {node.name}, orchestrator: cni, workload: pod{node.index}, endpoint: eth0, "
-            f"interfaceName: cali{node.index}, ipNetworks: [{node.pod_ip}/32], "
-            f'mac: "{_mac(node.pod_ns, "eth0")}"}}'
-        )
+        docs.append(endpoint(node))
     return "\n---\n".join(docs) + "\n"
+
+
+def endpoint(node: Node) -> str:
+    return (
+        "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n"
+        f"metadata: {{name: {node.name}-cni-pod{node.index}-eth0, namespace: default}}\n"
+        f"spec: {{node: {node.name}, orchestrator: cni, workload: pod{node.index}, endpoint: eth0, "
+        f"interfaceName: cali{node.index}, ipNetworks: [{node.pod_ip}/32], "
+        f'mac: "{_mac(node.pod_ns, "eth0")}"}}'
+    )
 
 
 def write_configs(node: Node, store: str) -> None:
@@ -228,8 +237,12 @@ def diagnose(nodes: list[Node]) -> str:
     return "\n".join(out)
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[tuple[list[Node], list[ProcessRecord], Path]]:
+Cluster = tuple[list[Node], list[ProcessRecord], Path, str]
+
+
+@pytest.fixture(params=["Never", "Always"], ids=["no-encap", "vxlan"])
+async def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    vxlan = str(request.param)
     before = root_snapshot()
     fabric = ns_name("fab")
     nodes = [Node(i, ns_name(f"n{i}"), ns_name(f"p{i}"), tmp_path / f"n{i}") for i in (1, 2)]
@@ -239,14 +252,14 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[list[Node], list[Proces
         make_fabric(fabric, nodes)
         store = await start_store(tmp_path)
         endpoint = f"unix:{tmp_path}/store-1.sock"
-        (tmp_path / "cluster.yaml").write_text(manifest(nodes))
+        (tmp_path / "cluster.yaml").write_text(manifest(nodes, vxlan))
         await run_write([endpoint], [str(tmp_path / "cluster.yaml")], "apply", "/calico")
         for node in nodes:
             write_configs(node, endpoint)
             await start(record(node, "confd", "confd.main"), tmp_path, daemons)  # writes bgpd.toml
             await start(record(node, "bgpd", "bgpd.main"), tmp_path, daemons)
             await start(record(node, "felixd", "felixd.main"), tmp_path, daemons)
-        yield nodes, daemons, tmp_path
+        yield nodes, daemons, tmp_path, vxlan
     finally:
         for rec in reversed(daemons):
             stop(rec, timeout=10)
@@ -255,20 +268,26 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[list[Node], list[Proces
         assert root_snapshot() == before
 
 
-async def test_pods_ping_across_nodes_no_encap_and_restart_changes_nothing(
-    cluster: tuple[list[Node], list[ProcessRecord], Path],
-) -> None:
-    nodes, daemons, tmp = cluster
+async def test_pods_ping_across_nodes_and_restart_changes_nothing(cluster: Cluster) -> None:
+    """calico.md §4.2: no-encap routes via the peer (from bgpd), VXLAN routes via the remote
+    VTEP on vxlan.calico (from the store); §4.3: a restart of felixd rewrites nothing."""
+    nodes, daemons, tmp, vxlan = cluster
     n1, n2 = nodes
     await until_pings(nodes)
     routes = sh("ip", "-n", n1.ns, "route", "show", "proto", "80")
-    assert f"{n2.block} via {n2.address} dev eth0 onlink" in routes
+    if vxlan == "Always":
+        assert f"{n2.block} via {n2.vtep} dev vxlan.calico onlink" in routes
+        fdb = sh("ip", "netns", "exec", n1.ns, "bridge", "fdb", "show", "dev", "vxlan.calico")
+        assert f"dst {n2.address} self permanent" in fdb
+    else:
+        assert f"{n2.block} via {n2.address} dev eth0 onlink" in routes
     assert f"{n1.pod_ip} dev cali1 scope link" in routes
     assert f"blackhole {n1.block}" in routes
+    kind = "remote-vxlan" if vxlan == "Always" else "remote-direct"
     async with RPCClient(f"unix:{n1.directory / 'felixd.sock'}") as client:
         status = await client.call("status")
     assert isinstance(status, dict)
-    assert status["routes"]["remote-direct"] == 1 and status["routes"]["workload"] == 1
+    assert status["routes"][kind] == 1 and status["routes"]["workload"] == 1
     assert status["bgpd_connected"] and status["converged"]
 
     # Restart felixd on n1 with a netlink monitor running: no route is deleted or re-added.
@@ -285,3 +304,14 @@ async def test_pods_ping_across_nodes_no_encap_and_restart_changes_nothing(
         monitor.terminate()
         out, _ = monitor.communicate(timeout=10)
     assert "proto 80" not in out, out
+
+    # Deleting a pod's WorkloadEndpoint removes its route (and only that).
+    gone = tmp / "pod1.yaml"
+    gone.write_text(endpoint(n1))
+    await run_write([f"unix:{tmp}/store-1.sock"], [str(gone)], "delete", "/calico")
+    for _ in range(100):
+        routes = sh("ip", "-n", n1.ns, "route", "show", "proto", "80")
+        if f"{n1.pod_ip} dev cali1" not in routes:
+            break
+        await asyncio.sleep(0.1)
+    assert f"{n1.pod_ip} dev cali1" not in routes and f"blackhole {n1.block}" in routes
