@@ -241,10 +241,13 @@ def _enc_origin(a: PathAttributes, ctx: WireContext) -> bytes | None:
 
 def decode_as_path(v: bytes, size: int, case: str = "as-path-malformed") -> tuple[Segment, ...]:
     """AS_PATH / AS4_PATH segments with `size`-octet AS numbers (RFC 4271 §4.3, RFC 6793 §3)."""
-    segs: list[Segment] = []
     n = len(v)
-    i = 0
     structs = _U16S if size == 2 else _U32S
+    if n > 2 and v[0] == AS_SEQUENCE and n == 2 + v[1] * size:
+        # The common case: one AS_SEQUENCE segment filling the attribute.
+        return ((AS_SEQUENCE, structs[v[1]].unpack_from(v, 2)),)
+    segs: list[Segment] = []
+    i = 0
     while i < n:
         if n - i < 2:
             raise Bad(case)
