@@ -113,9 +113,15 @@ class _ClientConnection(asyncio.Protocol):
             self._drain.set_result(None)
 
     async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its high-water mark.
+
+        Every caller waits on the same future, so any number of concurrent calls are all
+        released when the buffer drains (or the connection is lost).
+        """
         if self._write_paused and not self.lost:
-            self._drain = asyncio.get_running_loop().create_future()
-            await self._drain
+            if self._drain is None or self._drain.done():
+                self._drain = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drain)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -326,7 +332,8 @@ class RPCClient:
                 errors.INVALID_PARAMS, f"{method}: params not serialisable: {exc}"
             ) from exc
         try:
-            await conn.drain()
+            # Back-pressure and the answer share the call's one deadline.
+            await asyncio.wait_for(conn.drain(), timeout=max(deadline - loop.time(), 0.001))
             return await asyncio.wait_for(fut, timeout=max(deadline - loop.time(), 0.001))
         except TimeoutError:
             conn.pending.pop(msgid, None)

@@ -234,3 +234,16 @@ async def test_malformed_frame_closes_only_that_connection(
         writer.close()
         assert server.protocol_errors == 1
         assert await bystander.call("echo", "after") == "after"
+
+
+async def test_many_concurrent_large_calls_through_a_full_write_buffer(
+    unix_server: tuple[RPCServer, str],
+) -> None:
+    """Back-pressure on the client side releases every waiting caller, not just the last."""
+    _, ep = unix_server
+    blob = b"z" * 65536
+    async with RPCClient(ep) as client:
+        results = await asyncio.wait_for(
+            asyncio.gather(*(client.call("echo", blob, timeout=60) for _ in range(1000))), 120
+        )
+    assert len(results) == 1000 and all(r == blob for r in results)
