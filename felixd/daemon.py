@@ -29,7 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from felixd.backends.base import DataplaneBackend
+from felixd.backends.base import DataplaneBackend, OpResult
+from felixd.backends.recording import RecordingKernel
 from felixd.backends.sync import SyncReport, sync
 from felixd.inputs import best_paths, inputs_from_resources, store_snapshots
 from felixd.plan import (
@@ -38,6 +39,8 @@ from felixd.plan import (
     DesiredDataplane,
     HostInterface,
     NodeInfo,
+    ObservedState,
+    Op,
     Ownership,
     PlannerState,
     Pool,
@@ -78,6 +81,7 @@ class FelixdConfig(DaemonConfig):
     netns: str = ""  # run the netlink worker in this named namespace (tests)
     pod_mtu_file: Path = Path("/var/lib/tabby/felixd/mtu")
     nftables: bool = True
+    link_events: bool = True  # resync when links come, go or change state (RTMGRP_LINK)
 
     def validate(self) -> None:
         super().validate()
@@ -91,11 +95,41 @@ class FelixdConfig(DaemonConfig):
         return self.node_name or socket.gethostname()
 
 
-def _default_backend(owner: Ownership) -> DataplaneBackend:
-    from felixd.netlink import NetlinkBackend
-    from felixd.nft import NftBackend
+RTMGRP_LINK = 1
 
-    return NetlinkBackend(owner, NftBackend())
+
+def _link_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+    sock.bind((0, RTMGRP_LINK))
+    sock.setblocking(False)
+    return sock
+
+
+class CachedKernel:
+    """The kernel view between full resyncs: after a batch the kernel acknowledged in full, the
+    same operations are applied to an in-memory copy (`RecordingKernel` answers as Linux does),
+    so a change costs plan + diff + apply, not a dump of every route. Any error, a link event
+    or the refresh timer drops the copy and the next read goes to the kernel."""
+
+    def __init__(self, backend: DataplaneBackend) -> None:
+        self.backend = backend
+        self.copy: RecordingKernel | None = None
+
+    def invalidate(self) -> None:
+        self.copy = None
+
+    def read(self) -> ObservedState:
+        if self.copy is None:
+            self.copy = RecordingKernel.from_state(self.backend.read())
+        return self.copy.read()
+
+    def apply(self, ops: Sequence[Op]) -> list[OpResult]:
+        results = self.backend.apply(ops)
+        if self.copy is not None and all(r.ok for r in results):
+            self.copy.apply(ops)
+        else:
+            self.copy = None
+        return results
 
 
 class Felixd:
@@ -114,8 +148,10 @@ class Felixd:
         self.state = PlannerState(self.node)
         self._store = store
         self._bgpd = bgpd
-        self._backend_factory = backend or _default_backend
+        self._backend_factory = backend or self._default_backend
         self._backend: DataplaneBackend | None = None
+        self._kernel: CachedKernel | None = None
+        self._link_events: socket.socket | None = None
         self._owner: Ownership | None = None
         self._worker: ThreadPoolExecutor | None = None
         self.server = RPCServer(name="felixd")
@@ -137,6 +173,12 @@ class Felixd:
         self.errors = 0
         self.store_problems: list[str] = []
         self._pod_mtu_written: int | None = None
+
+    def _default_backend(self, owner: Ownership) -> DataplaneBackend:
+        from felixd.netlink import NetlinkBackend
+        from felixd.nft import NftBackend
+
+        return NetlinkBackend(owner, NftBackend() if self.config.nftables else None)
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -164,6 +206,10 @@ class Felixd:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.server.close()
+        if self._link_events is not None:
+            asyncio.get_running_loop().remove_reader(self._link_events.fileno())
+            self._link_events.close()
+            self._link_events = None
         if self._worker is not None:
             backend = self._backend
             close = getattr(backend, "close", None)
@@ -307,20 +353,31 @@ class Felixd:
     async def sync_once(self) -> int:
         """Plan and sync once; returns the planner revision that was applied."""
         owner = ownership(self.state.config)
-        if self._backend is None or owner != self._owner:
+        if self._backend is None or self._kernel is None or owner != self._owner:
             self._owner = owner
             self._backend = await self._in_worker(lambda: self._backend_factory(owner))
-        backend = self._backend
+            self._kernel = CachedKernel(self._backend)
+            await self._watch_links()
+        backend, kernel = self._backend, self._kernel
+        if (
+            self.force_resync
+            or time.time() - self.last_resync >= self.state.config.route_refresh_interval
+        ):
+            kernel.invalidate()
+            full = True
+        else:
+            full = False
         hosts = getattr(backend, "host_interfaces", None)
         if callable(hosts):
             found: list[HostInterface] = await self._in_worker(hosts)
             self.state.snapshot(HostInterface, found)
         revision = self.state.revision
         desired = plan(self.state)
-        report = await self._in_worker(lambda: sync(desired, backend))
+        report = await self._in_worker(lambda: sync(desired, kernel))
         self.desired, self.last_report = desired, report
         self.syncs += 1
-        self.last_resync = time.time()
+        if full:
+            self.last_resync = time.time()
         self.force_resync = not report.converged
         if report.failures:
             self.errors += 1
@@ -339,6 +396,31 @@ class Felixd:
         if not self.ready.is_set():
             self.ready.set()
         return revision
+
+    async def _watch_links(self) -> None:
+        """Link up/down/rename/add/delete (RTMGRP_LINK) forces a full resync: a pod's veth that
+        appeared can now take its routes, one that went took them with it (issue 10). The
+        socket is opened in the worker thread so it belongs to the worker's namespace."""
+        if not self.config.link_events or self._link_events is not None:
+            return
+        try:
+            sock = await self._in_worker(_link_socket)
+        except OSError as exc:
+            log.warning("link_events.unavailable", error=str(exc))
+            return
+        self._link_events = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_link_event)
+
+    def _on_link_event(self) -> None:
+        sock = self._link_events
+        if sock is None:
+            return
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while sock.recv(65536):
+                pass
+        # ENOBUFS on overrun: we resync anyway, which is the only right answer to a lost event.
+        self.force_resync = True
+        self.wake.set()
 
     def _write_pod_mtu(self, mtu: int) -> None:
         if mtu == self._pod_mtu_written:

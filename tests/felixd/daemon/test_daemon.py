@@ -15,7 +15,7 @@ from felixd.backends.faulty import Fault, FaultyBackend
 from felixd.backends.recording import RecordingKernel
 from felixd.daemon import Felixd, FelixdConfig
 from felixd.inputs import best_paths, inputs_from_resources
-from felixd.plan import EncapMode, HostInterface, Ownership
+from felixd.plan import EncapMode, HostInterface, ObservedState, Ownership, Route
 from felixd.plan.ops import AddRoute
 from ipc import RPCClient
 from resources.resource import Resource, parse_resource
@@ -258,5 +258,43 @@ async def test_faults_are_retried_and_resynced(tmp_path: Path, code: int) -> Non
     try:
         await until(lambda: {"10.244.0.0/26", "10.244.0.5/32"} <= dsts(inner), "convergence")
         assert h.daemon.errors >= 1 and h.daemon.last_error
+    finally:
+        await h.daemon.stop()
+
+
+class CountingKernel(HostKernel):
+    def __init__(self, links: tuple[str, ...]) -> None:
+        super().__init__(links)
+        self.reads = 0
+
+    def read(self) -> ObservedState:
+        self.reads += 1
+        return super().read()
+
+
+async def test_changes_between_resyncs_do_not_dump_the_kernel(tmp_path: Path) -> None:
+    """A change costs plan + diff + apply: the kernel is read at a full resync only (calico.md
+    §4.3 routeRefreshInterval), and again after any error."""
+    k = CountingKernel(("lo", "eth0", "cali1"))
+    h = Harness(tmp_path, k, link_events=False)
+    await h.store.queue.put(resources())
+    await h.bgpd.queue.put({"type": "snapshot", "routes": []})
+    await h.daemon.start()
+    try:
+        await until(lambda: "10.244.0.5/32" in dsts(k), "the first sync")
+        reads = k.reads
+        for third in range(3):
+            prefix = f"10.244.{1 + third}.0/26"
+            route = {"prefix": prefix, "next_hops": ["192.168.50.11"], "local": False}
+            await h.bgpd.queue.put({"type": "delta", "routes": [route], "withdrawn": []})
+            await until(lambda p=prefix: p in dsts(k), "the new route")  # type: ignore[misc]
+        assert k.reads == reads
+        # A foreign route appears on a key felixd wants: its add fails with EEXIST, the
+        # cached view is dropped and the kernel is read again.
+        k.preload(Route("10.244.9.0/26", protocol=12, gateway="192.168.50.1", dev="eth0"))
+        route = {"prefix": "10.244.9.0/26", "next_hops": ["192.168.50.11"], "local": False}
+        await h.bgpd.queue.put({"type": "delta", "routes": [route], "withdrawn": []})
+        await until(lambda: k.reads > reads, "a re-read after the error")
+        assert k.routes[(254, "10.244.9.0/26", 0)].protocol == 12  # never forced over
     finally:
         await h.daemon.stop()
