@@ -10,8 +10,8 @@ In a private network namespace (deleted at the end) with one veth `eth0` 10.0.0.
    (read + diff + apply only).
 3. A full resync of N routes that are already right (read + diff, no write): wall and CPU time.
 4. One best path changes with N installed: wall time from the input change to the kernel's
-   acknowledgement (re-plan, read, diff, apply; target < 10 ms - the daemon's real path keeps
-   its last read instead of re-reading, so this is an upper bound).
+   acknowledgement, once with a fresh read of the kernel (`one_change_with_read_s`) and as the
+   daemon does it between resyncs, from its cached kernel view (median of 20; target < 10 ms).
 5. RSS of this process holding the planner state and the N-route plan.
 """
 
@@ -25,9 +25,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from felixd.backends.sync import sync
+from felixd.daemon import CachedKernel
 from felixd.netlink import NetlinkBackend
 from felixd.netlink.netns import enter_netns
-from felixd.plan import BestPath, HostInterface, NodeInfo, PlannerState, Pool, compare, plan
+from felixd.plan import BestPath, HostInterface, NodeInfo, PlannerState, Pool, plan
 
 BASE = int(ipaddress.ip_address("10.128.0.0"))
 
@@ -93,14 +94,18 @@ def _felixd(n: int) -> dict[str, float]:
     change = time.perf_counter() - start
     assert report.applied == 1, report
 
-    # The change alone: what the daemon does once it holds the kernel view (plan + diff + apply).
-    observed = backend.read()
-    start = time.perf_counter()
-    state.set(BestPath(_cidr(0), ("10.0.0.3",)))
-    ops = compare(plan(state), observed).ops
-    results = backend.apply(ops)
-    change_only = time.perf_counter() - start
-    assert len(ops) == 1 and results[0].ok, results
+    # The daemon's path: its cached kernel view (felixd.daemon.CachedKernel), so a change is
+    # plan + diff + one netlink message and its acknowledgement.
+    kernel = CachedKernel(backend)
+    kernel.read()
+    changes = []
+    for i in range(20):
+        start = time.perf_counter()
+        state.set(BestPath(_cidr(i), (f"10.0.0.{3 + i % 2}",)))
+        report = sync(plan(state), kernel)
+        changes.append(time.perf_counter() - start)
+        assert report.applied == 1 and report.converged, report
+    change_only = sorted(changes)[len(changes) // 2]
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     backend.close()
     return {
@@ -109,7 +114,7 @@ def _felixd(n: int) -> dict[str, float]:
         "resync_noop_s": resync,
         "resync_noop_cpu_s": resync_cpu,
         "one_change_with_read_s": change,
-        "one_change_s": change_only,
+        "one_change_median_s": change_only,
         "max_rss_mb": rss_mb,
     }
 
