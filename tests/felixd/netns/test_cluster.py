@@ -27,6 +27,7 @@ from tests.store_process import ROOT, start_store, stop_all
 pytestmark = pytest.mark.netns
 
 FABRIC = "192.168.77"
+OUTSIDE = f"{FABRIC}.254"
 START_TIMEOUT = 60.0
 ICMP = "tests.felixd.netns.icmp"  # no `ping` binary on these machines
 
@@ -67,6 +68,9 @@ def make_fabric(fabric: str, nodes: list[Node]) -> None:
     sh("ip", "netns", "add", fabric)
     sh("ip", "-n", fabric, "link", "add", "br0", "type", "bridge")
     sh("ip", "-n", fabric, "link", "set", "br0", "up")
+    # An address on the fabric that no pool covers, with no route back to the pods: only a
+    # masqueraded packet (natOutgoing) can get an answer from it.
+    sh("ip", "-n", fabric, "addr", "add", f"{OUTSIDE}/24", "dev", "br0")
     for node in nodes:
         sh("ip", "netns", "add", node.ns)
         sh("ip", "-n", node.ns, "link", "set", "lo", "up")
@@ -140,7 +144,7 @@ def manifest(nodes: list[Node], vxlan: str) -> str:
         "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n"
         "spec: {nodeToNodeMeshEnabled: true, asNumber: 64512, listenPort: 179, bindMode: NodeIP}",
         "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pods}\n"
-        f"spec: {{cidr: 10.244.0.0/16, vxlanMode: {vxlan}}}",
+        f"spec: {{cidr: 10.244.0.0/16, vxlanMode: {vxlan}, natOutgoing: true}}",
     ]
     for node in nodes:
         docs.append(
@@ -199,9 +203,10 @@ async def start(rec: ProcessRecord, directory: Path, started: list[ProcessRecord
         listener.close()
 
 
-def ping(src: Node, dst: Node) -> bool:
+def ping(src: Node, dst: Node | str) -> bool:
+    address = dst if isinstance(dst, str) else dst.pod_ip
     done = subprocess.run(
-        ["ip", "netns", "exec", src.pod_ns, sys.executable, "-m", ICMP, dst.pod_ip],
+        ["ip", "netns", "exec", src.pod_ns, sys.executable, "-m", ICMP, address],
         capture_output=True,
         check=False,
         timeout=20,
@@ -283,6 +288,12 @@ async def test_pods_ping_across_nodes_and_restart_changes_nothing(cluster: Clust
         assert f"{n2.block} via {n2.address} dev eth0 onlink" in routes
     assert f"{n1.pod_ip} dev cali1 scope link" in routes
     assert f"blackhole {n1.block}" in routes
+    # calico.md §5.7 natOutgoing: the pod reaches an address outside every pool, seen from the
+    # node's address (the fabric has no route to the pods).
+    assert await asyncio.to_thread(ping, n1, OUTSIDE)
+    assert "masquerade" in sh(
+        "ip", "netns", "exec", n1.ns, "nft", "list", "table", "inet", "tabby-nat"
+    )
     kind = "remote-vxlan" if vxlan == "Always" else "remote-direct"
     async with RPCClient(f"unix:{n1.directory / 'felixd.sock'}") as client:
         status = await client.call("status")
