@@ -237,7 +237,6 @@ class StoreClient:
                 async with self._sem:
                     if client._conn is None or client._conn.lost:
                         await asyncio.wait_for(client.connect(), remaining)
-                        widen_write_buffer(client)
                     return await client.call(method, *params, timeout=remaining)
             except TimeoutError:
                 last = f"{client.endpoints[0]}: connect timeout"
@@ -488,13 +487,3 @@ def _members(w: object) -> list[Member]:
             Member(_int(mid), str(name), str(peer), tuple(cast(list[str], clients)), bool(learner))
         )
     return out
-
-
-def widen_write_buffer(client: RPCClient) -> None:
-    """Work around ipc.client's single drain waiter (only the last caller that found the
-    transport paused is woken, the others wait forever): keep the transport from pausing.
-    Memory stays bounded by `max_in_flight` times the request size."""
-    conn = client._conn
-    if conn is not None and conn.transport is not None and not getattr(conn, "_widened", False):
-        conn.transport.set_write_buffer_limits(high=256 * 1024 * 1024)
-        conn._widened = True  # type: ignore[attr-defined]

@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 from ipc import ClientOptions, RPCClient, RPCError, TLSConfig
 from runtime.log import get_logger
-from store.client import widen_write_buffer
 from store.raft import Message, to_wire
 
 log = get_logger("store.peer")
@@ -68,7 +67,6 @@ class PeerTransport:
         peer = self._peers.get(pid)
         if peer is None:
             return None
-        widen_write_buffer(peer.client)  # see store.client: many forwards share one connection
         return peer.client
 
     def send(self, messages: tuple[Message, ...] | list[Message]) -> None:
@@ -92,7 +90,6 @@ class PeerTransport:
                 batch = [to_wire(peer.queue.popleft()) for _ in range(n)]
                 try:
                     await peer.client.call("raft.step", self.self_id, batch, timeout=self.timeout)
-                    widen_write_buffer(peer.client)
                 except RPCError as exc:
                     self.dropped += len(batch)
                     log.debug("peer.send_failed", peer=pid, code=exc.code)
