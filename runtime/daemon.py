@@ -100,8 +100,21 @@ class DaemonRunner:
         ):
             loop.add_signal_handler(signum, handler)
         self.notifier.status("starting")
+        # start() may wait a long time (a store member waits for a leader, confd for the
+        # store): SIGTERM meanwhile must still stop the daemon within the bound.
+        starting = loop.create_task(self.daemon.start())
+        stopping = loop.create_task(self._stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(BaseException):
+                await starting
+            self.notifier.stopping()
+            log.info("stopping", daemon=self.daemon.name, during="start")
+            return await self._stop_daemon()
         try:
-            await self.daemon.start()
+            starting.result()
         except Exception as exc:
             log.exception("start.failed", daemon=self.daemon.name, error=str(exc))
             self.notifier.status(f"start failed: {exc}")
@@ -120,6 +133,9 @@ class DaemonRunner:
         log.info("stopping", daemon=self.daemon.name)
         if watchdog is not None:
             watchdog.cancel()
+        return await self._stop_daemon()
+
+    async def _stop_daemon(self) -> int:
         try:
             await asyncio.wait_for(self.daemon.stop(), self.config.stop_timeout)
         except TimeoutError:

@@ -17,6 +17,7 @@ class SampleConfig(DaemonConfig):
     socket: Path = Path("/run/tabby/sample.sock")
     greeting: str = "hello"
     hang_on_stop: bool = False
+    start_delay: float = 0.0  # >0: start() waits this long before it serves (a slow start)
     wedge_after: float = 0.0  # >0: stop answering the watchdog after this many seconds
 
     def validate(self) -> None:
@@ -43,6 +44,8 @@ class SampleDaemon:
         return self.reloads
 
     async def start(self) -> None:
+        if self.config.start_delay > 0:
+            await asyncio.sleep(self.config.start_delay)
         self.started = asyncio.get_running_loop().time()
         await self.server.listen(f"unix:{self.config.socket}")
 

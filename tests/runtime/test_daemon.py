@@ -182,3 +182,16 @@ def test_second_instance_does_not_steal_the_socket(tmp_path: Path, notify: Notif
         assert asyncio.run(call(tmp_path, "greet")) == "from file"
     finally:
         stop(first)
+
+
+def test_sigterm_during_a_slow_start_stops_cleanly(tmp_path: Path, notify: NotifySocket) -> None:
+    """A daemon still in start() (a store waiting for a leader) obeys SIGTERM at once."""
+    proc = start(tmp_path, notify, "--start-delay", "3600")
+    try:
+        notify.wait_for("STATUS=starting")
+        proc.send_signal(signal.SIGTERM)
+        notify.wait_for("STOPPING=1")
+        assert proc.wait(15) == 0
+        assert notify.count("READY=1") == 0
+    finally:
+        stop(proc)
