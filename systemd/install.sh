@@ -79,7 +79,8 @@ if [ ! -x "$PREFIX/bin/python" ]; then
   python3 -m venv "$PREFIX"
 fi
 if [ -n "$WHEELS" ]; then
-  "$PREFIX/bin/pip" install -q --no-index --find-links "$WHEELS" --upgrade "$SRC"
+  # Offline: Tabby and its dependencies as wheels (`pip wheel /path/to/tabby -w DIR`).
+  "$PREFIX/bin/pip" install -q --no-index --find-links "$WHEELS" --upgrade tabby
 else
   "$PREFIX/bin/pip" install -q --upgrade "$SRC"
 fi
@@ -108,7 +109,12 @@ for example in "$SRC"/systemd/examples/*.toml; do
   fi
 done
 
-# 6. Units.
-for u in $(units); do install -m 0644 "$SRC/systemd/$u" "$UNIT_DIR/$u"; done
+# 6. Units, for the daemons this version ships (a unit without its program would only fail).
+for u in $(units); do
+  d=${u#tabby-}; d=${d%.service}
+  if [ "$u" = tabby.target ] || [ -x "$PREFIX/bin/tabby-$d" ]; then
+    install -m 0644 "$SRC/systemd/$u" "$UNIT_DIR/$u"
+  fi
+done
 if have_systemd; then systemctl daemon-reload; fi
 say "installed into $PREFIX; start a node with: systemctl enable --now tabby.target"
