@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from felixd.backends.base import DataplaneBackend, OpResult
 from felixd.backends.recording import RecordingKernel
@@ -55,12 +56,23 @@ from resources.resource import Resource
 from runtime.config import ConfigError, DaemonConfig
 from runtime.log import get_logger
 from runtime.sdnotify import Notifier
+from store.client import StoreClient
+from store.kv.messages import LeaseGrantResponse
 
 log = get_logger("felixd")
 
 StoreSource = Callable[[], AsyncIterator[Sequence[Resource[object]]]]
 BgpdSource = Callable[[], AsyncIterator[Mapping[str, object]]]
 BackendFactory = Callable[[Ownership], DataplaneBackend]
+
+
+class StatusKV(Protocol):
+    """The part of the store client the status reporter uses (StoreClient has it)."""
+
+    async def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse: ...
+    async def lease_keep_alive(self, lease_id: int) -> int: ...
+    async def put(self, key: bytes, value: bytes, *, lease: int = 0) -> object: ...
+
 
 ERROR_RETRY = 1.0
 T = TypeVar("T")
@@ -82,6 +94,8 @@ class FelixdConfig(DaemonConfig):
     pod_mtu_file: Path = Path("/var/lib/tabby/felixd/mtu")
     nftables: bool = True
     link_events: bool = True  # resync when links come, go or change state (RTMGRP_LINK)
+    status_interval: float = 30.0  # Calico's reportingInterval: the status key's refresh
+    status_ttl: int = 90  # Calico's reportingTTL: the lease on the status key (0: no key)
 
     def validate(self) -> None:
         super().validate()
@@ -142,6 +156,7 @@ class Felixd:
         store: StoreSource | None = None,
         bgpd: BgpdSource | None = None,
         backend: BackendFactory | None = None,
+        status_kv: StatusKV | None = None,
     ) -> None:
         self.config = config
         self.node = config.node
@@ -149,6 +164,8 @@ class Felixd:
         self._store = store
         self._bgpd = bgpd
         self._backend_factory = backend or self._default_backend
+        self._status_kv = status_kv
+        self.started = time.time()
         self._backend: DataplaneBackend | None = None
         self._kernel: CachedKernel | None = None
         self._link_events: socket.socket | None = None
@@ -196,6 +213,8 @@ class Felixd:
         if self.config.bgpd or self._bgpd is not None:
             self.tasks.append(loop.create_task(self._bgpd_pump()))
         self.tasks.append(loop.create_task(self._sync_loop()))
+        if self.config.status_ttl > 0 and (self._store is None or self._status_kv is not None):
+            self.tasks.append(loop.create_task(self._report_status()))
         self.notifier.status("waiting for the store")
         await self.ready.wait()
 
@@ -421,6 +440,51 @@ class Felixd:
         # ENOBUFS on overrun: we resync anyway, which is the only right answer to a lost event.
         self.force_resync = True
         self.wake.set()
+
+    def status_key(self) -> bytes:
+        """Calico's felix status key (`/calico/felix/v2/<region>/host/<node>/status`)."""
+        prefix = self.config.store_prefix.rstrip("/")
+        return f"{prefix}/felix/v2/no-region/host/{self.node}/status".encode()
+
+    async def _report_status(self) -> None:
+        """Keep the status key alive under a lease: it vanishes `status_ttl` seconds after
+        felixd stops reporting (Calico's reportingInterval / reportingTTL)."""
+        kv: StatusKV = self._status_kv or StoreClient(self.config.store_endpoints)
+        lease = 0
+        try:
+            await self.ready.wait()
+            while True:
+                try:
+                    if lease and await kv.lease_keep_alive(lease) <= 0:
+                        lease = 0  # expired while we were away
+                    if not lease:
+                        lease = (await kv.lease_grant(self.config.status_ttl)).id
+                    await kv.put(self.status_key(), self._status_value(), lease=lease)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a status report must never stop the dataplane
+                    lease = 0
+                    log.info("status_key.failed", error=str(exc))
+                await asyncio.sleep(self.config.status_interval)
+        finally:
+            if self._status_kv is None:
+                with contextlib.suppress(Exception):
+                    await kv.close()  # type: ignore[attr-defined]
+
+    def _status_value(self) -> bytes:
+        desired = self.desired
+        return json.dumps(
+            {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "uptime": round(time.time() - self.started, 1),
+                "ready": self.ready.is_set(),
+                "routes": desired.route_counts() if desired else {},
+                "pod_mtu": desired.pod_mtu if desired else None,
+                "last_resync": self.last_resync,
+                "last_error": self.last_error,
+            },
+            sort_keys=True,
+        ).encode()
 
     def _write_pod_mtu(self, mtu: int) -> None:
         if mtu == self._pod_mtu_written:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from felixd.plan import EncapMode, HostInterface, ObservedState, Ownership, Rout
 from felixd.plan.ops import AddRoute
 from ipc import RPCClient
 from resources.resource import Resource, parse_resource
+from store.kv.messages import LeaseGrantResponse
 
 STORE = """
 apiVersion: projectcalico.org/v3
@@ -296,5 +298,52 @@ async def test_changes_between_resyncs_do_not_dump_the_kernel(tmp_path: Path) ->
         await h.bgpd.queue.put({"type": "delta", "routes": [route], "withdrawn": []})
         await until(lambda: k.reads > reads, "a re-read after the error")
         assert k.routes[(254, "10.244.9.0/26", 0)].protocol == 12  # never forced over
+    finally:
+        await h.daemon.stop()
+
+
+class FakeKV:
+    """The store's lease and put calls, in memory; `expire()` lets the lease run out."""
+
+    def __init__(self) -> None:
+        self.values: dict[bytes, tuple[bytes, int]] = {}
+        self.leases: set[int] = set()
+        self.next_id = 100
+
+    async def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse:
+        self.next_id += 1
+        self.leases.add(self.next_id)
+        return LeaseGrantResponse(revision=1, id=self.next_id, ttl=ttl)
+
+    async def lease_keep_alive(self, lease_id: int) -> int:
+        return 90 if lease_id in self.leases else 0
+
+    async def put(self, key: bytes, value: bytes, *, lease: int = 0) -> object:
+        assert lease in self.leases
+        self.values[key] = (value, lease)
+        return None
+
+    def expire(self) -> None:
+        self.leases.clear()
+        self.values.clear()
+
+
+async def test_status_key_lives_under_a_lease(tmp_path: Path) -> None:
+    """Calico's felix status key (reportingInterval / reportingTTL): written under a lease,
+    refreshed, and re-created under a new lease when the old one expired."""
+    kv = FakeKV()
+    h = Harness(tmp_path, kernel(), status_interval=0.05, status_ttl=90)
+    h.daemon._status_kv = kv
+    await h.store.queue.put(resources())
+    await h.daemon.start()
+    key = b"/calico/felix/v2/no-region/host/n1/status"
+    try:
+        await until(lambda: key in kv.values, "the status key")
+        value, lease = kv.values[key]
+        report = json.loads(value)
+        assert report["ready"] and report["routes"]["workload"] == 1
+        kv.expire()
+        await until(lambda: key in kv.values, "the key under a new lease")
+        assert kv.values[key][1] != lease
     finally:
         await h.daemon.stop()

@@ -21,6 +21,7 @@ import pytest
 from ctl.cluster.procs import NotifyListener, ProcessRecord, spawn, stop
 from ctl.resources import run_write
 from ipc import RPCClient
+from store.client import StoreClient
 from tests.felixd.netns.nsutil import cleanup, ns_name, root_snapshot, sh
 from tests.store_process import ROOT, start_store, stop_all
 
@@ -300,6 +301,10 @@ async def test_pods_ping_across_nodes_and_restart_changes_nothing(cluster: Clust
     assert isinstance(status, dict)
     assert status["routes"][kind] == 1 and status["routes"]["workload"] == 1
     assert status["bgpd_connected"] and status["converged"]
+    async with StoreClient([f"unix:{tmp}/store-1.sock"]) as store:
+        key = f"/calico/felix/v2/no-region/host/{n1.name}/status".encode()
+        found = (await store.get(key)).kvs
+    assert found and found[0].lease != 0 and json.loads(found[0].value)["ready"]
 
     # Restart felixd on n1 with a netlink monitor running: no route is deleted or re-added.
     monitor = subprocess.Popen(  # noqa: ASYNC220 - a background reader, never waited on here
