@@ -195,3 +195,20 @@ def test_sigterm_during_a_slow_start_stops_cleanly(tmp_path: Path, notify: Notif
         assert notify.count("READY=1") == 0
     finally:
         stop(proc)
+
+
+def test_metrics_endpoint_is_opt_in(tmp_path: Path, notify: NotifySocket) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    proc = start(tmp_path, notify, "--metrics-port", str(port))
+    try:
+        notify.wait_for("READY=1")
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            body = resp.read().decode()
+        assert "python_info" in body  # Prometheus text format from the default registry
+    finally:
+        stop(proc)
