@@ -331,3 +331,24 @@ async def test_pods_ping_across_nodes_and_restart_changes_nothing(cluster: Clust
             break
         await asyncio.sleep(0.1)
     assert f"{n1.pod_ip} dev cali1" not in routes and f"blackhole {n1.block}" in routes
+    if vxlan == "Always":
+        return  # VXLAN routes come from the store, not from bgpd
+
+    # Stopping n2's bgpd (SIGTERM: a Cease to its peers): n1's bgpd withdraws n2's block and
+    # felixd on n1 removes the route; felixd on n2 notices its bgpd is gone.
+    bgpd = next(r for r in daemons if r.node == n2.name and r.daemon == "bgpd")
+    stop(bgpd, timeout=10)
+    for _ in range(150):
+        routes = sh("ip", "-n", n1.ns, "route", "show", "proto", "80")
+        if n2.block not in routes:
+            break
+        await asyncio.sleep(0.1)
+    assert n2.block not in routes, routes
+    async with RPCClient(f"unix:{n2.directory / 'felixd.sock'}") as client:
+        for _ in range(100):
+            status = await client.call("status")
+            assert isinstance(status, dict)
+            if not status["bgpd_connected"]:
+                break
+            await asyncio.sleep(0.1)
+    assert not status["bgpd_connected"]
