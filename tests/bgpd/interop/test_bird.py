@@ -120,9 +120,9 @@ def test_ibgp_ipv4_ipv6_with_md5_and_ebgp_4_octet_as_with_gtsm_establish(
     assert "Established" in text and "external" in text and "AS4" in text
     # BIRD's two IPv4 and one IPv6 prefixes arrive; our IPv4 prefix reaches BIRD. (BIRD reads an
     # IPv4-mapped IPv6 next hop as IPv4 and withdraws our IPv6 route, so it is not checked.)
-    wait_until(lambda: lb.neighbor(BIRD)["prefixes"].get("ipv4") == 2, 10, "BIRD's IPv4 routes")
-    wait_until(lambda: lb.neighbor(BIRD)["prefixes"].get("ipv6") == 1, 10, "BIRD's IPv6 route")
-    wait_until(lambda: lb.neighbor(BIRD_E)["prefixes"].get("ipv4") == 2, 10, "eBGP routes")
+    wait_until(lambda: lb.neighbor(BIRD)["prefixes"].get("ipv4") == 2, 15, "BIRD's IPv4 routes")
+    wait_until(lambda: lb.neighbor(BIRD)["prefixes"].get("ipv6") == 1, 15, "BIRD's IPv6 route")
+    wait_until(lambda: lb.neighbor(BIRD_E)["prefixes"].get("ipv4") == 2, 15, "eBGP routes")
     assert "10.10.0.0/24" in birdc(lb, "show", "route")
 
 
@@ -146,7 +146,7 @@ def test_hard_reset_is_seen_by_bird(lab: tuple[Lab, int, int]) -> None:
         lambda: lb.neighbor(BIRD)["established_count"] == count + 1 and lb.established(BIRD), 20
     )
     wait_until(
-        lambda: "Received: Administrative reset" in lb.log("bird.log"), 5, "BIRD logging the reset"
+        lambda: "Received: Administrative reset" in lb.log("bird.log"), 15, "BIRD logging the reset"
     )
 
 
@@ -167,7 +167,7 @@ def test_notification_from_bird_is_decoded_and_shown_by_node_status(
 ) -> None:
     lb, _, _ = lab
     birdc(lb, "disable", "tabby4", '"bird operator says bye"')
-    wait_until(lambda: not lb.established(BIRD), 10)
+    wait_until(lambda: not lb.established(BIRD), 15)
     err = lb.neighbor(BIRD)["last_error"]
     assert err["kind"] == "notification_received" and (err["code"], err["subcode"]) == (6, 2)
     assert err["communication"] == "bird operator says bye"

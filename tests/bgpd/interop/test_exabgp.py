@@ -84,8 +84,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def test_ibgp_establishes_and_injected_routes_are_counted(lab: Lab) -> None:
     n = lab.neighbor(EXA)
     assert {"ipv4-unicast", "ipv6-unicast"} <= set(n["capabilities"])
-    wait_until(lambda: lab.neighbor(EXA)["prefixes"].get("ipv4") == 3, 10, "ExaBGP's IPv4 routes")
-    wait_until(lambda: lab.neighbor(EXA)["prefixes"].get("ipv6") == 1, 10, "ExaBGP's IPv6 route")
+    wait_until(lambda: lab.neighbor(EXA)["prefixes"].get("ipv4") == 3, 15, "ExaBGP's IPv4 routes")
+    wait_until(lambda: lab.neighbor(EXA)["prefixes"].get("ipv6") == 1, 15, "ExaBGP's IPv6 route")
 
 
 def test_keepalives_keep_hold_time_3_session_up(lab: Lab) -> None:
@@ -101,12 +101,12 @@ def test_hard_reset_and_shutdown_reach_exabgp(lab: Lab) -> None:
     count = lab.neighbor(EXA)["established_count"]
     lab.rpc("neighbor.reset", EXA, "hard", "")
     wait_until(
-        lambda: '"code": 6, "subcode": 4' in lab.log("api.log"), 10, "ExaBGP receiving the reset"
+        lambda: '"code": 6, "subcode": 4' in lab.log("api.log"), 15, "ExaBGP receiving the reset"
     )
     wait_until(lambda: lab.neighbor(EXA)["established_count"] == count + 1, 30, "re-establishment")
     lab.rpc("neighbor.shutdown", EXA, "")
     wait_until(
-        lambda: '"code": 6, "subcode": 2' in lab.log("api.log"), 10, "ExaBGP receiving the shutdown"
+        lambda: '"code": 6, "subcode": 2' in lab.log("api.log"), 15, "ExaBGP receiving the shutdown"
     )
     lab.rpc("neighbor.enable", EXA)
     wait_until(lambda: lab.established(EXA), 30, "re-establishment")

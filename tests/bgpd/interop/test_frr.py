@@ -97,13 +97,13 @@ def test_ebgp_4_octet_as_md5_gtsm_ipv4_ipv6_establish(lab: Lab) -> None:
     assert {"ipv4-unicast", "ipv6-unicast", "4-octet-as"} <= set(n["capabilities"])
     f = frr_neighbor(lab)
     assert f["bgpState"] == "Established" and f["remoteAs"] == 65000
-    wait_until(lambda: lab.neighbor(FRR)["prefixes"].get("ipv4") == 2, 10, "FRR's IPv4 routes")
-    wait_until(lambda: lab.neighbor(FRR)["prefixes"].get("ipv6") == 1, 10, "FRR's IPv6 route")
+    wait_until(lambda: lab.neighbor(FRR)["prefixes"].get("ipv4") == 2, 15, "FRR's IPv4 routes")
+    wait_until(lambda: lab.neighbor(FRR)["prefixes"].get("ipv6") == 1, 15, "FRR's IPv6 route")
     wait_until(
-        lambda: "10.10.0.0/24" in vtysh(lab, "show bgp ipv4 unicast"), 10, "our route in FRR"
+        lambda: "10.10.0.0/24" in vtysh(lab, "show bgp ipv4 unicast"), 15, "our route in FRR"
     )
     wait_until(
-        lambda: "fd10::/64" in vtysh(lab, "show bgp ipv6 unicast"), 10, "our IPv6 route in FRR"
+        lambda: "fd10::/64" in vtysh(lab, "show bgp ipv6 unicast"), 15, "our IPv6 route in FRR"
     )
 
 
@@ -124,14 +124,14 @@ def test_hard_reset_is_seen_by_frr(lab: Lab) -> None:
         seen.update(frr_neighbor(lab))
         return seen.get("lastNotificationReason") == "Cease/Administrative Reset"
 
-    wait_until(frr_saw_reset, 10, "FRR recording the reset")
+    wait_until(frr_saw_reset, 15, "FRR recording the reset")
     assert seen["lastShutdownDescription"] == "tabby reset"
     wait_until(lambda: lab.neighbor(FRR)["established_count"] == count + 1, 30, "re-establishment")
 
 
 def test_rfc9003_shutdown_message_is_shown_by_frr(lab: Lab) -> None:
     lab.rpc("neighbor.shutdown", FRR, "tabby maintenance")
-    wait_until(lambda: frr_neighbor(lab).get("bgpState") != "Established", 10)
+    wait_until(lambda: frr_neighbor(lab).get("bgpState") != "Established", 15)
     f = frr_neighbor(lab)
     assert f["lastNotificationReason"] == "Cease/Administrative Shutdown"
     assert f["lastShutdownDescription"] == "tabby maintenance"
@@ -146,7 +146,7 @@ def test_frr_shutdown_notification_is_shown_by_node_status(lab: Lab) -> None:
         f"router bgp {FRR_AS}",
         f"neighbor {TABBY} shutdown message frr says bye",
     )
-    wait_until(lambda: not lab.established(FRR), 10)
+    wait_until(lambda: not lab.established(FRR), 15)
     err = lab.neighbor(FRR)["last_error"]
     assert (err["code"], err["subcode"], err["communication"]) == (6, 2, "frr says bye")
     assert 'Cease / Administrative Shutdown "frr says bye"' in lab.node_status()

@@ -89,7 +89,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, GoBGP]]
             "gobgpd.log",
         )
         gobgp = GoBGP(lab, api)
-        wait_until(lambda: gobgp.cli("global").strip() != "", 10, "gobgpd API")
+        wait_until(lambda: gobgp.cli("global").strip() != "", 15, "gobgpd API")
         gobgp.cli("global", "rib", "add", "10.12.0.0/24", "-a", "ipv4")
         gobgp.cli("global", "rib", "add", "fd12::/64", "-a", "ipv6")
         lab.start_tabby(
@@ -106,8 +106,8 @@ def test_ebgp_ipv4_ipv6_establish_and_routes_arrive(lab: tuple[Lab, GoBGP]) -> N
     n = lb.neighbor(GOBGP)
     assert {"ipv4-unicast", "ipv6-unicast", "4-octet-as"} <= set(n["capabilities"])
     assert gobgp.established()
-    wait_until(lambda: lb.neighbor(GOBGP)["prefixes"].get("ipv4") == 1, 10, "GoBGP's IPv4 route")
-    wait_until(lambda: lb.neighbor(GOBGP)["prefixes"].get("ipv6") == 1, 10, "GoBGP's IPv6 route")
+    wait_until(lambda: lb.neighbor(GOBGP)["prefixes"].get("ipv4") == 1, 15, "GoBGP's IPv4 route")
+    wait_until(lambda: lb.neighbor(GOBGP)["prefixes"].get("ipv6") == 1, 15, "GoBGP's IPv6 route")
 
 
 def test_keepalives_keep_hold_time_3_session_up(lab: tuple[Lab, GoBGP]) -> None:
@@ -125,13 +125,13 @@ def test_hard_reset_and_rfc9003_shutdown_are_seen_by_gobgp(lab: tuple[Lab, GoBGP
     lb.rpc("neighbor.reset", GOBGP, "hard", "tabby reset")
     wait_until(
         lambda: "administrative reset" in lb.log("gobgpd.log").lower(),
-        10,
+        15,
         "GoBGP logging the reset",
     )
     wait_until(lambda: lb.neighbor(GOBGP)["established_count"] == count + 1, 30, "re-establishment")
     lb.rpc("neighbor.shutdown", GOBGP, "tabby maintenance")
     wait_until(
-        lambda: "tabby maintenance" in lb.log("gobgpd.log"), 10, "GoBGP logging the communication"
+        lambda: "tabby maintenance" in lb.log("gobgpd.log"), 15, "GoBGP logging the communication"
     )
     lb.rpc("neighbor.enable", GOBGP)
     wait_until(lambda: lb.established(GOBGP), 30, "re-establishment")
@@ -140,7 +140,7 @@ def test_hard_reset_and_rfc9003_shutdown_are_seen_by_gobgp(lab: tuple[Lab, GoBGP
 def test_gobgp_shutdown_notification_is_shown_by_node_status(lab: tuple[Lab, GoBGP]) -> None:
     lb, gobgp = lab
     gobgp.cli("neighbor", TABBY, "shutdown", "--reason", "gobgp says bye")
-    wait_until(lambda: not lb.established(GOBGP), 10)
+    wait_until(lambda: not lb.established(GOBGP), 15)
     err = lb.neighbor(GOBGP)["last_down"]
     assert (err["code"], err["subcode"], err["communication"]) == (6, 2, "gobgp says bye")
     assert 'Cease / Administrative Shutdown "gobgp says bye"' in lb.node_status()
