@@ -48,12 +48,12 @@ def bird_bgp(
 }}"""
 
 
-def start_bird(lab: Lab, name: str, text: str) -> None:
+def start_bird(lab: Lab, name: str, text: str) -> subprocess.Popen[bytes]:
     conf = lab.tmp / f"{name}.conf"
     conf.write_text(text)
     subprocess.run(["bird", "-p", "-c", str(conf)], check=True, timeout=10)
     ctl, pid = lab.tmp / f"{name}.ctl", lab.tmp / f"{name}.pid"
-    lab.spawn(["bird", "-f", "-c", str(conf), "-s", str(ctl), "-P", str(pid)], f"{name}.out")
+    return lab.spawn(["bird", "-f", "-c", str(conf), "-s", str(ctl), "-P", str(pid)], f"{name}.out")
 
 
 def birdc(lab: Lab, name: str, *cmd: str) -> str:
