@@ -74,7 +74,8 @@ class StatusKV(Protocol):
     async def put(self, key: bytes, value: bytes, *, lease: int = 0) -> object: ...
 
 
-ERROR_RETRY = 1.0
+ERROR_RETRY = 1.0  # first retry after a failed sync; doubles up to MAX_RETRY while it fails
+MAX_RETRY = 30.0
 T = TypeVar("T")
 
 
@@ -182,6 +183,7 @@ class Felixd:
         self.bgpd_connected = False
         self.stale_deadline: float | None = None
         self.force_resync = True
+        self.retry_delay = ERROR_RETRY
         self.desired: DesiredDataplane | None = None
         self.last_report: SyncReport | None = None
         self.last_resync = 0.0  # time.time() of the last full sync
@@ -354,14 +356,16 @@ class Felixd:
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.force_resync = True
+                self.retry_delay = min(self.retry_delay * 2, MAX_RETRY)
                 log.exception("sync.failed", error=self.last_error)
+                await self._drop_backend()  # a broken socket is not reused: open new ones
 
     def _next_timeout(self) -> float:
         waits = [
             max(0.0, self.last_resync + self.state.config.route_refresh_interval - time.time())
         ]
         if self.force_resync and self.store_synced:
-            waits.append(ERROR_RETRY)
+            waits.append(self.retry_delay)
         if self.stale_deadline is not None:
             waits.append(max(0.0, self.stale_deadline - time.monotonic()))
         return min(waits)
@@ -398,6 +402,7 @@ class Felixd:
         if full:
             self.last_resync = time.time()
         self.force_resync = not report.converged
+        self.retry_delay = ERROR_RETRY if report.converged else min(self.retry_delay * 2, MAX_RETRY)
         if report.failures:
             self.errors += 1
             self.last_error = "; ".join(str(f) for f in report.failures[:5])
@@ -415,6 +420,13 @@ class Felixd:
         if not self.ready.is_set():
             self.ready.set()
         return revision
+
+    async def _drop_backend(self) -> None:
+        backend, self._backend, self._kernel = self._backend, None, None
+        close = getattr(backend, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                await self._in_worker(close)
 
     async def _watch_links(self) -> None:
         """Link up/down/rename/add/delete (RTMGRP_LINK) forces a full resync: a pod's veth that

@@ -347,3 +347,36 @@ async def test_status_key_lives_under_a_lease(tmp_path: Path) -> None:
         assert kv.values[key][1] != lease
     finally:
         await h.daemon.stop()
+
+
+class BrokenOnce(HostKernel):
+    """A kernel whose first read fails as a dead netlink socket would."""
+
+    broken = True
+
+    def read(self) -> ObservedState:
+        if BrokenOnce.broken:
+            BrokenOnce.broken = False
+            raise OSError(errno.EBADF, "netlink socket closed")
+        return super().read()
+
+
+async def test_backend_exception_is_survived_with_a_new_backend(tmp_path: Path) -> None:
+    """issue 10: errors never stop the dataplane; after one the backend is opened afresh."""
+    k = BrokenOnce(("lo", "eth0", "cali1"))
+    made: list[Ownership] = []
+
+    def factory(owner: Ownership) -> RecordingKernel:
+        made.append(owner)
+        return k
+
+    h = Harness(tmp_path, k)
+    h.daemon._backend_factory = factory
+    await h.store.queue.put(resources())
+    start = asyncio.get_running_loop().create_task(h.daemon.start())
+    try:
+        await until(lambda: "10.244.0.5/32" in dsts(k), "convergence after the error")
+        await start
+        assert len(made) == 2 and "netlink socket closed" in h.daemon.last_error
+    finally:
+        await h.daemon.stop()
