@@ -46,7 +46,9 @@ def register(sub: Any) -> None:
 
 def _print_report(r: Report, out: TextIO) -> None:
     d = r.as_dict()
-    out.write(f"FINDING [{r.property}]\n")
+    out.write(
+        f"FINDING [{r.property}]{' (flaky: not reproduced on every run)' if r.flaky else ''}\n"
+    )
     for f in r.findings:
         out.write(f"  {f.line()}\n")
     out.write(f"  bytes:   {d['hex']}\n  decoded: {d['decoded']}\n")

@@ -26,7 +26,8 @@ from random import Random
 from hypothesis import HealthCheck, Verbosity, find, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.errors import NoSuchExample
+from hypothesis.errors import Flaky, FlakyFailure, NoSuchExample
+from hypothesis.reporting import with_reporter
 
 from bgpd.fuzz import cases
 from bgpd.fuzz.cases import Example
@@ -67,6 +68,7 @@ class Report:
     observation: Observation
     replay: str
     log_tail: str = ""
+    flaky: bool = False  # the failure did not reproduce every time hypothesis re-ran it
 
     def as_dict(self) -> dict[str, object]:
         exp = self.example.expected
@@ -99,6 +101,7 @@ class Report:
                 "log_tail": self.log_tail,
             },
             "replay": self.replay,
+            "flaky": self.flaky,
         }
 
 
@@ -262,7 +265,13 @@ class Harness:
             await sp.wait_for(sp.notifications.__len__, settle)
             down = sp.closed.is_set()
             await sp.close()
-            refused = down and sp.peer_open is None and not sp.notifications
+            # A Cease before any OPEN (e.g. Connection Rejected, RFC 4486 §4) refuses the
+            # connection, not the OPEN.
+            refused = (
+                down
+                and sp.peer_open is None
+                and (not sp.notifications or sp.notifications[0].code == 6)
+            )
             if not refused or time.monotonic() > deadline:
                 return sp, down
             await asyncio.sleep(0.3)
@@ -288,7 +297,9 @@ class Harness:
         if ex.property != "propagation":
             fuzzer.send(encode_message(Update(attributes=self._base(True), nlri=(PROBE,)), ctx))
             if not await self._barrier(fuzzer, monitor, settle) or PROBE not in monitor.routes:
-                raise HarnessError("the target did not propagate the probe route 10.0.0.0/24")
+                raise HarnessError(
+                    f"the target did not propagate the probe route 10.0.0.0/24 within {settle} s"
+                )
         seen_notes = len(fuzzer.notifications)
         fuzzer.send(ex.data)
         barrier = await self._barrier(fuzzer, monitor, settle)
@@ -355,6 +366,10 @@ def judge_malformed_liveness(obs: Observation) -> list[Finding]:
     return out
 
 
+def _silent(_: object) -> None:
+    """Hypothesis's own report of the falsifying example: ours replaces it."""
+
+
 def strategy(prop: str, target: Target) -> st.SearchStrategy[Example]:
     f = target.fuzzer
     table: dict[str, Callable[[], st.SearchStrategy[Example]]] = {
@@ -385,13 +400,21 @@ def fuzz(
     try:
         for prop in options.properties:
             count = 0
+            # The smallest failure seen, with what the target did then: targets are not
+            # deterministic (timers, export batching), so the report shows the observation
+            # that failed rather than a re-run that might not.
+            failures: dict[bytes, tuple[Example, Observation, list[Finding]]] = {}
 
-            def failing(ex: Example, prop: str = prop) -> bool:
+            def failing(
+                ex: Example,
+                prop: str = prop,
+                failures: dict[bytes, tuple[Example, Observation, list[Finding]]] = failures,
+            ) -> bool:
                 nonlocal count
                 if time.monotonic() > end:
                     return False
                 try:
-                    _, findings = harness.example(ex)
+                    obs, findings = harness.example(ex)
                 except HarnessError as err:
                     result.harness_errors.append(f"{prop}: {err}")
                     return False
@@ -399,35 +422,41 @@ def fuzz(
                 result.examples += 1
                 if progress is not None:
                     progress(prop, count, options.max_examples)
+                if findings:
+                    failures[ex.data] = (ex, obs, findings)
                 return bool(findings)
 
             conf = settings(
                 max_examples=options.max_examples,
                 deadline=None,
                 verbosity=Verbosity.quiet,
+                report_multiple_bugs=False,
                 database=db,
                 suppress_health_check=list(HealthCheck),
             )
+            flaky = False
             try:
-                ex = find(
-                    strategy(prop, target),
-                    failing,
-                    settings=conf,
-                    random=Random(options.seed) if options.seed is not None else None,
-                    database_key=f"tabby-fuzz:{prop}:{target.source or target.address}".encode(),
-                )
+                with with_reporter(_silent):
+                    shrunk = find(
+                        strategy(prop, target),
+                        failing,
+                        settings=conf,
+                        random=Random(options.seed) if options.seed is not None else None,
+                        database_key=f"tabby-fuzz:{prop}:{target.source or target.address}".encode(),
+                    )
+                key = shrunk.data
             except NoSuchExample:
-                result.per_property[prop] = count
-                continue
+                key = None
+            except (Flaky, FlakyFailure):
+                flaky = True
+                key = min(failures, key=len) if failures else None
             result.per_property[prop] = count
-            try:
-                obs, findings = harness.example(ex)
-            except HarnessError as err:
-                result.harness_errors.append(f"{prop} (replay of the shrunk example): {err}")
+            if key is None or key not in failures:
                 continue
-            result.reports.append(
-                Report(prop, ex, findings, obs, replay_command(target, ex), harness.log_tail())
-            )
+            ex, obs, findings = failures[key]
+            report = Report(prop, ex, findings, obs, replay_command(target, ex), harness.log_tail())
+            report.flaky = flaky
+            result.reports.append(report)
     finally:
         result.elapsed = time.monotonic() - start
         harness.close()

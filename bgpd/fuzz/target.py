@@ -19,13 +19,14 @@ A target file names the speaker under test and the two harness peers::
     ready_timeout = 15
 
 Template placeholders: `$address $port $asn $router_id $fuzzer_address $fuzzer_asn
-$monitor_address $monitor_asn $dir $config`. Invariant: every address is in 127.0.0.0/8,
+$monitor_address $monitor_asn $dir $config $python` ($python: this interpreter). Invariant: every address is in 127.0.0.0/8,
 so the fuzzer never sends to anything but loopback.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,7 @@ class Target:
             "monitor_asn": str(self.monitor.asn),
             "dir": str(workdir),
             "config": str(workdir / "target.conf"),
+            "python": sys.executable,
         }
 
     def render(self, workdir: Path) -> tuple[list[str], str | None]:
