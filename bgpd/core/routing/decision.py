@@ -2,7 +2,9 @@
 
 Steps, in order (the first that differs decides, and its name is recorded as the reason):
   local       a locally originated path beats a learned one (as BIRD's static preference)
-  local_pref  higher LOCAL_PREF (an eBGP path counts as 100, RFC 4271 §9.1.1)
+  local_pref  higher LOCAL_PREF, 100 when absent (RFC 4271 §9.1.1; a LOCAL_PREF received
+              from an eBGP peer is dropped on import, §5.1.5, so one present on an eBGP
+              path was set by our own import policy)
   as_path     shorter AS_PATH (AS_SET counts 1, confederation segments 0)
   origin      lower ORIGIN (IGP < EGP < INCOMPLETE)
   med         lower MULTI_EXIT_DISC, only between paths from the same neighbor AS (§9.1.2.2 c)
@@ -13,13 +15,15 @@ Steps, in order (the first that differs decides, and its name is recorded as the
 MED is not transitive across neighbor ASes, so "better" alone is not a total order. As in
 "deterministic MED", paths are first grouped by neighbor AS and the best of each group is
 found with MED; group winners are then compared without it. The result does not depend on
-the order paths arrived in. Paths equal through `ebgp` form the ECMP set.
+the order paths arrived in. Paths equal through `ebgp` form the ECMP set; it holds one path
+per distinct next hop (two reflectors reflecting one client's route give one next hop, not
+two), best first, then in decision order, at most `max_paths`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bgpd.core.routing.paths import Path
 
@@ -31,7 +35,7 @@ ECMP_STEPS = ("local", "local_pref", "as_path", "origin", "med", "ebgp")
 
 def _local_pref(p: Path) -> int:
     lp = p.attrs.local_pref
-    return DEFAULT_LOCAL_PREF if lp is None or not p.ibgp else lp
+    return DEFAULT_LOCAL_PREF if lp is None else lp
 
 
 def _router_id(p: Path) -> int:
@@ -73,8 +77,10 @@ def _best_of(paths: Sequence[Path], use_med: bool) -> Path:
     return best
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """A NamedTuple, not a dataclass: a full table holds one per prefix and the single-path
+    case shares one instance per attribute set (see table.py), so construction cost counts."""
+
     best: Path | None
     reason: str  # the step by which best beat the runner-up ("only path", "none")
     multipath: tuple[Path, ...]  # best first, then the other equal-cost paths
@@ -102,7 +108,15 @@ def decide(candidates: Sequence[Path], max_paths: int = 1) -> Decision:
     if max_paths > 1:
         equal = [p for p in rest if _equal_cost(best, p)]
         equal.sort(key=_step_values)
-        multipath = (best, *equal[: max_paths - 1])
+        hops = {best.next_hop}
+        chosen = [best]
+        for p in equal:
+            if len(chosen) == max_paths:
+                break
+            if p.next_hop not in hops:
+                hops.add(p.next_hop)
+                chosen.append(p)
+        multipath = tuple(chosen)
     return Decision(best, reason, multipath)
 
 

@@ -12,12 +12,18 @@ Invariants (checked by tests against a dict model): a prefix's candidates are ex
 Adj-RIB-In entries (plus the local origination) that passed import; `decisions[k].best` is the
 decision process applied to them; a peer's Adj-RIB-Out equals the export of every best path
 for that peer after `outgoing` covered the changed keys.
+
+Cost per prefix (a full table is a million of them): a path received in one UPDATE is one
+shared `Path`; a prefix whose only candidate is that path shares one `Decision`; `outgoing`
+exports each distinct best path once per call (and so shares one `Exported`), and only the
+export policy, which may look at the prefix, runs per prefix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bgpd.core.routing.decision import NO_ROUTE, Decision, decide
 from bgpd.core.routing.export import Exported, export_path, import_loop
@@ -28,8 +34,9 @@ from bgpd.wire.context import Family
 from bgpd.wire.prefix import Prefix
 
 
-@dataclass(frozen=True, slots=True)
-class BestChange:
+class BestChange(NamedTuple):
+    """One prefix whose best path or ECMP set changed (a NamedTuple: one per prefix)."""
+
     key: RouteKey
     decision: Decision  # NO_ROUTE when the prefix is gone
 
@@ -102,10 +109,17 @@ class RoutingTable:
         tables.adj_out.clear()
         tables.up = False
         if keep_stale:
+            # RFC 4724 §4.2: stale paths stay usable; the best path does not change, but
+            # the decisions must hold the stale copies (so a sweep or refresh compares right).
+            marked: dict[int, Path] = {}
             for key, path in tables.adj_in.items():
-                stale = path._replace(stale=True)
+                stale = marked.get(id(path))
+                if stale is None:
+                    stale = marked[id(path)] = path._replace(stale=True)
                 tables.adj_in[key] = stale
-                self.candidates[key][peer_id] = stale
+                cands = self.candidates[key]
+                cands[peer_id] = stale
+                self.decisions[key] = decide(list(cands.values()), self.max_paths)
             return []
         keys = list(tables.adj_in)
         for key in keys:
@@ -146,37 +160,86 @@ class RoutingTable:
             if tables.adj_in.pop(key, None) is not None:
                 self._drop_candidate(key, peer_id)
                 touched.append(key)
-        if announced and attrs is not None:
-            loop = import_loop(attrs, peer, self.router_id, self.cluster_id)
-            base = Path(
-                peer_id,
-                attrs,
-                next_hop,
-                ibgp=peer.ibgp,
-                router_id=peer.router_id,
-                peer_address=peer.address,
-                from_client=peer.rr_client,
-            )
-            policy = tables.import_policy
-            for prefix in announced:
-                key = (family, prefix)
-                path: Path | None = None
-                if loop is None:
-                    if policy is ACCEPT_ALL:
-                        path = base
-                    else:
-                        accepted = policy.evaluate(family, prefix, attrs)
-                        path = None if accepted is None else base._replace(attrs=accepted)
-                if path is None:
-                    tables.rejected += 1
-                    if tables.adj_in.pop(key, None) is not None:  # an implicit withdraw
-                        self._drop_candidate(key, peer_id)
-                        touched.append(key)
-                    continue
-                tables.adj_in[key] = path
-                self.candidates.setdefault(key, {})[peer_id] = path
-                touched.append(key)
+        if not announced or attrs is None:
+            return self._redecide(touched)
+        if family not in peer.families:
+            # RFC 4760 §7 / RFC 4271 §6.3: routes of a family the session did not negotiate
+            # are not accepted (the session layer may also treat them as an error).
+            tables.rejected += len(announced)
+            return self._redecide(touched)
+        if not peer.ibgp and attrs.local_pref is not None:
+            attrs = attrs._replace(local_pref=None)  # RFC 4271 §5.1.5: MUST be ignored
+        loop = import_loop(attrs, peer, self.router_id, self.cluster_id)
+        base = Path(
+            peer_id,
+            attrs,
+            next_hop,
+            ibgp=peer.ibgp,
+            router_id=peer.router_id,
+            peer_address=peer.address,
+            from_client=peer.rr_client,
+        )
+        policy = tables.import_policy
+        if loop is None and policy is ACCEPT_ALL and not touched:
+            return self._announce_one_path(tables, family, announced, base)
+        for prefix in announced:
+            key = (family, prefix)
+            path: Path | None = None
+            if loop is None:
+                if policy is ACCEPT_ALL:
+                    path = base
+                else:
+                    accepted = policy.evaluate(family, prefix, attrs)
+                    path = None if accepted is None else base._replace(attrs=accepted)
+            if path is None:
+                tables.rejected += 1
+                if tables.adj_in.pop(key, None) is not None:  # an implicit withdraw
+                    self._drop_candidate(key, peer_id)
+                    touched.append(key)
+                continue
+            tables.adj_in[key] = path
+            self.candidates.setdefault(key, {})[peer_id] = path
+            touched.append(key)
         return self._redecide(touched)
+
+    def _announce_one_path(
+        self, tables: PeerTables, family: Family, announced: Sequence[Prefix], path: Path
+    ) -> list[BestChange]:
+        """The hot path: one UPDATE's prefixes, all with the same accepted path.
+
+        Same result as storing them and `_redecide`, without its per-prefix list copies and
+        with one shared Decision for every prefix that has no other candidate.
+        """
+        peer_id = path.source
+        adj_in = tables.adj_in
+        all_cands = self.candidates
+        decisions = self.decisions
+        only = Decision(path, "only path", (path,))
+        changes: list[BestChange] = []
+        append = changes.append
+        for prefix in announced:
+            key = (family, prefix)
+            adj_in[key] = path
+            cands = all_cands.get(key)
+            if cands is None:
+                all_cands[key] = {peer_id: path}
+                decisions[key] = only
+                append(BestChange(key, only))
+                continue
+            cands[peer_id] = path
+            old = decisions.get(key, NO_ROUTE)
+            if len(cands) == 1:
+                # The peer's own path replaced itself: nothing to decide.
+                if old.best == path:
+                    continue
+                decisions[key] = only
+                append(BestChange(key, only))
+                continue
+            new = decide(list(cands.values()), self.max_paths)
+            decisions[key] = new
+            if old.best != new.best or old.multipath != new.multipath:
+                append(BestChange(key, new))
+        return changes
 
     def originate(
         self, family: Family, prefix: Prefix, attrs: PathAttributes, next_hop: bytes = b""
@@ -221,39 +284,56 @@ class RoutingTable:
         return changes
 
     # -- output -------------------------------------------------------------------------
-    def _export(self, tables: PeerTables, key: RouteKey) -> Exported | None:
-        decision = self.decisions.get(key)
-        if decision is None or decision.best is None:
-            return None
-        peer = tables.peer
-        if key[0] not in peer.families:
-            return None
-        out = export_path(
-            decision.best, peer, key[0], router_id=self.router_id, cluster_id=self.cluster_id
-        )
-        if out is None or tables.export_policy is ACCEPT_ALL:
-            return out
-        attrs = tables.export_policy.evaluate(key[0], key[1], out.attrs)
-        return None if attrs is None else Exported(attrs, out.next_hop)
-
     def outgoing(self, peer_id: str, keys: Iterable[RouteKey]) -> Outgoing:
-        """Bring one peer's Adj-RIB-Out up to date for `keys`; returns the difference."""
+        """Bring one peer's Adj-RIB-Out up to date for `keys`; returns the difference.
+
+        The export rules depend only on (best path, family, peer), so each distinct best
+        path is exported once per call; the export policy may depend on the prefix and
+        runs per prefix. Equal results share one `Exported`, which UPDATE packing groups on.
+        """
         tables = self.peers[peer_id]
-        work = Outgoing()
+        peer = tables.peer
+        policy = tables.export_policy
+        families = peer.families
+        decisions = self.decisions
         adj_out = tables.adj_out
+        announce: dict[tuple[Family, Exported], list[Prefix]] = {}
+        withdraw: dict[Family, list[Prefix]] = {}
+        # id(best path) -> (the path, kept alive so the id stays unique; its export)
+        exported: dict[tuple[int, Family], tuple[Path, Exported | None]] = {}
         for key in keys:
-            new = self._export(tables, key)
+            family = key[0]
+            decision = decisions.get(key)
+            new: Exported | None = None
+            if decision is not None and family in families:
+                best = decision.best
+                assert best is not None
+                hit = exported.get((id(best), family))
+                if hit is None:
+                    out = export_path(
+                        best, peer, family, router_id=self.router_id, cluster_id=self.cluster_id
+                    )
+                    exported[(id(best), family)] = (best, out)
+                else:
+                    out = hit[1]
+                if out is not None and policy is not ACCEPT_ALL:
+                    attrs = policy.evaluate(family, key[1], out.attrs)
+                    out = None if attrs is None else Exported(attrs, out.next_hop)
+                new = out
             old = adj_out.get(key)
             if new == old:
                 continue
-            family, prefix = key
             if new is None:
                 del adj_out[key]
-                work.withdraw.setdefault(family, []).append(prefix)
+                withdraw.setdefault(family, []).append(key[1])
             else:
                 adj_out[key] = new
-                work.announce.setdefault((family, new), []).append(prefix)
-        return work
+                group = announce.get((family, new))
+                if group is None:
+                    announce[(family, new)] = [key[1]]
+                else:
+                    group.append(key[1])
+        return Outgoing(announce, withdraw)
 
     def full_table(self, peer_id: str) -> Outgoing:
         """Everything the peer should have (a new session, or a route refresh)."""

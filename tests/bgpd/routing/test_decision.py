@@ -37,7 +37,7 @@ def path(
     return Path(
         source,
         attrs,
-        b"\x7f\x00\x00\x01",
+        bytes((127, 0, addr >> 8, addr & 0xFF)),
         ibgp=ibgp,
         router_id=rid,
         peer_address=addr.to_bytes(4, "big"),
@@ -98,7 +98,7 @@ def oracle(paths: list[Path]) -> Path:
         s = [p for p in s if key(p) == best]
 
     keep(lambda p: 0 if p.local else 1)
-    keep(lambda p: -(p.attrs.local_pref if p.ibgp and p.attrs.local_pref is not None else 100))
+    keep(lambda p: -(p.attrs.local_pref if p.attrs.local_pref is not None else 100))
     keep(lambda p: p.attrs.as_path_length())
     keep(lambda p: p.attrs.origin)
     # (c) remove a path when another from the same neighbour AS has a lower MED.
