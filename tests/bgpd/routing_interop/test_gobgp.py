@@ -1,0 +1,80 @@
+"""GoBGP announces routes to Tabby over eBGP with communities, large communities, MED and a
+4-octet AS_PATH; they arrive intact in Tabby's RIB (RFC 1997, RFC 8092, RFC 6793). (The other
+direction is not tested: GoBGP 3.10 rejects a classic NEXT_HOP in 127/8.)"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.bgpd.interop.lab import TABBY, Lab, free_port, tabby_peer, wait_until
+from tests.bgpd.routing_interop.peers import tabby_route
+
+GOBGP, GOBGP_AS = "127.0.0.71", 4200000071
+
+pytestmark = [pytest.mark.debian("gobgpd"), pytest.mark.slow]
+
+
+def gobgp_conf(lab: Lab, port: int) -> str:
+    return f"""[global.config]
+  as = {GOBGP_AS}
+  router-id = "{GOBGP}"
+  port = {port}
+  local-address-list = ["{GOBGP}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{TABBY}"
+    peer-as = 65000
+  [neighbors.transport.config]
+    local-address = "{GOBGP}"
+    remote-port = {lab.port}
+  [neighbors.timers.config]
+    hold-time = 3
+    keepalive-interval = 1
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab = Lab(tmp_path_factory.mktemp("gobgp"))
+    port, api = free_port(GOBGP), free_port(GOBGP)
+    try:
+        conf = lab.tmp / "gobgpd.toml"
+        conf.write_text(gobgp_conf(lab, port))
+        lab.spawn(
+            ["gobgpd", "-f", str(conf), "-t", "toml", "-p", f"--api-hosts={GOBGP}:{api}",
+             "--pprof-disable"],
+            "gobgpd.log",
+        )  # fmt: skip
+
+        def cli(*args: str) -> str:
+            argv = ["gobgp", "-u", GOBGP, "-p", str(api), *args]
+            return subprocess.run(
+                argv, capture_output=True, text=True, timeout=15, check=False
+            ).stdout
+
+        wait_until(lambda: cli("global").strip() != "", 15, "gobgpd API")
+        cli(
+            "global", "rib", "add", "10.71.0.0/24", "community", "65071:1",
+            "large-community", "4200000071:5:6", "med", "40", "aspath", "4200000072", "-a", "ipv4",
+        )  # fmt: skip
+        lab.start_tabby(tabby_peer(GOBGP, port, GOBGP_AS, local_address=TABBY))
+        wait_until(lambda: lab.established(GOBGP), 30, "session with GoBGP")
+        yield lab
+    finally:
+        lab.close()
+
+
+def test_gobgp_route_attributes_intact_in_tabby_rib(lab: Lab) -> None:
+    wait_until(lambda: bool(tabby_route(lab, "10.71.0.0/24")), 15, "GoBGP's route")
+    r = tabby_route(lab, "10.71.0.0/24")
+    assert r["as_path"] == [[GOBGP_AS, 4200000072]]
+    assert r["communities"] == ["65071:1"]
+    assert r["large_communities"] == ["4200000071:5:6"]
+    assert r["med"] == 40
