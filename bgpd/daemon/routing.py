@@ -268,6 +268,14 @@ class RoutingSink:
             self.stats.stale_sweeps += 1
             self._flush(self.table.sweep_stale(pid, eor))
             return
+        if update.malformations:
+            # RFC 7606 §8: errors handled by treat-as-withdraw or attribute discard are logged.
+            log.warning(
+                "update.rfc7606",
+                peer=peer.name,
+                cases=",".join(m.case for m in update.malformations),
+                treat_as_withdraw=update.treat_as_withdraw,
+            )
         changes: list[BestChange] = []
         attrs = update.attributes
         announce_ok = not update.treat_as_withdraw

@@ -79,4 +79,8 @@ def test_rfc7606_malformed_attributes_treat_as_withdraw_and_discard_session_stay
     time.sleep(4)  # more than a hold time: no reset followed the malformed UPDATEs
     n = lab.neighbor(EXA)
     assert n["state"] == "Established" and n["established_count"] == count
+    # Both malformed UPDATEs did reach Tabby (and were not silently dropped by ExaBGP).
+    cases = [line for line in lab.log("tabby.log").splitlines() if "update.rfc7606" in line]
+    assert any("treat_as_withdraw=true" in line.lower() for line in cases), cases
+    assert any("treat_as_withdraw=false" in line.lower() for line in cases), cases
     assert n["prefixes"].get("ipv4") == 3
