@@ -53,16 +53,24 @@ class Network:
         return sp
 
     def link(
-        self, a: str, b: str, *, a_reflects_b: bool = False, b_reflects_a: bool = False
+        self,
+        a: str,
+        b: str,
+        *,
+        a_reflects_b: bool = False,
+        b_reflects_a: bool = False,
+        allow_own_as: dict[str, int] | None = None,
     ) -> None:
-        """A session: `a_reflects_b` makes b a route-reflector client of a."""
+        """A session: `a_reflects_b` makes b a route-reflector client of a;
+        `allow_own_as={"b": 1}` lets b accept paths with its own AS once (on this session)."""
         sa, sb = self.speakers[a], self.speakers[b]
-        self._half(sa, sb, rr_client=a_reflects_b)
-        self._half(sb, sa, rr_client=b_reflects_a)
+        allow = allow_own_as or {}
+        self._half(sa, sb, rr_client=a_reflects_b, allow_own_as=allow.get(a, 0))
+        self._half(sb, sa, rr_client=b_reflects_a, allow_own_as=allow.get(b, 0))
         self.queue.append((a, b, sa.table.full_table(b)))
         self.queue.append((b, a, sb.table.full_table(a)))
 
-    def _half(self, me: Speaker, other: Speaker, rr_client: bool) -> None:
+    def _half(self, me: Speaker, other: Speaker, rr_client: bool, allow_own_as: int = 0) -> None:
         role = RoutingPeer(
             id=other.name,
             name=other.name,
@@ -72,6 +80,7 @@ class Network:
             address=ipaddress.IPv4Address(other.address).packed,
             local_address=ipaddress.IPv4Address(me.address).packed,
             rr_client=rr_client,
+            allow_own_as=allow_own_as,
             families=(IPV4_UNICAST,),
         )
         me.links[other.name] = role
