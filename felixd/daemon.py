@@ -197,7 +197,9 @@ class Felixd:
         from felixd.netlink import NetlinkBackend
         from felixd.nft import NftBackend
 
-        return NetlinkBackend(owner, NftBackend() if self.config.nftables else None)
+        state = self.config.state_dir / "felixd" / "nft-tables.json"
+        nft = NftBackend(state_file=state) if self.config.nftables else None
+        return NetlinkBackend(owner, nft)
 
     # -- life cycle ----------------------------------------------------------------------
 
