@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bgpd.core.effects import DownKind, DownReason
 from bgpd.core.negotiation import Negotiated
@@ -300,12 +300,33 @@ class RoutingSink:
         self._flush(changes)
 
     def on_route_refresh(self, peer: PeerInfo, afi: int, safi: int, out: UpdateSender) -> None:
+        """A ROUTE-REFRESH from the peer, or a soft reload of its settings (which may have
+        changed its role: route-reflector client, next-hop mode)."""
         session = self.sessions.get(peer_id(peer.key))
         if session is None:
             return
+        role = replace(
+            session.role,
+            rr_client=peer.rr_client,
+            next_hop=peer.next_hop if peer.next_hop in ("auto", "self", "keep") else "auto",  # type: ignore[arg-type]
+        )
+        if role != session.role:
+            session.role = role
+            session.info = peer
+            self._flush(self.table.update_peer(role))
+            self.resync_all()
         work = self.table.full_table(session.role.id)
         self._send(session, work)
         out.send_update(end_of_rib(afi, safi))
+
+    def resync_all(self) -> None:
+        """Bring every peer's Adj-RIB-Out in line with the current rules (after a reload
+        changed a role or the cluster id): only the differences are sent."""
+        keys = list(self.table.decisions)
+        for session in list(self.sessions.values()):
+            work = self.table.outgoing(session.role.id, keys)
+            if work:
+                self._send(session, work)
 
     def prefix_counts(self, key: PeerKey) -> dict[str, int]:
         return {family_name(f): n for f, n in self.table.adj_in_count(peer_id(key)).items()}

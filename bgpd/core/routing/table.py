@@ -127,6 +127,19 @@ class RoutingTable:
         del self.peers[peer_id]
         return self._redecide(keys)
 
+    def update_peer(self, peer: RoutingPeer) -> list[BestChange]:
+        """A session's role changed without a reset (soft reload: route-reflector client,
+        next-hop mode): its paths are re-derived and decided again."""
+        tables = self.peers.get(peer.id)
+        if tables is None:
+            return []
+        tables.peer = peer
+        for key, path in tables.adj_in.items():
+            new = path._replace(from_client=peer.rr_client, ibgp=peer.ibgp)
+            tables.adj_in[key] = new
+            self.candidates[key][peer.id] = new
+        return self._redecide(list(tables.adj_in))
+
     def sweep_stale(self, peer_id: str, family: Family | None = None) -> list[BestChange]:
         """End-of-RIB or restart timer: stale paths that were not refreshed go away."""
         tables = self.peers.get(peer_id)
