@@ -306,9 +306,13 @@ async def test_pods_ping_across_nodes_and_restart_changes_nothing(cluster: Clust
         found = (await store.get(key)).kvs
     assert found and found[0].lease != 0 and json.loads(found[0].value)["ready"]
 
-    # Restart felixd on n1 with a netlink monitor running: no route is deleted or re-added.
+    # Restart felixd on n1 with netlink and nftables monitors running: no route is deleted or
+    # re-added, the NAT table is not rewritten.
     monitor = subprocess.Popen(  # noqa: ASYNC220 - a background reader, never waited on here
         ["ip", "-n", n1.ns, "monitor", "route"], stdout=subprocess.PIPE, text=True
+    )
+    nft_monitor = subprocess.Popen(  # noqa: ASYNC220
+        ["ip", "netns", "exec", n1.ns, "nft", "monitor"], stdout=subprocess.PIPE, text=True
     )
     try:
         felixd = next(r for r in daemons if r.node == n1.name and r.daemon == "felixd")
@@ -318,8 +322,11 @@ async def test_pods_ping_across_nodes_and_restart_changes_nothing(cluster: Clust
         await until_pings(nodes, timeout=20)
     finally:
         monitor.terminate()
+        nft_monitor.terminate()
         out, _ = monitor.communicate(timeout=10)
+        nft_out, _ = nft_monitor.communicate(timeout=10)
     assert "proto 80" not in out, out
+    assert "tabby-nat" not in nft_out, nft_out
 
     # Deleting a pod's WorkloadEndpoint removes its route (and only that).
     gone = tmp / "pod1.yaml"
