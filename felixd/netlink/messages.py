@@ -17,6 +17,7 @@ import ipaddress
 import socket
 import struct
 from collections.abc import Iterator, Mapping
+from typing import cast
 
 from felixd.plan.model import FdbEntry, Neighbour, NextHop, Route, RouteScope, RouteType
 
@@ -223,6 +224,8 @@ def _ip(data: bytes) -> str:
 
 _TYPES = {int(t): t for t in RouteType}
 _SCOPES = {int(s): s for s in RouteScope}
+# RTN_UNREACHABLE, RTN_PROHIBIT, RTN_THROW: main-table route types another program may write.
+_FOREIGN_TYPES = frozenset({7, 8, 9})
 
 
 def decode_route(payload: bytes, names: Names) -> Route | None:
@@ -230,6 +233,10 @@ def decode_route(payload: bytes, names: Names) -> Route | None:
     model (cloned/cache entries, route types other than unicast and blackhole)."""
     family, dst_len, _src, _tos, table, proto, scope, rtype, flags = RTMSG.unpack_from(payload)
     kind = _TYPES.get(rtype)
+    if kind is None and rtype in _FOREIGN_TYPES:
+        # Not a type felixd writes, but it holds its key: keep the kernel's number so the
+        # differ reports it as blocking (or deletes exactly it if it carries felixd's protocol).
+        kind = cast(RouteType, rtype)
     if kind is None or flags & RTM_F_CLONED or scope not in _SCOPES:
         return None
     found = attrs(payload, RTMSG.size)
@@ -250,8 +257,8 @@ def decode_route(payload: bytes, names: Names) -> Route | None:
     nexthops: tuple[NextHop, ...] = ()
     if RTA_MULTIPATH in found:
         nexthops = tuple(sorted(_nexthops(found[RTA_MULTIPATH], names)))
-    if kind is RouteType.BLACKHOLE:
-        dev = None  # an IPv6 blackhole reads back with dev lo
+    if kind is RouteType.BLACKHOLE or rtype in _FOREIGN_TYPES:
+        dev = None  # an IPv6 blackhole (or unreachable, prohibit) reads back with dev lo
     if family == socket.AF_INET6:
         scope = int(RouteScope.UNIVERSE)
     return Route(

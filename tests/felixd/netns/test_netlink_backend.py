@@ -45,6 +45,8 @@ def node_ns() -> Iterator[str]:
         # Foreign routes: BIRD's (proto 12) on a prefix felixd also wants, and an unrelated one.
         sh("ip", "-n", ns, "route", "add", "10.99.0.0/24", "via", "192.168.50.1", "proto", "12")
         sh("ip", "-n", ns, "route", "add", "10.245.2.0/26", "via", "192.168.50.1", "proto", "12")
+        # A route type felixd never writes, on the key of the external route it wants.
+        sh("ip", "-n", ns, "route", "add", "prohibit", "203.0.113.0/24", "proto", "12")
         yield ns
     finally:
         cleanup(ns)
@@ -92,6 +94,7 @@ def test_program_read_back_is_empty_diff_and_restart_is_noop(node_ns: str, tmp_p
     applied, blocked = in_ns(node_ns, first)
     assert applied > 10
     assert any("10.245.2.0/26" in b and "proto 12" in b for b in blocked)
+    assert any("203.0.113.0/24" in b and "proto 12" in b for b in blocked)
 
     def restart() -> list[str]:
         backend = _backend(state, nft_state)  # a fresh instance; the nft state file survives
@@ -163,5 +166,6 @@ def test_withdraw_and_endpoint_removal_delete_only_felixd_state(node_ns: str) ->
     assert "10.245.3.0/26" not in dsts and "10.244.0.5/32" not in dsts
     assert "vxlan.calico" not in observed.links
     assert dsts["10.99.0.0/24"].protocol == 12 and dsts["10.245.2.0/26"].protocol == 12
+    assert dsts["203.0.113.0/24"].protocol == 12 and int(dsts["203.0.113.0/24"].type) == 8
     assert "10.245.4.0/26" in dsts and len(dsts["10.245.4.0/26"].nexthops) == 2
     assert sh("ip", "netns", "exec", node_ns, "nft", "list", "tables").strip() == ""
