@@ -267,18 +267,33 @@ class Felixd:
             yield snap
 
     async def _store_pump(self) -> None:
-        async for resources in self._store_source():
-            found = inputs_from_resources(self.node, resources)
-            self.state.set_config(found.config)
-            self.state.snapshot(NodeInfo, found.nodes)
-            self.state.snapshot(Pool, found.pools)
-            self.state.snapshot(Block, found.blocks)
-            self.state.snapshot(WorkloadEndpoint, found.endpoints)
-            self.store_problems = [str(p) for p in found.problems]
-            if not self.store_synced:
-                self.store_synced = True
-                self.notifier.status("store listed, programming the dataplane")
-            self.wake.set()
+        # The source retries a store outage itself; anything else that ends it is logged and
+        # the source started again (the dataplane keeps its last state meanwhile).
+        delay = 0.5
+        while True:
+            try:
+                async for resources in self._store_source():
+                    self._on_store(resources)
+                    delay = 0.5
+                log.warning("store.stream_ended")
+            except Exception as exc:
+                self.last_error = f"store: {exc}"
+                log.exception("store.failed", error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _on_store(self, resources: Sequence[Resource[object]]) -> None:
+        found = inputs_from_resources(self.node, resources)
+        self.state.set_config(found.config)
+        self.state.snapshot(NodeInfo, found.nodes)
+        self.state.snapshot(Pool, found.pools)
+        self.state.snapshot(Block, found.blocks)
+        self.state.snapshot(WorkloadEndpoint, found.endpoints)
+        self.store_problems = [str(p) for p in found.problems]
+        if not self.store_synced:
+            self.store_synced = True
+            self.notifier.status("store listed, programming the dataplane")
+        self.wake.set()
 
     async def _bgpd_source(self) -> AsyncIterator[Mapping[str, object]]:
         if self._bgpd is not None:
@@ -304,6 +319,8 @@ class Felixd:
                     delay = 0.2
             except (RPCError, OSError) as exc:
                 log.info("bgpd.unavailable", detail=str(exc))
+            except Exception as exc:  # a malformed stream must not end the pump
+                log.exception("bgpd.stream_failed", error=str(exc))
             if self.bgpd_connected:
                 self.bgpd_connected = False
                 marked = self.state.mark_stale()
