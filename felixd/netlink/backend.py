@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from pyroute2 import IPRoute
@@ -83,19 +83,31 @@ SYSCTL_PATHS = (
 )
 IFF_UP = 1
 
-# Which encoder and netlink action each batched operation uses.
-Encoder = Callable[[Op, int, dict[str, int]], bytes]
-BATCHED: dict[type, Encoder] = {
-    AddRoute: lambda op, seq, ix: encode_route(op.route, "add", seq, ix),  # type: ignore[union-attr]
-    ReplaceRoute: lambda op, seq, ix: encode_route(op.route, "replace", seq, ix),  # type: ignore[union-attr]
-    DeleteRoute: lambda op, seq, ix: encode_route(op.route, "delete", seq, ix),  # type: ignore[union-attr]
-    AddNeighbour: lambda op, seq, ix: encode_neighbour(op.neighbour, "add", seq, ix),  # type: ignore[union-attr]
-    ReplaceNeighbour: lambda op, seq, ix: encode_neighbour(op.neighbour, "replace", seq, ix),  # type: ignore[union-attr]
-    DeleteNeighbour: lambda op, seq, ix: encode_neighbour(op.neighbour, "delete", seq, ix),  # type: ignore[union-attr]
-    AddFdb: lambda op, seq, ix: encode_fdb(op.entry, "add", seq, ix),  # type: ignore[union-attr]
-    ReplaceFdb: lambda op, seq, ix: encode_fdb(op.entry, "replace", seq, ix),  # type: ignore[union-attr]
-    DeleteFdb: lambda op, seq, ix: encode_fdb(op.entry, "delete", seq, ix),  # type: ignore[union-attr]
+# The netlink action of each batched operation (the others are link, sysctl or nft work).
+ACTIONS: dict[type, str] = {
+    AddRoute: "add",
+    ReplaceRoute: "replace",
+    DeleteRoute: "delete",
+    AddNeighbour: "add",
+    ReplaceNeighbour: "replace",
+    DeleteNeighbour: "delete",
+    AddFdb: "add",
+    ReplaceFdb: "replace",
+    DeleteFdb: "delete",
 }
+
+
+def encode_op(op: Op, seq: int, indexes: dict[str, int]) -> bytes:
+    """The rtnetlink message of a batched operation (raises MissingLink)."""
+    action = ACTIONS[type(op)]
+    match op:
+        case AddRoute(route) | ReplaceRoute(route) | DeleteRoute(route):
+            return encode_route(route, action, seq, indexes)
+        case AddNeighbour(neigh) | ReplaceNeighbour(neigh) | DeleteNeighbour(neigh):
+            return encode_neighbour(neigh, action, seq, indexes)
+        case AddFdb(entry) | ReplaceFdb(entry) | DeleteFdb(entry):
+            return encode_fdb(entry, action, seq, indexes)
+    raise TypeError(f"{type(op).__name__} is not a batched operation")
 
 
 class _Link(Protocol):
@@ -251,16 +263,15 @@ class NetlinkBackend:
                 pending.clear()
 
         for i, op in enumerate(ops):
-            encoder = BATCHED.get(type(op))
-            if encoder is not None:
+            if type(op) in ACTIONS:
                 seq = self.channel.next_seq()
                 try:
-                    pending.append((i, seq, encoder(op, seq, self.indexes)))
+                    pending.append((i, seq, encode_op(op, seq, self.indexes)))
                 except MissingLink:
                     # The link map is from the last read; a link may have come since.
                     self.refresh_links()
                     try:
-                        pending.append((i, seq, encoder(op, seq, self.indexes)))
+                        pending.append((i, seq, encode_op(op, seq, self.indexes)))
                     except MissingLink:
                         errors[i] = errno.ENODEV
                 continue
