@@ -44,7 +44,11 @@ from bgpd.wire import PathAttributes, Update, WireContext, encode_message, forma
 from bgpd.wire.attributes import AS_SEQUENCE
 
 PROBE = bytes((24, 10, 0, 0))  # 10.0.0.0/24: the NLRI of every malformed UPDATE strategy
-SENTINEL = bytes((24, 198, 18, 0))  # 198.18.0.0/24 (RFC 2544 benchmarking range)
+SENTINEL = bytes((24, 198, 18, 0))
+# RFC 5737 TEST-NET-1, as in the strategies' malformed UPDATEs: speakers that call 127/8 next
+# hops invalid (GoBGP) still accept it.
+NEXT_HOP = bytes((192, 0, 2, 1))
+NEXT_HOP_TEXT = "192.0.2.1"  # 198.18.0.0/24 (RFC 2544 benchmarking range)
 
 
 @dataclass
@@ -220,7 +224,7 @@ class Harness:
         return PathAttributes(
             origin=0,
             as_path=((AS_SEQUENCE, (self.target.fuzzer.asn,)),),
-            next_hop=ipaddress.IPv4Address(self.target.fuzzer.address).packed,
+            next_hop=NEXT_HOP,
             communities=community,
         )
 
@@ -294,7 +298,7 @@ class Harness:
                 monitor_down=monitor.closed.is_set(),
                 exit_status=self.exited(),
             )
-        if ex.property != "propagation":
+        if ex.property == "update":
             fuzzer.send(encode_message(Update(attributes=self._base(True), nlri=(PROBE,)), ctx))
             if not await self._barrier(fuzzer, monitor, settle) or PROBE not in monitor.routes:
                 raise HarnessError(
@@ -317,6 +321,12 @@ class Harness:
         if barrier and ex.sent is not None:
             sent = ex.sent
             await monitor.wait_for(lambda: all(p in monitor.routes for p in sent.nlri), 0.5)
+        if fuzzer.closed.is_set() and self.proc is not None:
+            # A crash shows up as a closed session first; give the process time to exit.
+            for _ in range(10):
+                if self.exited() is not None:
+                    break
+                await asyncio.sleep(0.03)
         notes = fuzzer.notifications[seen_notes:]
         obs = Observation(
             notes[0] if notes else None,
@@ -373,7 +383,7 @@ def _silent(_: object) -> None:
 def strategy(prop: str, target: Target) -> st.SearchStrategy[Example]:
     f = target.fuzzer
     table: dict[str, Callable[[], st.SearchStrategy[Example]]] = {
-        "propagation": lambda: cases.propagation(f.asn, f.address),
+        "propagation": lambda: cases.propagation(f.asn, NEXT_HOP_TEXT),
         "header": cases.headers,
         "open": lambda: cases.opens(f.asn, int(ipaddress.IPv4Address(f.address)), target.hold_time),
         "update": cases.updates,
