@@ -300,6 +300,8 @@ async def test_pods_ping_across_nodes_and_restart_changes_nothing(cluster: Clust
         status = await client.call("status")
     assert isinstance(status, dict)
     assert status["routes"][kind] == 1 and status["routes"]["workload"] == 1
+    tunnels = status["tunnels"]
+    assert (list(tunnels) == ["vxlan.calico"]) if vxlan == "Always" else tunnels == {}
     assert status["bgpd_connected"] and status["converged"]
     async with StoreClient([f"unix:{tmp}/store-1.sock"]) as store:
         key = f"/calico/felix/v2/no-region/host/{n1.name}/status".encode()
