@@ -69,7 +69,10 @@ def _state() -> PlannerState:
     state.set(BestPath("10.245.2.0/26", ("192.168.50.12",)))
     state.set(BestPath("10.245.4.0/26", ("192.168.50.12", "192.168.50.13")))  # ECMP
     state.set(BestPath("203.0.113.0/24", ("192.168.50.1",)))  # external
-    state.set(WorkloadEndpoint("pod1", "cali1", ("10.244.0.5/32",), "ee:ee:ee:ee:ee:01"))
+    state.set(Pool("v6", "fd00:244::/64"))
+    state.set(
+        WorkloadEndpoint("pod1", "cali1", ("10.244.0.5/32", "fd00:244::5/128"), "ee:ee:ee:ee:ee:01")
+    )
     return state
 
 
@@ -115,6 +118,9 @@ def test_program_read_back_is_empty_diff_and_restart_is_noop(node_ns: str, tmp_p
     assert "10.244.1.0/26 via 10.244.1.1 dev vxlan.calico onlink" in routes
     assert "10.245.3.0/26 via 192.168.50.12 dev eth0 onlink" in routes
     assert "10.244.0.5 dev cali1 scope link" in routes
+    assert "fd00:244::5 dev cali1 metric 1024" in sh(
+        "ip", "-n", node_ns, "-6", "route", "show", "proto", "80"
+    )
     assert "blackhole 10.244.0.0/26" in routes
     assert "nexthop via 192.168.50.12 dev eth0 weight 1 onlink" in routes
     # The foreign routes are still BIRD's.
