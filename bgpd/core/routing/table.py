@@ -167,6 +167,8 @@ class RoutingTable:
     ) -> list[BestChange]:
         tables = self.peers[peer_id]
         peer = tables.peer
+        if withdrawn and not announced:
+            return self._withdraw(tables, peer_id, family, withdrawn)
         touched: list[RouteKey] = []
         for prefix in withdrawn:
             key = (family, prefix)
@@ -176,8 +178,8 @@ class RoutingTable:
         if not announced or attrs is None:
             return self._redecide(touched)
         if family not in peer.families:
-            # RFC 4760 §7 / RFC 4271 §6.3: routes of a family the session did not negotiate
-            # are not accepted (the session layer may also treat them as an error).
+            # RFC 4760 §8: routes of an <AFI, SAFI> are exchanged only when both speakers
+            # advertised it; an UPDATE for one the session did not negotiate is not used.
             tables.rejected += len(announced)
             return self._redecide(touched)
         if not peer.ibgp and attrs.local_pref is not None:
@@ -248,6 +250,33 @@ class RoutingTable:
                 decisions[key] = only
                 append(BestChange(key, only))
                 continue
+            new = decide(list(cands.values()), self.max_paths)
+            decisions[key] = new
+            if old.best != new.best or old.multipath != new.multipath:
+                append(BestChange(key, new))
+        return changes
+
+    def _withdraw(
+        self, tables: PeerTables, peer_id: str, family: Family, withdrawn: Sequence[Prefix]
+    ) -> list[BestChange]:
+        """The hot path of a withdrawal: `_drop_candidate` and `_redecide`, inlined."""
+        adj_in = tables.adj_in
+        all_cands = self.candidates
+        decisions = self.decisions
+        changes: list[BestChange] = []
+        append = changes.append
+        for prefix in withdrawn:
+            key = (family, prefix)
+            if adj_in.pop(key, None) is None:
+                continue  # never announced, or a repeat within this message
+            cands = all_cands[key]
+            del cands[peer_id]
+            if not cands:
+                del all_cands[key]
+                del decisions[key]
+                append(BestChange(key, NO_ROUTE))
+                continue
+            old = decisions[key]
             new = decide(list(cands.values()), self.max_paths)
             decisions[key] = new
             if old.best != new.best or old.multipath != new.multipath:

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from bgpd.core.routing.decision import decide
 from bgpd.core.routing.export import Exported, export_path, import_loop
@@ -146,6 +152,26 @@ class TableAgainstModel(RuleBasedStateMachine):
         return out
 
     # -- rules --------------------------------------------------------------------------
+    @initialize()
+    def two_sessions_up(self) -> None:
+        self.peer_up("client")
+        self.peer_up("ebgp")
+
+    @rule(pid=st.sampled_from(sorted(PEERS)), data=st.data())
+    def withdraw_announced(self, pid: str, data: st.DataObject) -> None:
+        """A withdraw-only UPDATE of routes the peer did announce."""
+        mp = self.model.get(pid)
+        if mp is None or not mp.up or not mp.announced:
+            return
+        keys = data.draw(st.sets(st.sampled_from(sorted(mp.announced)), min_size=1))
+        for family in BOTH:
+            gone = [k[1] for k in sorted(keys) if k[0] == family]
+            if gone:
+                changes = self.table.receive(pid, family, (), None, b"", gone)
+                for prefix in gone:
+                    del mp.announced[(family, prefix)]
+                self._flush(changes)
+
     @rule(pid=st.sampled_from(sorted(PEERS)))
     def peer_up(self, pid: str) -> None:
         mp = self.model.setdefault(pid, ModelPeer())
@@ -183,7 +209,7 @@ class TableAgainstModel(RuleBasedStateMachine):
     @rule(
         pid=st.sampled_from(sorted(PEERS)),
         family=st.sampled_from(BOTH),
-        picks=st.sets(st.integers(0, 3), min_size=1),
+        picks=st.sets(st.integers(0, 3)),  # empty: a withdraw-only UPDATE
         attrs=st.sampled_from(ATTRS),
         withdraw=st.sets(st.integers(0, 3)),
     )
