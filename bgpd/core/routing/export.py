@@ -11,7 +11,10 @@ with which attributes and next hop. The rules:
   non-transitive ORIGINATOR_ID / CLUSTER_LIST removed, and a MED received from another AS not
   passed on (§5.1.4); a MED set by our own policy or origination is kept;
 - iBGP: LOCAL_PREF present (100 unless set), next hop unchanged except for locally originated
-  paths and `next_hop = "self"`.
+  paths and `next_hop = "self"`;
+- IPv6 (RFC 2545 §3): a next hop passed on unchanged loses its link-local half; next hop self
+  over an IPv4 session is the IPv4-mapped address. An IPv4 route needs an IPv4 next hop
+  (RFC 8950 extended next hop is not supported), so without one it is not advertised.
 The result is interned by the caller, so peers that share a role share attribute objects and
 UPDATE packing groups prefixes by identity.
 """
@@ -80,6 +83,10 @@ def export_path(
         )
         if peer.next_hop != "keep" or path.local:
             next_hop = peer.local_address
+    if len(next_hop) == 32:
+        # RFC 2545 §3: a link-local next hop is only meaningful to a peer on the link it
+        # belongs to; a next hop passed on unchanged keeps its global address only.
+        next_hop = next_hop[:16]
     if family[0] == AFI_IPV4:
         if len(next_hop) != 4:
             return None  # no IPv4 next hop for an IPv4 route on this session
