@@ -107,7 +107,10 @@ def propagation(fuzzer_as: int, next_hop: str) -> st.SearchStrategy[Example]:
             (AS_SEQUENCE, (fuzzer_as, *draw(st.lists(_PATH_ASN, max_size=4))))
         ]
         if draw(st.booleans()):
-            path.append((AS_SET, tuple(draw(st.lists(_PATH_ASN, min_size=1, max_size=3)))))
+            # An AS_SET is a set (RFC 4271 §4.3): duplicates may be merged, so none are sent.
+            path.append(
+                (AS_SET, tuple(draw(st.lists(_PATH_ASN, min_size=1, max_size=3, unique=True))))
+            )
         unknown = tuple(
             RawAttribute(
                 OPTIONAL | TRANSITIVE | (PARTIAL if draw(st.booleans()) else 0),

@@ -269,12 +269,11 @@ class Harness:
             await sp.wait_for(sp.notifications.__len__, settle)
             down = sp.closed.is_set()
             await sp.close()
-            # A Cease before any OPEN (e.g. Connection Rejected, RFC 4486 §4) refuses the
-            # connection, not the OPEN.
-            refused = (
-                down
-                and sp.peer_open is None
-                and (not sp.notifications or sp.notifications[0].code == 6)
+            # A Cease (Connection Rejected; Collision Resolution with the session just dropped,
+            # RFC 4486 §4) is never the answer to an OPEN error: the connection was refused.
+            refused = down and (
+                (sp.peer_open is None and not sp.notifications)
+                or bool(sp.notifications and sp.notifications[0].code == 6)
             )
             if not refused or time.monotonic() > deadline:
                 return sp, down
