@@ -337,8 +337,27 @@ class RoutingSink:
             return
         self.stats.best_changes += len(changes)
         keys = [c.key for c in changes]
+        sources = {c.decision.best.source if c.decision.best is not None else "" for c in changes}
         for session in list(self.sessions.values()):
-            work = self.table.outgoing(session.role.id, keys)
+            pid = session.role.id
+            todo = keys
+            if pid in sources or "" in sources:
+                # A best path is never exported back to the peer it came from (export_path),
+                # and a prefix with no best path only needs a withdrawal where the Adj-RIB-Out
+                # holds it: for those prefixes the only possible work is on what this peer's
+                # Adj-RIB-Out holds. A table-sized batch from one peer thus costs that peer
+                # (and every peer, for a full withdrawal of prefixes it never got) one dict
+                # probe per prefix, not an export.
+                adj_out = self.table.peers[pid].adj_out
+                todo = [
+                    c.key
+                    for c in changes
+                    if (c.decision.best is not None and c.decision.best.source != pid)
+                    or c.key in adj_out
+                ]
+                if not todo:
+                    continue
+            work = self.table.outgoing(pid, todo)
             if work:
                 self._send(session, work)
         self._publish(changes)

@@ -1,0 +1,160 @@
+"""Unit tests of the routing shell `RoutingSink` with fake sessions (no sockets): UPDATE
+propagation between eBGP peers (RFC 4271 §9.2: the best path goes to every other peer, never
+back to the one it came from; AS_PATH prepend and next hop self, §5.1.2/§5.1.3), packing many
+prefixes per UPDATE, full withdrawal, a flush request per batch, and RFC 4724 §4.2 stale marks
+visible in the `rib` API while a restarting peer is away."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+
+from bgpd.core.effects import DownKind, DownReason
+from bgpd.core.negotiation import Negotiated
+from bgpd.daemon.config import BgpdConfig
+from bgpd.daemon.routing import RoutingSink
+from bgpd.daemon.sink import PeerInfo
+from bgpd.wire.attributes import AS_SEQUENCE, PathAttributes
+from bgpd.wire.capabilities import GracefulRestart
+from bgpd.wire.context import IPV4_UNICAST, WireContext
+from bgpd.wire.messages import Update
+from bgpd.wire.update import decode_update
+
+CTX = WireContext(four_octet_as=True)
+
+
+@dataclass
+class FakeSender:
+    context: WireContext = CTX
+    sent: list[bytes] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    flushes: int = 0
+
+    def send_update(self, update: Update) -> None:
+        self.updates.append(update)
+
+    def send_encoded(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def decoded(self) -> list[Update]:
+        return [decode_update(d, self.context) for d in self.sent]
+
+
+def peer(n: int) -> PeerInfo:
+    return PeerInfo(
+        key=(f"127.0.0.{n}", "", 179),
+        name=f"p{n}",
+        peer_type="global",
+        local_as=65000,
+        remote_as=65000 + n,
+        local_address="127.0.0.100",
+        rr_client=False,
+        next_hop="auto",
+    )
+
+
+def negotiated(n: int, gr: bool = False) -> Negotiated:
+    return Negotiated(
+        remote_as=65000 + n,
+        remote_id=0x7F000000 + n,
+        hold_time=90,
+        keepalive_time=30.0,
+        families=(IPV4_UNICAST,),
+        four_octet_as=True,
+        route_refresh=True,
+        enhanced_route_refresh=False,
+        extended_message=False,
+        graceful_restart=GracefulRestart(restart_time=60) if gr else None,
+        context=CTX,
+    )
+
+
+def announcement(n: int, count: int) -> Update:
+    attrs = PathAttributes(
+        origin=0,
+        as_path=((AS_SEQUENCE, (65000 + n,)),),
+        next_hop=socket.inet_aton(f"127.0.0.{n}"),
+    )
+    nlri = tuple(b"\x18" + (0x0A0000 + i).to_bytes(3, "big") for i in range(count))
+    return Update(attributes=attrs, nlri=nlri)
+
+
+def sink_with_peers(*ns: int, gr: bool = False) -> tuple[RoutingSink, dict[int, FakeSender]]:
+    sink = RoutingSink(BgpdConfig(router_id="127.0.0.100", local_as=65000))
+    senders = {}
+    for n in ns:
+        senders[n] = FakeSender()
+        sink.on_session_up(peer(n), negotiated(n, gr), senders[n])
+        senders[n].sent.clear()
+        senders[n].flushes = 0
+    return sink, senders
+
+
+def test_rfc4271_9_2_batch_goes_to_other_peers_packed_never_back_to_source() -> None:
+    sink, out = sink_with_peers(1, 2, 3)
+    sink.on_update(peer(1), announcement(1, 1000))
+    assert out[1].sent == []  # not back to the peer it came from
+    for n in (2, 3):
+        ups = out[n].decoded()
+        assert 1 <= len(ups) <= 2  # 1000 /24s fit in one or two 4,096-octet UPDATEs
+        assert sum(len(u.nlri) for u in ups) == 1000
+        a = ups[0].attributes
+        assert a is not None and a.as_path == ((AS_SEQUENCE, (65000, 65001)),)  # §5.1.2
+        assert a.next_hop == socket.inet_aton("127.0.0.100")  # §5.1.3 next hop self
+        assert out[n].flushes == 1  # one flush request for the batch
+
+
+def test_rfc4271_full_withdrawal_reaches_other_peers_and_nothing_goes_to_source() -> None:
+    sink, out = sink_with_peers(1, 2)
+    ann = announcement(1, 600)
+    sink.on_update(peer(1), ann)
+    out[2].sent.clear()
+    sink.on_update(peer(1), Update(withdrawn=ann.nlri))
+    assert out[1].sent == []
+    assert sorted(p for u in out[2].decoded() for p in u.withdrawn) == sorted(ann.nlri)
+    assert sink.rib()["total"] == 0
+
+
+def test_rfc4271_9_1_better_path_from_second_peer_withdraws_from_it_and_updates_third() -> None:
+    sink, out = sink_with_peers(1, 2, 3)
+    sink.on_update(peer(1), announcement(1, 5))
+    for s in out.values():
+        s.sent.clear()
+    # Peer 2 announces the same prefixes with a longer AS_PATH: peer 1's stay best, and
+    # peer 2 now receives nothing new (it already has them from peer 1).
+    longer = announcement(2, 5)
+    assert longer.attributes is not None
+    longer = longer._replace(
+        attributes=longer.attributes._replace(as_path=((AS_SEQUENCE, (65002, 65009)),))
+    )
+    sink.on_update(peer(2), longer)
+    assert all(s.sent == [] for s in out.values())
+    # Peer 1 withdraws: peer 2's paths become best; peer 1 and 3 get them, peer 2 gets a
+    # withdrawal of what it had been sent from peer 1.
+    sink.on_update(peer(1), Update(withdrawn=longer.nlri))
+    to2 = out[2].decoded()
+    assert sorted(p for u in to2 for p in u.withdrawn) == sorted(longer.nlri)
+    for n in (1, 3):
+        ups = out[n].decoded()
+        assert sorted(p for u in ups for p in u.nlri) == sorted(longer.nlri)
+        a = ups[0].attributes
+        assert a is not None and a.as_path == ((AS_SEQUENCE, (65000, 65002, 65009)),)
+
+
+def test_rfc4724_4_2_stale_paths_are_marked_in_rib_while_peer_restarts() -> None:
+    async def scenario() -> None:
+        sink, _ = sink_with_peers(1, 2, gr=True)
+        sink.on_update(peer(1), announcement(1, 3))
+        sink.on_session_down(peer(1), DownReason(DownKind.PEER_CLOSED, at=0.0))
+        rows = sink.rib()["routes"]
+        assert isinstance(rows, list) and len(rows) == 3
+        assert all(r["stale"] is True for r in rows)
+        assert sink.stale_timers  # the restart timer runs
+        for timer in sink.stale_timers.values():
+            timer.cancel()
+
+    asyncio.run(scenario())
