@@ -407,8 +407,11 @@ def fuzz(
     end = start + options.time_budget
     db = DirectoryBasedExampleDatabase(str(options.database)) if options.database else None
     try:
-        for prop in options.properties:
+        for i, prop in enumerate(options.properties):
             count = 0
+            # Share what is left of the budget, so a slow property cannot starve the next.
+            now = time.monotonic()
+            prop_end = now + max(0.0, end - now) / (len(options.properties) - i)
             # The smallest failure seen, with what the target did then: targets are not
             # deterministic (timers, export batching), so the report shows the observation
             # that failed rather than a re-run that might not.
@@ -418,9 +421,10 @@ def fuzz(
                 ex: Example,
                 prop: str = prop,
                 failures: dict[bytes, tuple[Example, Observation, list[Finding]]] = failures,
+                prop_end: float = prop_end,
             ) -> bool:
                 nonlocal count
-                if time.monotonic() > end:
+                if time.monotonic() > prop_end:
                     return False
                 try:
                     obs, findings = harness.example(ex)
