@@ -239,11 +239,6 @@ class RoutingSink:
             )
         )
         changes = self.table.remove_peer(pid, keep_stale=keep)
-        if keep and pid in self.table.peers:
-            # RoutingTable.remove_peer(keep_stale=True) marks the candidates stale but leaves the
-            # Loc-RIB decisions holding the fresh path objects (the API and the stream would
-            # say "not stale"): decide those prefixes again so the stale mark is visible.
-            changes += self.table._redecide(list(self.table.peers[pid].adj_in))
         if keep and gr is not None:
             log.info("gr.helper", peer=peer.name, restart_time=gr.restart_time)
             loop = asyncio.get_running_loop()

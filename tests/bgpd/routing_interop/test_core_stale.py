@@ -1,10 +1,8 @@
 """RFC 4724 §4.2 in the pure routing core: after a session drop kept for graceful restart, the
 Loc-RIB best path of the restarting peer's prefixes is marked stale (the API and the best-path
-stream read the decisions, not the candidates). Fails today: reported to the core's owner."""
+stream read the decisions, not the candidates)."""
 
 from __future__ import annotations
-
-import pytest
 
 from bgpd.core.routing.paths import RoutingPeer
 from bgpd.core.routing.table import RoutingTable
@@ -34,7 +32,6 @@ def _table_with_one_route() -> tuple[RoutingTable, tuple[object, ...]]:
     return table, (IPV4_UNICAST, prefix)
 
 
-@pytest.mark.xfail(strict=True, reason="remove_peer(keep_stale=True) does not re-decide")
 def test_rfc4724_4_2_remove_peer_keep_stale_marks_loc_rib_best_stale() -> None:
     table, key = _table_with_one_route()
     table.remove_peer("p", keep_stale=True)
