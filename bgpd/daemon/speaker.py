@@ -84,6 +84,12 @@ class Speaker:
         await self.rpc.listen(f"unix:{self.config.control_socket}", mode=0o660)
 
     async def stop(self) -> None:
+        # The control socket goes first: subscribers (felixd) must see the stream end, not a
+        # withdrawal of every route caused by our own shutdown, so that graceful restart
+        # keeps the kernel routes while bgpd restarts (RFC 4724, forwarding state kept).
+        if self.rpc is not None:
+            await self.rpc.close()
+            self.rpc = None
         await asyncio.gather(
             *(
                 r.close(Notification.shutdown("tabby-bgpd stopping"), DownKind.ADMIN_DOWN)
@@ -94,8 +100,6 @@ class Speaker:
         for lst in self.listeners.values():
             lst.server.close()
         self.listeners.clear()
-        if self.rpc is not None:
-            await self.rpc.close()
 
     async def reload(self) -> None:
         if self.loader is None:
