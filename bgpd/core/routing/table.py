@@ -341,40 +341,61 @@ class RoutingTable:
         adj_out = tables.adj_out
         announce: dict[tuple[Family, Exported], list[Prefix]] = {}
         withdraw: dict[Family, list[Prefix]] = {}
-        # id(best path) -> (the path, kept alive so the id stays unique; its export)
+        # id(best path), family -> (the path, kept alive so the id stays unique; its export)
         exported: dict[tuple[int, Family], tuple[Path, Exported | None]] = {}
+        # Policy results, so that prefixes given equal attributes share one Exported.
+        interned: dict[Exported, Exported] = {}
+        # The previous prefix's best path and group: consecutive prefixes of one UPDATE
+        # share both, and this skips hashing a whole attribute set per prefix.
+        last_best: Path | None = None
+        last_family: Family | None = None
+        last_out: Exported | None = None
+        last_group: list[Prefix] = []
+        last_group_key_new: Exported | None = None
+        last_group_family: Family | None = None
         for key in keys:
-            family = key[0]
+            family, prefix = key
             decision = decisions.get(key)
             new: Exported | None = None
             if decision is not None and family in families:
                 best = decision.best
-                assert best is not None
-                hit = exported.get((id(best), family))
-                if hit is None:
-                    out = export_path(
-                        best, peer, family, router_id=self.router_id, cluster_id=self.cluster_id
-                    )
-                    exported[(id(best), family)] = (best, out)
+                if best is last_best and family == last_family:
+                    out = last_out
                 else:
-                    out = hit[1]
+                    hit = exported.get((id(best), family))
+                    if hit is None:
+                        assert best is not None
+                        out = export_path(
+                            best, peer, family, router_id=self.router_id, cluster_id=self.cluster_id
+                        )
+                        exported[(id(best), family)] = (best, out)
+                    else:
+                        out = hit[1]
+                    last_best, last_family, last_out = best, family, out
                 if out is not None and policy is not ACCEPT_ALL:
-                    attrs = policy.evaluate(family, key[1], out.attrs)
-                    out = None if attrs is None else Exported(attrs, out.next_hop)
+                    attrs = policy.evaluate(family, prefix, out.attrs)
+                    if attrs is None:
+                        out = None
+                    elif attrs is not out.attrs:
+                        fresh = Exported(attrs, out.next_hop)
+                        out = interned.setdefault(fresh, fresh)
                 new = out
             old = adj_out.get(key)
-            if new == old:
+            if new is old or new == old:
                 continue
             if new is None:
                 del adj_out[key]
-                withdraw.setdefault(family, []).append(key[1])
-            else:
-                adj_out[key] = new
-                group = announce.get((family, new))
-                if group is None:
-                    announce[(family, new)] = [key[1]]
-                else:
-                    group.append(key[1])
+                withdraw.setdefault(family, []).append(prefix)
+                continue
+            adj_out[key] = new
+            if new is last_group_key_new and family == last_group_family:
+                last_group.append(prefix)
+                continue
+            group = announce.get((family, new))
+            if group is None:
+                group = announce[(family, new)] = []
+            group.append(prefix)
+            last_group, last_group_key_new, last_group_family = group, new, family
         return Outgoing(announce, withdraw)
 
     def full_table(self, peer_id: str) -> Outgoing:
