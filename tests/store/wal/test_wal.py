@@ -295,21 +295,35 @@ def test_full_disk_does_not_stop_a_restart(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_stats_count_saves_and_slow_fdatasync_is_logged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Like etcd's "slow fdatasync" warning: a slow disk is named in the log, not guessed at."""
     import logging
 
     wal = _open(tmp_path, segment_size=4096, preallocate=False)
     monkeypatch.setattr("store.wal.wal.SLOW_SYNC_SECONDS", -1.0)  # every sync counts as slow
-    monkeypatch.setattr(logging.getLogger("tabby"), "propagate", True)
-    with caplog.at_level(logging.WARNING, logger="tabby.store.wal"):
+    # Count with a handler of our own: independent of what earlier tests did to logging.
+    seen: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    wal_log = logging.getLogger("tabby.store.wal")
+    handler = Collect(logging.WARNING)
+    old_level = wal_log.level
+    wal_log.addHandler(handler)
+    wal_log.setLevel(logging.WARNING)
+    try:
         for i in range(1, 40):
             wal.save((1, 1, i - 1), entries(i, i, 1, size=200))
+    finally:
+        wal_log.removeHandler(handler)
+        wal_log.setLevel(old_level)
     assert wal.stats.saves == 39
     assert wal.stats.segments_created == len(wal.segment_paths)
     assert wal.stats.bytes_written == sum(os.path.getsize(p) for p in wal.segment_paths)
-    assert sum("wal.slow_fdatasync" in r.getMessage() for r in caplog.records) == 39
+    assert sum("wal.slow_fdatasync" in r.getMessage() for r in seen) == 39
     wal.release_to(30)
     assert wal.stats.segments_released == wal.stats.segments_created - len(wal.segment_paths)
     wal.close()
