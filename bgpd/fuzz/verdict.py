@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bgpd.wire import Action, Notification, PathAttributes, Update, format_prefix
-from bgpd.wire.attributes import AS_SEQUENCE, PARTIAL, Segment
+from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, PARTIAL, Segment
 from bgpd.wire.errors import error_name
 from bgpd.wire.rfc7606 import CASES
 from bgpd.wire.strategies import Expected
@@ -207,7 +207,7 @@ def _attribute_findings(
     got = route.attributes
     out: list[Finding] = []
     want_path = _prepend(sent.as_path or (), target_as)
-    if got.as_path != want_path:
+    if _sets_sorted(got.as_path or ()) != _sets_sorted(want_path):
         out.append(
             Finding("RFC 4271 §5.1.2", f"AS_PATH {want_path}", f"advertised AS_PATH {got.as_path}")
         )
@@ -260,6 +260,11 @@ def _attribute_findings(
                 )
             )
     return out
+
+
+def _sets_sorted(path: tuple[Segment, ...]) -> tuple[Segment, ...]:
+    # RFC 4271 §4.3: an AS_SET is unordered; speakers may sort it (FRR does).
+    return tuple((t, tuple(sorted(a)) if t == AS_SET else a) for t, a in path)
 
 
 def _prepend(path: tuple[Segment, ...], asn: int) -> tuple[Segment, ...]:

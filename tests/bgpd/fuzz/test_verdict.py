@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bgpd.fuzz.verdict import Observation, Route, judge_malformed, judge_propagation
 from bgpd.wire import Notification, PathAttributes, Update, WireContext, make_prefix
-from bgpd.wire.attributes import AS_SEQUENCE, OPTIONAL, PARTIAL, TRANSITIVE, RawAttribute
+from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, OPTIONAL, PARTIAL, TRANSITIVE, RawAttribute
 from bgpd.wire.errors import Action, MessageHeaderError, UpdateMessageError
 from bgpd.wire.strategies import Expected
 
@@ -112,3 +112,11 @@ def test_rfc4271_s5_dropped_transitive_and_missing_route() -> None:
 def test_rfc4271_s6_3_reset_on_well_formed_update_is_a_finding() -> None:
     (f,) = judge_propagation(SENT, 65000, 65002, down(3, 1))
     assert "reset the session" in f.observed
+
+
+def test_rfc4271_s4_3_as_set_order_does_not_matter() -> None:
+    sent = Update(
+        attributes=BASE._replace(as_path=((AS_SEQUENCE, (65001,)), (AS_SET, (7, 3)))), nlri=(PROBE,)
+    )
+    got = BASE._replace(as_path=((AS_SEQUENCE, (65000, 65001)), (AS_SET, (3, 7))))
+    assert judge_propagation(sent, 65000, 65002, Observation(routes={PROBE: Route(got)})) == []
