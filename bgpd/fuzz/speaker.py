@@ -236,5 +236,6 @@ class Speaker:
         self.closed.set()
 
     async def close(self) -> None:
+        tasks = list(self._tasks)
         self.abort()
-        await asyncio.sleep(0)
+        await asyncio.gather(*tasks, return_exceptions=True)
