@@ -15,23 +15,15 @@ skipped and returned as a `Problem` line (the planner validates what it gets).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from felixd.plan import BestPath, Block, EncapMode, FelixConfig, NodeInfo, Pool, WorkloadEndpoint
 from felixd.plan.model import Problem
-from resources.errors import ResourceError
 from resources.felix import FelixConfigurationSpec, resolve_felix_settings
 from resources.keys import list_prefix
 from resources.resource import Resource
-from resources.values import decode_value
-from runtime.log import get_logger
-from store.client import StoreClient
-from store.listwatch import ListWatcher
-
-log = get_logger("felixd.inputs")
+from store.resourcewatch import watch_resources
 
 WATCHED_KINDS = (
     "Node",
@@ -190,60 +182,7 @@ def best_paths(routes: Sequence[Mapping[str, object]]) -> list[BestPath]:
 async def store_snapshots(
     endpoints: Sequence[str], store_prefix: str
 ) -> AsyncIterator[Sequence[Resource[object]]]:
-    """List-then-watch every kind felixd needs; yield all decoded resources after each update,
-    once every prefix has been listed (a value that does not decode is skipped, logged once)."""
-    client = StoreClient(list(endpoints))
-    watchers = [
-        ListWatcher(client, list_prefix(kind, prefix=store_prefix).encode())
-        for kind in WATCHED_KINDS
-    ]
-    changed = asyncio.Event()
-    seen = [False] * len(watchers)
-    cache: dict[tuple[bytes, int], Resource[object] | None] = {}
-
-    async def follow(i: int, watcher: ListWatcher) -> None:
-        async for _ in watcher.updates():
-            seen[i] = True
-            changed.set()
-
-    tasks = [asyncio.get_running_loop().create_task(follow(i, w)) for i, w in enumerate(watchers)]
-    try:
-        while True:
-            await changed.wait()
-            changed.clear()
-            for task in tasks:
-                if task.done():
-                    task.result()
-            if not all(seen):
-                continue
-            live: set[tuple[bytes, int]] = set()
-            out: list[Resource[object]] = []
-            for watcher in watchers:
-                for kv in watcher.state.values():
-                    ident = (kv.key, kv.mod_revision)
-                    live.add(ident)
-                    if ident not in cache:
-                        try:
-                            cache[ident] = decode_value(
-                                kv.key.decode(), kv.value, kv.mod_revision, store_prefix
-                            )
-                        except (ResourceError, UnicodeDecodeError) as exc:
-                            log.warning(
-                                "resource.skipped",
-                                key=kv.key.decode(errors="replace"),
-                                error=str(exc),
-                            )
-                            cache[ident] = None
-                    resource = cache[ident]
-                    if resource is not None:
-                        out.append(resource)
-            for stale in set(cache) - live:
-                del cache[stale]
-            yield out
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-        await client.close()
+    """Every kind felixd needs, through `store.resourcewatch` (all listed before the first)."""
+    prefixes = [list_prefix(kind, prefix=store_prefix) for kind in WATCHED_KINDS]
+    async for resources in watch_resources(endpoints, prefixes, store_prefix):
+        yield resources
