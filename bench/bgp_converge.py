@@ -42,7 +42,7 @@ from bgpd.wire.capabilities import Multiprotocol
 from bgpd.wire.codec import decode_message, encode_message
 from bgpd.wire.context import WireContext
 from bgpd.wire.messages import Keepalive, Notification, Open
-from bgpd.wire.update import pack_updates, pack_withdrawals
+from bgpd.wire.update import attribute_bytes, pack_updates, pack_withdrawals
 
 TARGET, TESTER, MONITOR = "127.0.0.100", "127.0.0.101", "127.0.0.102"
 TARGET_AS, TESTER_AS, MONITOR_AS = 65100, 65101, 65102
@@ -191,7 +191,8 @@ class Target:
     proc: subprocess.Popen[bytes]
     port: int
     workdir: Path
-    reannounces: bool = True
+    counter: Path | None = None  # ExaBGP: its API process writes "announced withdrawn" here
+    mp_reach: bool = False  # GoBGP: send IPv4 unicast inside MP_REACH_NLRI (see below)
 
 
 def start_tabby(work: Path, port: int, profile: str) -> Target:
@@ -260,7 +261,110 @@ def start_frr(work: Path, port: int, profile: str) -> Target:
     )
 
 
-STARTERS = {"tabby": start_tabby, "bird": start_bird, "frr": start_frr}
+def start_gobgp(work: Path, port: int, profile: str) -> Target:
+    nbrs = "".join(
+        f'[[neighbors]]\n  [neighbors.config]\n    neighbor-address = "{a}"\n    peer-as = {asn}\n'
+        f"  [neighbors.transport.config]\n    passive-mode = true\n"
+        f'    local-address = "{TARGET}"\n'
+        f"  [neighbors.timers.config]\n    hold-time = {HOLD}\n"
+        f'  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "ipv4-unicast"\n'
+        for a, asn in ((TESTER, TESTER_AS), (MONITOR, MONITOR_AS))
+    )
+    conf = work / "gobgpd.toml"
+    conf.write_text(
+        f'[global.config]\n  as = {TARGET_AS}\n  router-id = "{TARGET}"\n  port = {port}\n'
+        f'  local-address-list = ["{TARGET}"]\n' + nbrs
+    )
+    api = free_port(TARGET)
+    argv = ["gobgpd", "-f", str(conf), "-t", "toml", "-p", f"--api-hosts={TARGET}:{api}",
+            "--pprof-disable", "-l", "warn"]  # fmt: skip
+    out = (work / "gobgpd.log").open("wb")
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    # GoBGP 3.10 treats a classic NEXT_HOP in 127/8 as invalid but not one inside MP_REACH.
+    return Target("GoBGP", proc, port, work, mp_reach=True)
+
+
+WATCHER = """import sys
+a = w = 0
+out = sys.argv[1]
+for line in sys.stdin:
+    if '"announce"' in line:
+        a += line.count('/24"')
+    elif '"withdraw"' in line:
+        w += line.count('/24"')
+    else:
+        continue
+    with open(out + ".tmp", "w") as f:
+        f.write(f"{a} {w}")
+    import os
+    os.replace(out + ".tmp", out)
+"""
+
+
+def start_exabgp(work: Path, port: int, profile: str) -> Target:
+    (work / "watch.py").write_text(WATCHER)
+    counter = work / "count"
+    conf = work / "exabgp.conf"
+    conf.write_text(
+        f"process watch {{ run {sys.executable} {work}/watch.py {counter}; encoder json; }}\n"
+        f"neighbor {TESTER} {{ router-id {TARGET}; local-address {TARGET}; local-as {TARGET_AS};"
+        f" peer-as {TESTER_AS}; hold-time {HOLD}; passive true; family {{ ipv4 unicast; }}"
+        f" api {{ processes [ watch ]; receive {{ parsed; update; }} }} }}\n"
+    )
+    env = {
+        **os.environ,
+        "exabgp_tcp_bind": TARGET,
+        "exabgp_tcp_port": str(port),
+        "exabgp_daemon_drop": "false",
+        "exabgp_daemon_user": "root",
+        "exabgp_daemon_daemonize": "false",
+        "exabgp_log_level": "WARNING",
+    }
+    out = (work / "exabgp.log").open("wb")
+    proc = subprocess.Popen(["exabgp", str(conf)], stdout=out, stderr=subprocess.STDOUT, env=env)
+    return Target("ExaBGP ingest", proc, port, work, counter=counter)
+
+
+def pack_mp_ipv4(attrs: PathAttributes, nlri: list[bytes], next_hop: bytes) -> list[bytes]:
+    """IPv4 unicast NLRI inside MP_REACH_NLRI (RFC 4760 §3), 800 /24s per UPDATE."""
+    raw = attribute_bytes(attrs._replace(next_hop=None), CTX)
+    out = []
+    for i in range(0, len(nlri), 800):
+        value = b"\x00\x01\x01" + bytes((len(next_hop),)) + next_hop + b"\x00"
+        value += b"".join(nlri[i : i + 800])
+        attr = bytes((0x90, 14)) + len(value).to_bytes(2, "big") + value + raw
+        body = b"\x00\x00" + len(attr).to_bytes(2, "big") + attr
+        out.append(b"\xff" * 16 + (19 + len(body)).to_bytes(2, "big") + b"\x02" + body)
+    return out
+
+
+STARTERS = {
+    "tabby": start_tabby,
+    "bird": start_bird,
+    "frr": start_frr,
+    "gobgp": start_gobgp,
+    "exabgp": start_exabgp,
+}
+
+
+def read_counter(path: Path) -> str:
+    return path.read_text()  # a few octets on tmpfs: not worth a thread
+
+
+async def wait_counter(
+    path: Path, index: int, n: int, proc: subprocess.Popen[bytes], timeout: float
+) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("target exited")
+        try:
+            if int(read_counter(path).split()[index]) >= n:
+                return
+        except (OSError, ValueError, IndexError):
+            pass
+        await asyncio.sleep(0.01)
+    raise TimeoutError("counter")
 
 
 def proc_usage(pid: int) -> tuple[float, float]:
@@ -295,19 +399,27 @@ async def run_one(key: str, n: int, profile_dir: str, timeout: float) -> Result:
         origin=0, as_path=((AS_SEQUENCE, (TESTER_AS,)),), next_hop=socket.inet_aton(TESTER)
     )
     nlri = prefixes(n)
-    announce = pack_updates(attrs, nlri, CTX)
+    announce = (
+        pack_mp_ipv4(attrs, nlri, socket.inet_aton(TESTER))
+        if target.mp_reach
+        else pack_updates(attrs, nlri, CTX)
+    )
     withdraw = pack_withdrawals(nlri, CTX)
     tester, monitor = Speaker(TESTER, TESTER_AS), Speaker(MONITOR, MONITOR_AS)
     try:
-        await monitor.connect(TARGET, port)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(monitor.eor.wait(), 5)
+        if target.counter is None:
+            await monitor.connect(TARGET, port)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(monitor.eor.wait(), 5)
         await tester.connect(TARGET, port)
         await asyncio.sleep(0.5)
         monitor.target = n
         t0 = time.perf_counter()
         await tester.send(announce)
-        await asyncio.wait_for(monitor.done.wait(), timeout)
+        if target.counter is not None:
+            await wait_counter(target.counter, 0, n, target.proc, timeout)
+        else:
+            await asyncio.wait_for(monitor.done.wait(), timeout)
         if monitor.down or tester.down:
             raise RuntimeError(monitor.down or tester.down)
         result.converge = time.perf_counter() - t0
@@ -315,7 +427,9 @@ async def run_one(key: str, n: int, profile_dir: str, timeout: float) -> Result:
         monitor.announced = 0
         t1 = time.perf_counter()
         await tester.send(withdraw)
-        while monitor.withdrawn < n:
+        if target.counter is not None:
+            await wait_counter(target.counter, 1, n, target.proc, timeout)
+        while target.counter is None and monitor.withdrawn < n:
             monitor.done.clear()
             await asyncio.wait_for(monitor.done.wait(), timeout)
             if monitor.down or tester.down:
