@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import is_
 from typing import NamedTuple
 
 from bgpd.core.routing.decision import NO_ROUTE, Decision, decide
@@ -235,10 +237,19 @@ class RoutingTable:
         all_cands = self.candidates
         decisions = self.decisions
         only = Decision(path, "only path", (path,))
+        keys = [(family, prefix) for prefix in announced]
+        if keys and keys[0] not in all_cands:
+            # A table being learned: every prefix new. Done with dict operations in C, and
+            # dict.fromkeys over a dict reuses its stored hashes (two hashes per prefix).
+            fresh = {key: {peer_id: path} for key in keys if key not in all_cands}
+            if len(fresh) == len(keys):  # all new, none repeated
+                all_cands.update(fresh)
+                adj_in.update(dict.fromkeys(fresh, path))
+                decisions.update(dict.fromkeys(fresh, only))
+                return [_change(BestChange, (key, only)) for key in keys]
         changes: list[BestChange] = []
         append = changes.append
-        for prefix in announced:
-            key = (family, prefix)
+        for key in keys:
             adj_in[key] = path
             cands = all_cands.get(key)
             if cands is None:
@@ -344,6 +355,10 @@ class RoutingTable:
         families = peer.families
         decisions = self.decisions
         adj_out = tables.adj_out
+        if policy is ACCEPT_ALL and isinstance(keys, list) and keys:
+            bulk = self._outgoing_one_decision(tables, keys)
+            if bulk is not None:
+                return bulk
         announce: dict[tuple[Family, Exported], list[Prefix]] = {}
         withdraw: dict[Family, list[Prefix]] = {}
         # id(best path), family -> (the path, kept alive so the id stays unique; its export)
@@ -402,6 +417,44 @@ class RoutingTable:
             group.append(prefix)
             last_group, last_group_key_new, last_group_family = group, new, family
         return Outgoing(announce, withdraw)
+
+    def _outgoing_one_decision(self, tables: PeerTables, keys: list[RouteKey]) -> Outgoing | None:
+        """The hot path of `outgoing`: the prefixes of one received UPDATE, new to the peer.
+
+        They share one Decision object (`_announce_one_path` gives all prefixes of one call,
+        hence of one family, the same one), so one export serves them all and the work is
+        dict operations in C. None when the keys are not of that shape.
+        """
+        decisions = self.decisions
+        first = decisions.get(keys[0])
+        if first is None:
+            return None
+        found = [decisions.get(key) for key in keys]
+        # Identity, not equality (list.count would use ==): equal decisions of two
+        # families must not be taken for one.
+        if not all(map(is_, found, repeat(first))):
+            return None
+        adj_out = tables.adj_out
+        if not adj_out.keys().isdisjoint(keys):
+            return None
+        family = keys[0][0]
+        assert first.best is not None
+        out = None
+        if family in tables.peer.families:
+            out = export_path(
+                first.best,
+                tables.peer,
+                family,
+                router_id=self.router_id,
+                cluster_id=self.cluster_id,
+            )
+        if out is None:
+            return Outgoing()  # nothing was advertised for these keys, nothing is now
+        fresh = dict.fromkeys(keys, out)
+        if len(fresh) != len(keys):
+            return None  # a key repeated: the general path reports it once
+        adj_out.update(fresh)
+        return Outgoing({(family, out): [key[1] for key in keys]}, {})
 
     def full_table(self, peer_id: str) -> Outgoing:
         """Everything the peer should have (a new session, or a route refresh)."""
