@@ -304,6 +304,7 @@ class Harness:
                     f"the target did not propagate the probe route 10.0.0.0/24 within {settle} s"
                 )
         seen_notes = len(fuzzer.notifications)
+        mark = monitor.received
         fuzzer.send(ex.data)
         barrier = await self._barrier(fuzzer, monitor, settle)
         if fuzzer.closed.is_set():
@@ -319,7 +320,10 @@ class Harness:
             await monitor.wait_for(lambda: PROBE not in monitor.routes, 0.5)
         if barrier and ex.sent is not None:
             sent = ex.sent
-            await monitor.wait_for(lambda: all(p in monitor.routes for p in sent.nlri), 0.5)
+            # Announced after the example was sent: not an earlier example's copy.
+            await monitor.wait_for(
+                lambda: all(monitor.announced_at.get(p, 0) > mark for p in sent.nlri), 1.0
+            )
         if fuzzer.closed.is_set() and self.proc is not None:
             # A crash shows up as a closed session first; give the process time to exit.
             for _ in range(10):
@@ -327,16 +331,26 @@ class Harness:
                     break
                 await asyncio.sleep(0.03)
         notes = fuzzer.notifications[seen_notes:]
+        routes = dict(monitor.routes)
+        if ex.sent is not None:
+            # A copy announced before the example is stale evidence: leave it out.
+            for p in ex.sent.nlri:
+                if monitor.announced_at.get(p, 0) <= mark:
+                    routes.pop(p, None)
         obs = Observation(
             notes[0] if notes else None,
             session_down=fuzzer.closed.is_set(),
             barrier=barrier,
-            routes=dict(monitor.routes),
+            routes=routes,
             monitor_down=monitor.closed.is_set(),
             exit_status=self.exited(),
         )
         if ex.sent is not None and not fuzzer.closed.is_set():
-            fuzzer.send(encode_message(Update(withdrawn=ex.sent.nlri), ctx))
+            # Withdraw and wait for it at the monitor, so that the next example announcing the
+            # same prefix is seen fresh (targets may coalesce a withdraw and a re-announce).
+            gone = ex.sent.nlri
+            fuzzer.send(encode_message(Update(withdrawn=gone), ctx))
+            await monitor.wait_for(lambda: not any(p in monitor.routes for p in gone), settle)
         return obs
 
     def judge(self, ex: Example, obs: Observation) -> list[Finding]:

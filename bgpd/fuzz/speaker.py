@@ -76,6 +76,8 @@ class Speaker:
     hold_time: int = 30
     context: WireContext = field(default_factory=WireContext)
     routes: dict[Prefix, Route] = field(default_factory=dict)
+    received: int = 0  # UPDATE announcements received, for "fresh since" checks
+    announced_at: dict[Prefix, int] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
     undecodable: list[tuple[bytes, BGPError]] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -197,8 +199,10 @@ class Speaker:
                 self.routes.pop(p, None)
             return
         route = Route(msg.attributes, raw_flags(frame))
+        self.received += 1
         for p in msg.nlri:
             self.routes[p] = route
+            self.announced_at[p] = self.received
 
     async def _keepalive_loop(self) -> None:
         interval = max(self.hold_time / 3, 0.5)
