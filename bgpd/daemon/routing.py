@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bgpd.core.effects import DownKind, DownReason
@@ -89,11 +89,14 @@ class _Stats:
 
 def describe(key: RouteKey, decision: Decision, names: dict[str, str]) -> dict[str, object]:
     """A best path for the API and the stream: prefix, ECMP next hops, attributes, reason."""
+    return {"prefix": format_prefix(key[1], key[0][0]), **_describe_path(key, decision, names)}
+
+
+def _describe_path(key: RouteKey, decision: Decision, names: dict[str, str]) -> dict[str, object]:
     best = decision.best
     assert best is not None
     a = best.attrs
     return {
-        "prefix": format_prefix(key[1], key[0][0]),
         "family": family_name(key[0]),
         "next_hops": list(
             dict.fromkeys(next_hop_text(p.next_hop) for p in decision.multipath if not p.local)
@@ -113,6 +116,27 @@ def describe(key: RouteKey, decision: Decision, names: dict[str, str]) -> dict[s
         else None,
         "cluster_list": [str(ipaddress.IPv4Address(c)) for c in a.cluster_list],
     }
+
+
+def describe_many(
+    items: Iterable[tuple[RouteKey, Decision]], names: dict[str, str]
+) -> list[dict[str, object]]:
+    """`describe` for many prefixes: prefixes sharing one Decision object (one UPDATE's worth,
+    from the table's hot path) share the attribute part, built once; each row is its own dict."""
+    shared: dict[tuple[int, Family], tuple[Decision, dict[str, object]]] = {}
+    rows = []
+    for key, decision in items:
+        if decision.best is None:
+            continue
+        hit = shared.get((id(decision), key[0]))
+        if hit is None:
+            # The Decision is kept in the value so that its id is not reused meanwhile.
+            hit = shared[(id(decision), key[0])] = (
+                decision,
+                _describe_path(key, decision, names),
+            )
+        rows.append({"prefix": format_prefix(key[1], key[0][0]), **hit[1]})
+    return rows
 
 
 class RoutingSink:
@@ -386,11 +410,7 @@ class RoutingSink:
 
     # -- best-path stream -------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, object]]:
-        return [
-            describe(k, d, self.names)
-            for k, d in self.table.decisions.items()
-            if d.best is not None
-        ]
+        return describe_many(self.table.decisions.items(), self.names)
 
     def subscribe(self, push: Callable[[dict[str, object]], bool]) -> Subscriber:
         sub = Subscriber(push)
@@ -405,9 +425,7 @@ class RoutingSink:
     def _publish(self, changes: list[BestChange]) -> None:
         if not self.subscribers:
             return
-        routes = [
-            describe(c.key, c.decision, self.names) for c in changes if c.decision.best is not None
-        ]
+        routes = describe_many(((c.key, c.decision) for c in changes), self.names)
         gone = [format_prefix(c.key[1], c.key[0][0]) for c in changes if c.decision.best is None]
         delta: dict[str, object] = {"type": "delta", "routes": routes, "withdrawn": gone}
         for sub in list(self.subscribers):

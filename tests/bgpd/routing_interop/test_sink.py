@@ -158,3 +158,25 @@ def test_rfc4724_4_2_stale_paths_are_marked_in_rib_while_peer_restarts() -> None
             timer.cancel()
 
     asyncio.run(scenario())
+
+
+def test_subscribe_snapshot_then_delta_rows_per_prefix_with_shared_attributes() -> None:
+    sink, _ = sink_with_peers(1, 2)
+    sink.on_update(peer(1), announcement(1, 3))
+    got: list[dict[str, object]] = []
+    sink.subscribe(lambda m: got.append(m) is None)
+    assert got[0]["type"] == "snapshot"
+    snap = got[0]["routes"]
+    assert isinstance(snap, list) and len(snap) == 3
+    ann = announcement(1, 500)
+    sink.on_update(peer(1), Update(attributes=ann.attributes, nlri=ann.nlri[3:]))
+    delta = got[1]
+    assert delta["type"] == "delta" and delta["withdrawn"] == []
+    rows = delta["routes"]
+    assert isinstance(rows, list)
+    assert sorted(r["prefix"] for r in rows) == sorted(
+        f"10.{(i >> 8) & 255}.{i & 255}.0/24" for i in range(3, 500)
+    )
+    assert all(r["as_path"] == [[65001]] and r["next_hops"] == ["127.0.0.1"] for r in rows)
+    sink.on_update(peer(1), Update(withdrawn=ann.nlri[:2]))
+    assert sorted(got[2]["withdrawn"]) == ["10.0.0.0/24", "10.0.1.0/24"]  # type: ignore[arg-type]
