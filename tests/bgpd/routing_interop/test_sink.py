@@ -164,7 +164,12 @@ def test_subscribe_snapshot_then_delta_rows_per_prefix_with_shared_attributes() 
     sink, _ = sink_with_peers(1, 2)
     sink.on_update(peer(1), announcement(1, 3))
     got: list[dict[str, object]] = []
-    sink.subscribe(lambda m: got.append(m) is None)
+
+    def push(message: dict[str, object]) -> bool:
+        got.append(message)
+        return True
+
+    sink.subscribe(push)
     assert got[0]["type"] == "snapshot"
     snap = got[0]["routes"]
     assert isinstance(snap, list) and len(snap) == 3
@@ -179,4 +184,5 @@ def test_subscribe_snapshot_then_delta_rows_per_prefix_with_shared_attributes() 
     )
     assert all(r["as_path"] == [[65001]] and r["next_hops"] == ["127.0.0.1"] for r in rows)
     sink.on_update(peer(1), Update(withdrawn=ann.nlri[:2]))
-    assert sorted(got[2]["withdrawn"]) == ["10.0.0.0/24", "10.0.1.0/24"]  # type: ignore[arg-type]
+    gone = got[2]["withdrawn"]
+    assert isinstance(gone, list) and sorted(gone) == ["10.0.0.0/24", "10.0.1.0/24"]
