@@ -16,7 +16,10 @@ for that peer after `outgoing` covered the changed keys.
 Cost per prefix (a full table is a million of them): a path received in one UPDATE is one
 shared `Path`; a prefix whose only candidate is that path shares one `Decision`; `outgoing`
 exports each distinct best path once per call (and so shares one `Exported`), and only the
-export policy, which may look at the prefix, runs per prefix.
+export policy, which may look at the prefix, runs per prefix. A table being learned (every
+prefix of an UPDATE new, one accepted path) and its first advertisement to a peer take fast
+paths made of dict operations in C; they give the same results as the general loops, which
+the model test checks after every step.
 """
 
 from __future__ import annotations
@@ -118,15 +121,23 @@ class RoutingTable:
         if keep_stale:
             # RFC 4724 §4.2: stale paths stay usable; the best path does not change, but
             # the decisions must hold the stale copies (so a sweep or refresh compares right).
-            marked: dict[int, Path] = {}
+            # One stale copy (and one sole-candidate Decision) per shared path, as on receive.
+            # (The original is kept in the entry so that its id stays unique meanwhile.)
+            marked: dict[int, tuple[Path, Path, Decision]] = {}
             for key, path in tables.adj_in.items():
-                stale = marked.get(id(path))
-                if stale is None:
-                    stale = marked[id(path)] = path._replace(stale=True)
+                hit = marked.get(id(path))
+                if hit is None:
+                    stale = path._replace(stale=True)
+                    only = Decision(stale, "only path", (stale,))
+                    hit = marked[id(path)] = (path, stale, only)
+                _, stale, only = hit
                 tables.adj_in[key] = stale
                 cands = self.candidates[key]
                 cands[peer_id] = stale
-                self.decisions[key] = decide(list(cands.values()), self.max_paths)
+                if len(cands) == 1:
+                    self.decisions[key] = only
+                else:
+                    self.decisions[key] = decide(list(cands.values()), self.max_paths)
             return []
         keys = list(tables.adj_in)
         for key in keys:
