@@ -9,12 +9,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bgpd.fuzz.cases import PROPERTIES, expect_from_bytes
-from bgpd.fuzz.engine import Options, Report, RunResult, fuzz, replay
-from bgpd.fuzz.speaker import HarnessError
-from bgpd.fuzz.target import TargetError, parse_target
+from bgpd.fuzz import PROPERTIES
+
+if TYPE_CHECKING:
+    from bgpd.fuzz.engine import Report, RunResult
 
 
 def register(sub: Any) -> None:
@@ -75,6 +75,12 @@ def _summary(res: RunResult) -> dict[str, object]:
 
 
 def fuzz_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    # Imported here: hypothesis (the `fuzz` extra) is needed only by this command.
+    from bgpd.fuzz.cases import expect_from_bytes
+    from bgpd.fuzz.engine import Options, fuzz, replay
+    from bgpd.fuzz.speaker import HarnessError
+    from bgpd.fuzz.target import TargetError, parse_target
+
     out = out or sys.stdout
     try:
         target = parse_target(args.target)

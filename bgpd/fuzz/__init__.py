@@ -6,5 +6,8 @@
 - `engine`: runs hypothesis over the strategies of `bgpd.wire.strategies`, shrinks failures,
   and builds the report with replay commands.
 
-Requires hypothesis (the `fuzz` extra).
+Requires hypothesis (the `fuzz` extra); importing this package itself does not.
 """
+
+PROPERTIES = ("propagation", "header", "open", "update")
+"""The properties `tabbyctl bgp fuzz` checks, in run order (see `bgpd.fuzz.cases`)."""

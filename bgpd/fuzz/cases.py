@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from bgpd.fuzz import PROPERTIES
 from bgpd.wire import (
     BGPError,
     Open,
@@ -40,8 +41,6 @@ from bgpd.wire.strategies import (
     malformed_headers,
     malformed_updates,
 )
-
-PROPERTIES = ("propagation", "header", "open", "update")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,3 +233,15 @@ def expect_from_bytes(data: bytes, four_octet_as: bool = True) -> Example:
     if isinstance(msg, Update) and msg.nlri:
         return Example("propagation", data, four_octet_as, sent=msg)
     return Example("other", data, four_octet_as)
+
+
+__all__ = [
+    "PROPERTIES",
+    "Example",
+    "expect_from_bytes",
+    "fuzzer_open",
+    "headers",
+    "opens",
+    "propagation",
+    "updates",
+]
