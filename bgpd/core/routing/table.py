@@ -139,11 +139,9 @@ class RoutingTable:
                 else:
                     self.decisions[key] = decide(list(cands.values()), self.max_paths)
             return []
-        keys = list(tables.adj_in)
-        for key in keys:
-            self._drop_candidate(key, peer_id)
+        changes = self._withdraw(tables, peer_id, list(tables.adj_in))
         del self.peers[peer_id]
-        return self._redecide(keys)
+        return changes
 
     def update_peer(self, peer: RoutingPeer) -> list[BestChange]:
         """A session's role changed without a reset (soft reload: route-reflector client,
@@ -152,8 +150,15 @@ class RoutingTable:
         if tables is None:
             return []
         tables.peer = peer
+        # One new path per shared path (a full table shares a few); the original is kept in
+        # the entry so that its id stays unique meanwhile.
+        renewed: dict[int, tuple[Path, Path]] = {}
         for key, path in tables.adj_in.items():
-            new = path._replace(from_client=peer.rr_client, ibgp=peer.ibgp)
+            hit = renewed.get(id(path))
+            if hit is None:
+                hit = (path, path._replace(from_client=peer.rr_client, ibgp=peer.ibgp))
+                renewed[id(path)] = hit
+            new = hit[1]
             tables.adj_in[key] = new
             self.candidates[key][peer.id] = new
         return self._redecide(list(tables.adj_in))
@@ -166,12 +171,10 @@ class RoutingTable:
         gone = [
             k for k, p in tables.adj_in.items() if p.stale and (family is None or k[0] == family)
         ]
-        for key in gone:
-            del tables.adj_in[key]
-            self._drop_candidate(key, peer_id)
+        changes = self._withdraw(tables, peer_id, gone)
         if not tables.up and not tables.adj_in:
             del self.peers[peer_id]
-        return self._redecide(gone)
+        return changes
 
     # -- input --------------------------------------------------------------------------
     def receive(
@@ -186,7 +189,7 @@ class RoutingTable:
         tables = self.peers[peer_id]
         peer = tables.peer
         if withdrawn and not announced:
-            return self._withdraw(tables, peer_id, family, withdrawn)
+            return self._withdraw(tables, peer_id, [(family, prefix) for prefix in withdrawn])
         touched: list[RouteKey] = []
         for prefix in withdrawn:
             key = (family, prefix)
@@ -284,16 +287,16 @@ class RoutingTable:
         return changes
 
     def _withdraw(
-        self, tables: PeerTables, peer_id: str, family: Family, withdrawn: Sequence[Prefix]
+        self, tables: PeerTables, peer_id: str, keys: Iterable[RouteKey]
     ) -> list[BestChange]:
-        """The hot path of a withdrawal: `_drop_candidate` and `_redecide`, inlined."""
+        """The peer's paths for `keys` are gone (a withdrawal, the session down, a sweep):
+        `_drop_candidate` and `_redecide` inlined, for full tables."""
         adj_in = tables.adj_in
         all_cands = self.candidates
         decisions = self.decisions
         changes: list[BestChange] = []
         append = changes.append
-        for prefix in withdrawn:
-            key = (family, prefix)
+        for key in keys:
             if adj_in.pop(key, None) is None:
                 continue  # never announced, or a repeat within this message
             cands = all_cands[key]

@@ -12,7 +12,7 @@ RFC 4724), and the local originations. After every step:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -104,6 +104,7 @@ class TableAgainstModel(RuleBasedStateMachine):
         self.model: dict[str, ModelPeer] = {}
         self.local: dict[RouteKey, tuple[PathAttributes, bytes]] = {}
         self.replica: dict[str, dict[RouteKey, Exported]] = {}
+        self.roles = dict(PEERS)
 
     # -- helpers ------------------------------------------------------------------------
     def _apply(self, pid: str, work: Outgoing) -> None:
@@ -125,7 +126,7 @@ class TableAgainstModel(RuleBasedStateMachine):
     def _expected_candidates(self) -> dict[RouteKey, dict[str, Path]]:
         out: dict[RouteKey, dict[str, Path]] = {}
         for pid, mp in self.model.items():
-            peer = PEERS[pid]
+            peer = self.roles[pid]
             for key, (attrs, nh, stale) in mp.announced.items():
                 if key[0] not in peer.families:
                     continue
@@ -178,7 +179,7 @@ class TableAgainstModel(RuleBasedStateMachine):
         if mp.up:
             return
         mp.up = True
-        self.table.add_peer(PEERS[pid], IMPORT.get(pid), EXPORT.get(pid))
+        self.table.add_peer(self.roles[pid], IMPORT.get(pid), EXPORT.get(pid))
         self.replica[pid] = {}
         self._apply(pid, self.table.full_table(pid))
 
@@ -212,10 +213,18 @@ class TableAgainstModel(RuleBasedStateMachine):
         picks=st.sets(st.integers(0, 3)),  # empty: a withdraw-only UPDATE
         attrs=st.sampled_from(ATTRS),
         withdraw=st.sets(st.integers(0, 3)),
+        reload=st.booleans(),
     )
     def update(
-        self, pid: str, family: Family, picks: set[int], attrs: PathAttributes, withdraw: set[int]
+        self,
+        pid: str,
+        family: Family,
+        picks: set[int],
+        attrs: PathAttributes,
+        withdraw: set[int],
+        reload: bool,
     ) -> None:
+        """An UPDATE, then (with `reload`, for an iBGP peer) a soft reload of its role."""
         mp = self.model.get(pid)
         if mp is None or not mp.up:
             return
@@ -229,6 +238,8 @@ class TableAgainstModel(RuleBasedStateMachine):
         for prefix in added:
             mp.announced[(family, prefix)] = (attrs, nh, False)
         self._flush(changes)
+        if reload and self.roles[pid].ibgp:
+            self._toggle_rr_client(pid)
 
     @rule(family=st.sampled_from(BOTH), i=st.integers(0, 3), attrs=st.sampled_from(ATTRS[:3]))
     def originate(self, family: Family, i: int, attrs: PathAttributes) -> None:
@@ -241,6 +252,12 @@ class TableAgainstModel(RuleBasedStateMachine):
         prefix = PREFIXES[family][i % len(PREFIXES[family])]
         self._flush(self.table.withdraw_local(family, prefix))
         self.local.pop((family, prefix), None)
+
+    def _toggle_rr_client(self, pid: str) -> None:
+        """A soft reload makes an iBGP peer a route-reflector client, or no longer one."""
+        role = self.roles[pid]
+        self.roles[pid] = replace(role, rr_client=not role.rr_client)
+        self._flush(self.table.update_peer(self.roles[pid]))
 
     @precondition(lambda self: bool(self.model))
     @rule()
@@ -270,7 +287,7 @@ class TableAgainstModel(RuleBasedStateMachine):
         for pid, mp in self.model.items():
             if not mp.up:
                 continue
-            peer = PEERS[pid]
+            peer = self.roles[pid]
             policy = EXPORT.get(pid, ACCEPT_ALL)
             expected: dict[RouteKey, Exported] = {}
             for key, d in self.table.decisions.items():
