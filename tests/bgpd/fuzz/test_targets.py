@@ -98,6 +98,17 @@ def test_bird_runs_clean_of_harness_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.debian("/usr/lib/frr/bgpd")
+def test_frr_runs_clean_of_harness_errors(tmp_path: Path) -> None:
+    """FRR bgpd (no zebra) as a target: every property runs without harness errors."""
+    res = run(TARGETS / "frr.toml", tmp_path, n=20, budget=30)
+    assert res.harness_errors == []
+    assert res.examples >= 20
+    for r in res.reports:
+        assert r.findings and r.replay.startswith("tabbyctl bgp fuzz ")
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="tabby-bgpd sends a re-advertised UPDATE only when the receiving session next "
