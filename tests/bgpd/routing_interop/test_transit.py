@@ -1,13 +1,15 @@
 """Routes exchanged both ways with BIRD 2 and FRR bgpd, with Tabby as the eBGP transit between
 them (RFC 4271 §9.1.3, §5.1.2): communities (RFC 1997), large communities (RFC 8092), MED and a
-4-octet-AS AS_PATH (RFC 6793) arrive intact in Tabby's RIB and at the other daemon; Tabby
+4-octet-AS AS_PATH (RFC 6793) arrive intact (IPv4, and IPv6 over MP-BGP with FRR) in Tabby's RIB and at the other daemon; Tabby
 prepends its own AS and does not carry MED across ASes; an API announcement with communities
 reaches both daemons and its withdrawal removes it from both."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,7 @@ from tests.bgpd.routing_interop.peers import (
     start_bird,
     start_frr,
     tabby_route,
+    vtysh,
 )
 
 BIRD, BIRD_AS = "127.0.0.31", 4200000031
@@ -59,6 +62,12 @@ router bgp {FRR_AS}
   network 10.33.0.0/24 route-map SET
   neighbor {n} send-community all
  exit-address-family
+ !
+ address-family ipv6 unicast
+  network fd33::/64 route-map SET
+  neighbor {n} activate
+  neighbor {n} send-community all
+ exit-address-family
 !
 route-map SET permit 10
  set community 65033:9
@@ -88,7 +97,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         start_frr(lab, "frr", FRR, fport, frr_conf(lab.port))
         lab.start_tabby(
             tabby_peer(BIRD, bport, BIRD_AS, local_address=TABBY)
-            + tabby_peer(FRR, fport, FRR_AS, local_address=TABBY),
+            + tabby_peer(FRR, fport, FRR_AS, local_address=TABBY, families=["ipv4", "ipv6"]),
             originate=("10.10.0.0/24",),
         )
         wait_until(lambda: lab.established(BIRD) and lab.established(FRR), 30, "sessions")
@@ -156,3 +165,31 @@ def test_api_announce_with_communities_reaches_both_then_withdraw_removes_it(lab
     assert lab.rpc("withdraw", "10.10.5.0/24") is True
     wait_until(lambda: "10.10.5.0" not in in_bird(), 15, "withdrawal in BIRD")
     wait_until(lambda: not frr_route(lab, "frr", "10.10.5.0/24"), 15, "withdrawal in FRR")
+
+
+def frr_route6(lab: Lab, prefix: str) -> dict[str, Any]:
+    data = json.loads(vtysh(lab, "frr", f"show bgp ipv6 unicast {prefix} json") or "{}")
+    for path in data.get("paths", []):
+        if path.get("bestpath", {}).get("overall"):
+            return dict(path)
+    return {}
+
+
+def test_rfc4760_ipv6_route_from_frr_with_attributes_and_ipv6_next_hop(lab: Lab) -> None:
+    wait_until(lambda: bool(tabby_route(lab, "fd33::/64")), 15, "FRR's IPv6 route in Tabby")
+    r = tabby_route(lab, "fd33::/64")
+    assert r["family"] == "ipv6"
+    assert r["as_path"] == [[FRR_AS, 4200000098]]
+    assert r["communities"] == ["65033:9"] and r["large_communities"] == ["4200000033:3:4"]
+    assert len(r["next_hops"]) == 1 and ":" in r["next_hops"][0]  # an IPv6 (mapped) address
+
+
+def test_rfc4760_ipv6_api_announcement_reaches_frr_with_communities(lab: Lab) -> None:
+    assert lab.rpc("announce", "fd10:5::/64", ["65000:6"], []) == "fd10:5::/64"
+    wait_until(lambda: bool(frr_route6(lab, "fd10:5::/64")), 15, "IPv6 announcement in FRR")
+    p = frr_route6(lab, "fd10:5::/64")
+    assert p["community"]["string"] == "65000:6"
+    assert p["aspath"]["string"] == "65000"
+    assert any(":" in nh.get("ip", "") for nh in p["nexthops"]), p["nexthops"]
+    assert lab.rpc("withdraw", "fd10:5::/64") is True
+    wait_until(lambda: not frr_route6(lab, "fd10:5::/64"), 15, "IPv6 withdrawal in FRR")
