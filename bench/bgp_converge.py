@@ -1,7 +1,7 @@
 """bgperf-style convergence benchmark (issue 5): tester -> target -> monitor on 127.0.0.x.
 
 Run: `.venv/bin/python -m bench.bgp_converge [--sizes 100000,1000000] [--targets tabby,bird,frr,gobgp,exabgp]
-[--profile DIR]`
+[--aspath-every K] [--profile DIR]` (defaults: both sizes; tabby, bird, frr; one attribute set)
 
 A tester speaker (Tabby's codec: `Open`, `pack_updates`, `pack_withdrawals`) opens an eBGP
 session to the target and sends N IPv4 /24s sharing one attribute set, packed many per UPDATE;
@@ -389,21 +389,27 @@ class Result:
     note: str = ""
 
 
-async def run_one(key: str, n: int, profile_dir: str, timeout: float) -> Result:
+def announcements(n: int, group: int, mp_reach: bool) -> tuple[list[bytes], list[bytes]]:
+    """(UPDATEs, NLRI): one attribute set (group 0), or a new AS_PATH every `group` prefixes."""
+    nlri = prefixes(n)
+    nh = socket.inet_aton(TESTER)
+    out: list[bytes] = []
+    step = group or n
+    for g, i in enumerate(range(0, n, step)):
+        path = (TESTER_AS,) if not group else (TESTER_AS, 1_000_000 + g)
+        attrs = PathAttributes(origin=0, as_path=((AS_SEQUENCE, path),), next_hop=nh)
+        part = nlri[i : i + step]
+        out += pack_mp_ipv4(attrs, part, nh) if mp_reach else pack_updates(attrs, part, CTX)
+    return out, nlri
+
+
+async def run_one(key: str, n: int, profile_dir: str, timeout: float, group: int = 0) -> Result:
     work = Path(tempfile.mkdtemp(prefix=f"bgpc-{key}-"))
     port = free_port(TARGET)
     profile = str(Path(profile_dir) / f"tabby-{n}.prof") if profile_dir and key == "tabby" else ""
     target = STARTERS[key](work, port, profile)
     result = Result(target.name, n)
-    attrs = PathAttributes(
-        origin=0, as_path=((AS_SEQUENCE, (TESTER_AS,)),), next_hop=socket.inet_aton(TESTER)
-    )
-    nlri = prefixes(n)
-    announce = (
-        pack_mp_ipv4(attrs, nlri, socket.inet_aton(TESTER))
-        if target.mp_reach
-        else pack_updates(attrs, nlri, CTX)
-    )
+    announce, nlri = announcements(n, group, target.mp_reach)
     withdraw = pack_withdrawals(nlri, CTX)
     tester, monitor = Speaker(TESTER, TESTER_AS), Speaker(MONITOR, MONITOR_AS)
     try:
@@ -483,11 +489,14 @@ def main() -> None:
     ap.add_argument("--targets", default="tabby,bird,frr")
     ap.add_argument("--profile", default="", help="directory for tabby-bgpd cProfile output")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument(
+        "--aspath-every", type=int, default=0, help="a new AS_PATH every K prefixes (0: one set)"
+    )
     args = ap.parse_args()
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         for key in args.targets.split(","):
-            r = asyncio.run(run_one(key, n, args.profile, args.timeout))
+            r = asyncio.run(run_one(key, n, args.profile, args.timeout, args.aspath_every))
             print(f"  {r.target} N={n}: converge {r.converge:.3f} s {r.note}", flush=True)
             results.append(r)
     print(table(results))
