@@ -2,7 +2,8 @@
 
 One eBGP tester peer announces N IPv4 /24s sharing one attribute set, in
 batches as UPDATE packing would deliver them; each batch is decided and re-advertised to one
-eBGP monitor peer (receive + outgoing), then everything is withdrawn the same way.
+eBGP monitor peer (receive + outgoing), then everything is withdrawn the same way; then
+the table is learned again and the tester's session goes down.
 
     .venv/bin/python -m tests.bgpd.routing.profile_full_table [N] [--profile]
 """
@@ -59,6 +60,16 @@ def run(n: int) -> None:
         gone += sum(len(v) for v in work.withdraw.values())
     t2, c2 = time.perf_counter(), time.process_time()
     assert sent == n and gone == n, (sent, gone)
+    # The tester's session drops with the table in place (no graceful restart).
+    for i in range(0, n, BATCH):
+        changes = table.receive("tester", IPV4_UNICAST, nlri[i : i + BATCH], attrs, nh)
+        table.outgoing("monitor", [c.key for c in changes])
+    t3, c3 = time.perf_counter(), time.process_time()
+    changes = table.remove_peer("tester")
+    work = table.outgoing("monitor", [c.key for c in changes])
+    t4, c4 = time.perf_counter(), time.process_time()
+    assert sum(len(v) for v in work.withdraw.values()) == n
+    print(f"N={n}: session down {t4 - t3:.2f} s ({c4 - c3:.2f} s CPU)")
     print(
         f"N={n}: announce+re-advertise {t1 - t0:.2f} s ({c1 - c0:.2f} s CPU), "
         f"withdraw {t2 - t1:.2f} s ({c2 - c1:.2f} s CPU)"
