@@ -48,6 +48,8 @@ TARGET, TESTER, MONITOR = "127.0.0.100", "127.0.0.101", "127.0.0.102"
 TARGET_AS, TESTER_AS, MONITOR_AS = 65100, 65101, 65102
 HOLD = 90
 CTX = WireContext(four_octet_as=True)
+# The tester speakers: (address, AS); `--testers K` makes K of them (127.0.1.x, Calico-shaped).
+TESTERS: list[tuple[str, int]] = [(TESTER, TESTER_AS)]
 UPDATE = 2
 
 
@@ -200,7 +202,7 @@ def start_tabby(work: Path, port: int, profile: str) -> Target:
     peers = "".join(
         f'[[peers]]\naddress = "{a}"\nremote_as = {asn}\npassive = true\nhold_time = {HOLD}\n'
         f"graceful_restart_time = 0\n"
-        for a, asn in ((TESTER, TESTER_AS), (MONITOR, MONITOR_AS))
+        for a, asn in (*TESTERS, (MONITOR, MONITOR_AS))
     )
     conf.write_text(
         f'router_id = "{TARGET}"\nlocal_as = {TARGET_AS}\n'
@@ -227,7 +229,7 @@ def start_bird(work: Path, port: int, profile: str) -> Target:
     conf.write_text(
         f"router id {TARGET};\nipv4 table igp4;\nprotocol device {{}}\n"
         'protocol static igps4 { ipv4 { table igp4; }; route 0.0.0.0/0 via "lo"; }\n'
-        + proto("tester", TESTER, TESTER_AS)
+        + "".join(proto(f"tester{i}", a, asn) for i, (a, asn) in enumerate(TESTERS))
         + proto("monitor", MONITOR, MONITOR_AS)
     )
     argv = ["bird", "-f", "-c", str(conf), "-s", str(work / "bird.ctl"), "-P", str(work / "pid")]
@@ -241,7 +243,7 @@ def start_frr(work: Path, port: int, profile: str) -> Target:
     nbrs = "".join(
         f" neighbor {a} remote-as {asn}\n neighbor {a} passive\n neighbor {a} timers 30 {HOLD}\n"
         f" neighbor {a} advertisement-interval 0\n neighbor {a} disable-connected-check\n"
-        for a, asn in ((TESTER, TESTER_AS), (MONITOR, MONITOR_AS))
+        for a, asn in (*TESTERS, (MONITOR, MONITOR_AS))
     )
     conf = work / "frr.conf"
     conf.write_text(
@@ -268,7 +270,7 @@ def start_gobgp(work: Path, port: int, profile: str) -> Target:
         f'    local-address = "{TARGET}"\n'
         f"  [neighbors.timers.config]\n    hold-time = {HOLD}\n"
         f'  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "ipv4-unicast"\n'
-        for a, asn in ((TESTER, TESTER_AS), (MONITOR, MONITOR_AS))
+        for a, asn in (*TESTERS, (MONITOR, MONITOR_AS))
     )
     conf = work / "gobgpd.toml"
     conf.write_text(
@@ -389,18 +391,26 @@ class Result:
     note: str = ""
 
 
-def announcements(n: int, group: int, mp_reach: bool) -> tuple[list[bytes], list[bytes]]:
-    """(UPDATEs, NLRI): one attribute set (group 0), or a new AS_PATH every `group` prefixes."""
-    nlri = prefixes(n)
-    nh = socket.inet_aton(TESTER)
+def check_down(monitor: Speaker, testers: list[Speaker]) -> None:
+    for s in (monitor, *testers):
+        if s.down:
+            raise RuntimeError(f"{s.local}: {s.down}")
+
+
+def announcements(
+    nlri: list[bytes], address: str, asn: int, group: int, mp_reach: bool
+) -> list[bytes]:
+    """UPDATEs of one tester: one attribute set (group 0), or a new AS_PATH every `group`."""
+    n = len(nlri)
+    nh = socket.inet_aton(address)
     out: list[bytes] = []
     step = group or n
     for g, i in enumerate(range(0, n, step)):
-        path = (TESTER_AS,) if not group else (TESTER_AS, 1_000_000 + g)
+        path = (asn,) if not group else (asn, 1_000_000 + g)
         attrs = PathAttributes(origin=0, as_path=((AS_SEQUENCE, path),), next_hop=nh)
         part = nlri[i : i + step]
         out += pack_mp_ipv4(attrs, part, nh) if mp_reach else pack_updates(attrs, part, CTX)
-    return out, nlri
+    return out
 
 
 async def run_one(key: str, n: int, profile_dir: str, timeout: float, group: int = 0) -> Result:
@@ -409,37 +419,42 @@ async def run_one(key: str, n: int, profile_dir: str, timeout: float, group: int
     profile = str(Path(profile_dir) / f"tabby-{n}.prof") if profile_dir and key == "tabby" else ""
     target = STARTERS[key](work, port, profile)
     result = Result(target.name, n)
-    announce, nlri = announcements(n, group, target.mp_reach)
-    withdraw = pack_withdrawals(nlri, CTX)
-    tester, monitor = Speaker(TESTER, TESTER_AS), Speaker(MONITOR, MONITOR_AS)
+    every = prefixes(n)
+    k = len(TESTERS)
+    share = [every[i * n // k : (i + 1) * n // k] for i in range(k)]
+    announce = [
+        announcements(part, a, asn, group, target.mp_reach)
+        for part, (a, asn) in zip(share, TESTERS, strict=True)
+    ]
+    withdraw = [pack_withdrawals(part, CTX) for part in share]
+    testers = [Speaker(a, asn) for a, asn in TESTERS]
+    monitor = Speaker(MONITOR, MONITOR_AS)
     try:
         if target.counter is None:
             await monitor.connect(TARGET, port)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(monitor.eor.wait(), 5)
-        await tester.connect(TARGET, port)
+        await asyncio.gather(*(t.connect(TARGET, port) for t in testers))
         await asyncio.sleep(0.5)
         monitor.target = n
         t0 = time.perf_counter()
-        await tester.send(announce)
+        await asyncio.gather(*(t.send(m) for t, m in zip(testers, announce, strict=True)))
         if target.counter is not None:
             await wait_counter(target.counter, 0, n, target.proc, timeout)
         else:
             await asyncio.wait_for(monitor.done.wait(), timeout)
-        if monitor.down or tester.down:
-            raise RuntimeError(monitor.down or tester.down)
+        check_down(monitor, testers)
         result.converge = time.perf_counter() - t0
         monitor.done.clear()
         monitor.announced = 0
         t1 = time.perf_counter()
-        await tester.send(withdraw)
+        await asyncio.gather(*(t.send(m) for t, m in zip(testers, withdraw, strict=True)))
         if target.counter is not None:
             await wait_counter(target.counter, 1, n, target.proc, timeout)
         while target.counter is None and monitor.withdrawn < n:
             monitor.done.clear()
             await asyncio.wait_for(monitor.done.wait(), timeout)
-            if monitor.down or tester.down:
-                raise RuntimeError(monitor.down or tester.down)
+            check_down(monitor, testers)
         result.withdraw = time.perf_counter() - t1
         result.rss, result.cpu = proc_usage(target.proc.pid)
     except (TimeoutError, RuntimeError, OSError) as exc:
@@ -447,7 +462,8 @@ async def run_one(key: str, n: int, profile_dir: str, timeout: float, group: int
         if target.proc.poll() is None:
             result.rss, result.cpu = proc_usage(target.proc.pid)
     finally:
-        tester.close()
+        for t in testers:
+            t.close()
         monitor.close()
         if target.proc.poll() is None:
             target.proc.send_signal(signal.SIGINT if profile else signal.SIGTERM)
@@ -489,10 +505,13 @@ def main() -> None:
     ap.add_argument("--targets", default="tabby,bird,frr")
     ap.add_argument("--profile", default="", help="directory for tabby-bgpd cProfile output")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--testers", type=int, default=1, help="tester peers sharing the N prefixes")
     ap.add_argument(
         "--aspath-every", type=int, default=0, help="a new AS_PATH every K prefixes (0: one set)"
     )
     args = ap.parse_args()
+    if args.testers > 1:
+        TESTERS[:] = [(f"127.0.1.{i + 1}", 4200001000 + i) for i in range(args.testers)]
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         for key in args.targets.split(","):
