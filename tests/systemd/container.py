@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path("/var/cache/tabby-tests")
-PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,iproute2,procps"
+PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,iproute2,procps,nftables"
 
 
 class ContainerError(RuntimeError):
@@ -72,6 +72,9 @@ def build_tree() -> Path:
         _remove_tree(tmp)
         raise
     os.replace(tmp, tree)
+    for old in CACHE.glob("bookworm-*"):
+        if old != tree:
+            _remove_tree(old)  # a tree for an older package list
     return tree
 
 

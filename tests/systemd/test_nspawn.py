@@ -27,7 +27,12 @@ pytestmark = [
 ]
 
 INSTALL = ["/src/systemd/install.sh", "--wheels", "/wheels"]
-SERVICES = ("tabby-store.service", "tabby-confd.service", "tabby-bgpd.service")
+SERVICES = (
+    "tabby-store.service",
+    "tabby-confd.service",
+    "tabby-bgpd.service",
+    "tabby-felixd.service",
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +62,13 @@ def test_a_node_under_systemd(node: Container) -> None:
     c = node
     # The install put everything in place: venv, scripts on PATH, units, commented configs.
     assert c.run("test", "-x", "/usr/local/bin/tabbyctl", check=False).returncode == 0
-    for name in ("store", "confd", "bgpd"):
+    for name in ("store", "confd", "bgpd", "felixd"):
         assert c.run("test", "-f", f"/etc/tabby/{name}.toml", check=False).returncode == 0
-    c.write(
-        "/etc/tabby/confd.toml",
-        (ROOT / "systemd/examples/confd.toml")
-        .read_text()
-        .replace('# node_name = ""', 'node_name = "node-1"'),
-    )
+    for name in ("confd", "felixd"):
+        example = (ROOT / f"systemd/examples/{name}.toml").read_text()
+        c.write(
+            f"/etc/tabby/{name}.toml", example.replace('# node_name = ""', 'node_name = "node-1"')
+        )
 
     started = time.monotonic()
     c.run("systemctl", "start", "tabby.target")
@@ -101,6 +105,16 @@ def test_a_node_under_systemd(node: Container) -> None:
             break
         time.sleep(0.3)
     assert rib.get("total") == 1, rib
+    # felixd, root with CAP_NET_ADMIN alone, programs the block's blackhole in the
+    # container's own network namespace (route protocol 80 is felixd's).
+    deadline = time.monotonic() + 30
+    routes = ""
+    while time.monotonic() < deadline:
+        routes = c.run("ip", "route", "show", "proto", "80").stdout
+        if "blackhole 10.244.3.0/26" in routes:
+            break
+        time.sleep(0.3)
+    assert "blackhole 10.244.3.0/26" in routes, routes + journal(c, "tabby-felixd.service")
 
     # `systemctl reload` reaches the daemon (SIGHUP -> reload).
     c.run("systemctl", "reload", "tabby-bgpd.service")
