@@ -107,10 +107,16 @@ class Connection(asyncio.Protocol):
 
 
 class _Sender:
-    """The Established session as an `UpdateSender` for the sink."""
+    """The Established session as an `UpdateSender` for the sink.
 
-    def __init__(self, session: Session) -> None:
+    The sink often writes to a session while handling another peer's event (a route learned
+    from one peer re-advertised to the others). `wake` makes the owning runner apply those
+    effects on the next loop turn, instead of when its own peer next sends something.
+    """
+
+    def __init__(self, session: Session, wake: Callable[[], None] | None = None) -> None:
         self.session = session
+        self.wake = wake
 
     @property
     def context(self) -> WireContext:
@@ -121,10 +127,14 @@ class _Sender:
         # since the event the sink is answering; what it sends then has nowhere to go.
         if self.session.state is State.ESTABLISHED:
             self.session.send_update(update)
+            if self.wake is not None:
+                self.wake()
 
     def send_encoded(self, data: bytes) -> None:
         if self.session.state is State.ESTABLISHED:
             self.session.send_encoded(data)
+            if self.wake is not None:
+                self.wake()
 
 
 Item = tuple[object, ...]
@@ -145,6 +155,7 @@ class PeerRunner:
         self.paused: set[Connection] = set()
         self.wake = asyncio.Event()
         self.loop = asyncio.get_running_loop()
+        self._apply_pending = False
         self.task: asyncio.Task[None] | None = None
         self.state = State.IDLE
         self.since = time.time()
@@ -345,6 +356,17 @@ class PeerRunner:
                 del self.conns[s]
                 self.core.tcp_failed(s, now, reason)
 
+    def schedule_apply(self) -> None:
+        """Apply queued effects on the next loop turn (coalesced): output the sink queued on
+        this session from another peer's task goes out now."""
+        if not self._apply_pending:
+            self._apply_pending = True
+            self.loop.call_soon(self._scheduled_apply)
+
+    def _scheduled_apply(self) -> None:
+        self._apply_pending = False
+        self._apply()
+
     def _apply(self) -> None:
         for _ in range(64):
             effects = self.core.take_effects()
@@ -395,14 +417,16 @@ class PeerRunner:
                 hold_time=neg.hold_time,
                 capabilities=",".join(neg.capability_names()),
             )
-            self.sink.on_session_up(self.info, neg, _Sender(session))
+            self.sink.on_session_up(self.info, neg, _Sender(session, self.schedule_apply))
         elif isinstance(e, SessionDown):
             self.established_since = None
             self.last_down = e.reason
             log.info("peer.down", peer=self.config.display_name, reason=e.reason.describe())
             self.sink.on_session_down(self.info, e.reason)
         elif isinstance(e, RefreshRequested):
-            self.sink.on_route_refresh(self.info, e.afi, e.safi, _Sender(session))
+            self.sink.on_route_refresh(
+                self.info, e.afi, e.safi, _Sender(session, self.schedule_apply)
+            )
 
     def _dial(self, session: Session) -> None:
         old = self.dialing.pop(session, None)

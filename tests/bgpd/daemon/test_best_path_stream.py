@@ -66,3 +66,44 @@ async def test_a_stopping_bgpd_does_not_stream_withdrawals(
     await asyncio.wait_for(task, 10)
     withdrawn = [w for item in seen if isinstance(item, dict) for w in item.get("withdrawn", [])]
     assert PREFIX not in withdrawn
+
+
+async def test_readvertisement_goes_out_without_waiting_for_the_peer(
+    tmp_path: Path, speakers: SpeakerFactory
+) -> None:
+    """A route learned from one peer reaches another at once, not when that other peer next
+    sends something (found by `tabbyctl bgp fuzz`: it waited for the peer's keepalive)."""
+    c_addr = "127.0.0.4"
+    pa, pb, pc = free_port(A), free_port(B), free_port(c_addr)
+    slow = {"hold_time": 90}  # keepalives every 30 s: nothing else wakes the B-C session
+    await speakers(
+        config(
+            tmp_path, A, pa, [peer(B, pb, local_address=A, remote_as=65002, **slow)], local_as=65001
+        )
+    )
+    b = await speakers(
+        config(
+            tmp_path,
+            B,
+            pb,
+            [
+                peer(A, pa, local_address=B, remote_as=65001, passive=True, **slow),
+                peer(c_addr, pc, local_address=B, remote_as=65003, **slow),
+            ],
+            local_as=65002,
+        )
+    )
+    c = await speakers(
+        config(
+            tmp_path,
+            c_addr,
+            pc,
+            [peer(B, pb, local_address=c_addr, remote_as=65002, passive=True, **slow)],
+            local_as=65003,
+        )
+    )
+    await wait_for(lambda: all(r.core.state.value == "Established" for r in b.peers.values()))
+    async with RPCClient(f"unix:{tmp_path / f'bgpd-{A}.sock'}") as ctl:
+        await ctl.call("announce", "10.9.0.0/24")
+    key = next(iter(c.peers.values())).config.key
+    await wait_for(lambda: c.sink.prefix_counts(key).get("ipv4") == 1, timeout=10)
