@@ -368,14 +368,20 @@ class RoutingSink:
                 # (and every peer, for a full withdrawal of prefixes it never got) one dict
                 # probe per prefix, not an export.
                 adj_out = self.table.peers[pid].adj_out
-                todo = [
-                    c.key
-                    for c in changes
-                    if (c.decision.best is not None and c.decision.best.source != pid)
-                    or c.key in adj_out
-                ]
-                if not todo:
-                    continue
+                if len(sources) == 1:
+                    # One UPDATE's batch (a single source): all or nothing, tested in C.
+                    if adj_out.keys().isdisjoint(keys):
+                        continue
+                    todo = keys
+                else:
+                    todo = [
+                        c.key
+                        for c in changes
+                        if (c.decision.best is not None and c.decision.best.source != pid)
+                        or c.key in adj_out
+                    ]
+                    if not todo:
+                        continue
             work = self.table.outgoing(pid, todo)
             if work:
                 self._send(session, work)

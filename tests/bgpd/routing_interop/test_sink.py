@@ -186,3 +186,28 @@ def test_subscribe_snapshot_then_delta_rows_per_prefix_with_shared_attributes() 
     sink.on_update(peer(1), Update(withdrawn=ann.nlri[:2]))
     gone = got[2]["withdrawn"]
     assert isinstance(gone, list) and sorted(gone) == ["10.0.0.0/24", "10.0.1.0/24"]
+
+
+def test_rfc4271_9_2_mixed_batch_some_fall_back_to_other_peer_some_withdrawn() -> None:
+    sink, out = sink_with_peers(1, 2, 3)
+    sink.on_update(peer(1), announcement(1, 5))
+    two = announcement(2, 3)
+    assert two.attributes is not None
+    longer = two._replace(
+        attributes=two.attributes._replace(as_path=((AS_SEQUENCE, (65002, 65009)),))
+    )
+    sink.on_update(peer(2), longer)
+    for s in out.values():
+        s.sent.clear()
+    everything = announcement(1, 5).nlri
+    sink.on_update(peer(1), Update(withdrawn=everything))
+    # Peer 3: three prefixes now via peer 2, two withdrawn. Peer 2: its three withdrawn (they
+    # are its own now) and the other two withdrawn. Peer 1: gets peer 2's three.
+    to3 = out[3].decoded()
+    assert sorted(p for u in to3 for p in u.nlri) == sorted(longer.nlri)
+    assert sorted(p for u in to3 for p in u.withdrawn) == sorted(everything[3:])
+    to2 = out[2].decoded()
+    assert sorted(p for u in to2 for p in u.withdrawn) == sorted(everything)
+    assert not any(u.nlri for u in to2)
+    to1 = out[1].decoded()
+    assert sorted(p for u in to1 for p in u.nlri) == sorted(longer.nlri)
