@@ -108,16 +108,33 @@ def test_frr_runs_clean_of_harness_errors(tmp_path: Path) -> None:
         assert r.findings and r.replay.startswith("tabbyctl bgp fuzz ")
 
 
+# The findings tabby-bgpd still has, each a known gap named in the issue notes; anything
+# else the fuzzer reports against tabby-bgpd fails this test.
+KNOWN_TABBY_FINDINGS = {
+    # A malformed MP_REACH_NLRI resets the session instead of RFC 7606 "AFI/SAFI disable"
+    # (RFC 4760 §7 allows the reset; per-family disable is not implemented).
+    ("update", "AFISAFI_DISABLE"),
+    # An OPEN on a second connection while the session is Established is refused with
+    # Cease/Connection Rejected (RFC 4271 §6.8) before its version is looked at.
+    ("open", None),
+}
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="open findings in tabby-bgpd (issue 4/11 notes): a malformed MP_REACH_NLRI resets "
-    "the session instead of RFC 7606 AFI/SAFI disable, and an OPEN on a second connection "
-    "while the session is Established gets Cease/Connection Rejected (RFC 4271 §6.8) before "
-    "its version is checked",
-)
-def test_tabby_bgpd_has_no_findings(tmp_path: Path) -> None:
-    """tabby-bgpd as a target: any finding or harness error is a bug in tabby-bgpd."""
+def test_tabby_bgpd_has_only_known_findings(tmp_path: Path) -> None:
+    """tabby-bgpd as a target: no harness error, and no finding outside the known gaps."""
     res = run(TARGETS / "tabby.toml", tmp_path, n=20, budget=20)
     assert res.harness_errors == []
-    assert [r.as_dict() for r in res.reports] == []
+    unknown = []
+    for r in res.reports:
+        d = r.as_dict()
+        expected = d["expected"]
+        action = expected.get("action") if isinstance(expected, dict) else None
+        target = d["target"]
+        rejected = isinstance(target, dict) and "Connection Rejected" in str(
+            target.get("notification")
+        )
+        kind = (d["property"], action if d["property"] == "update" else None)
+        if kind not in KNOWN_TABBY_FINDINGS or (d["property"] == "open" and not rejected):
+            unknown.append(d)
+    assert unknown == []
