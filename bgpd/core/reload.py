@@ -58,6 +58,7 @@ GLOBAL_FIELDS: dict[str, Apply] = {
     "local_as": Apply.RESET,
     "cluster_id": Apply.SOFT,
     "originate": Apply.SOFT,  # re-send Adj-RIB-Out
+    "advertise": Apply.SOFT,
     "listen": Apply.HOT,  # listeners are rebound; sessions are untouched
     "control_socket": Apply.NONE,  # read at start only: takes effect on restart
     "peers": Apply.NONE,  # diffed per peer with PEER_FIELDS

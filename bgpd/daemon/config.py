@@ -115,6 +115,30 @@ class PeerConfig:
 
 
 @dataclass(kw_only=True)
+class Advertisement:
+    """One originated prefix with the communities it carries (RFC 1997, RFC 8092)."""
+
+    prefix: str
+    communities: list[str] = field(default_factory=list)  # aa:nn
+    large_communities: list[str] = field(default_factory=list)  # aa:nn:mm
+
+    def check(self, where: str) -> None:
+        from bgpd.core.routing.policy import PolicyError, parse_community, parse_large_community
+
+        try:
+            ipaddress.ip_network(self.prefix)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.prefix: {exc}") from None
+        try:
+            for c in self.communities:
+                parse_community(c)
+            for c in self.large_communities:
+                parse_large_community(c)
+        except PolicyError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+@dataclass(kw_only=True)
 class BgpdConfig(DaemonConfig):
     router_id: str = ""
     local_as: int = 0
@@ -122,6 +146,9 @@ class BgpdConfig(DaemonConfig):
     control_socket: Path = Path("/run/tabby/bgpd.sock")
     cluster_id: str = ""
     originate: list[str] = field(default_factory=list)
+    # Originated prefixes with communities (Calico's prefixAdvertisements); a prefix here
+    # need not also be in `originate`.
+    advertise: list[Advertisement] = field(default_factory=list)
     peers: list[PeerConfig] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -141,6 +168,8 @@ class BgpdConfig(DaemonConfig):
                 ipaddress.ip_network(prefix)
             except ValueError as exc:
                 raise ConfigError(f"originate[{i}]: {exc}") from None
+        for i, adv in enumerate(self.advertise):
+            adv.check(f"advertise[{i}]")
         seen: dict[PeerKey, int] = {}
         for i, peer in enumerate(self.peers):
             peer.check(f"peers[{i}]")

@@ -20,6 +20,7 @@ from bgpd.core.effects import DownKind, DownReason
 from bgpd.core.negotiation import Negotiated
 from bgpd.core.routing.decision import Decision
 from bgpd.core.routing.paths import LOCAL, RouteKey, RoutingPeer
+from bgpd.core.routing.policy import parse_community, parse_large_community
 from bgpd.core.routing.table import BestChange, Outgoing, RoutingTable
 from bgpd.daemon.config import BgpdConfig, PeerKey
 from bgpd.daemon.sink import PeerInfo, UpdateSender
@@ -139,6 +140,20 @@ def describe_many(
     return rows
 
 
+Originations = dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]]
+
+
+def configured_originations(config: BgpdConfig) -> Originations:
+    """`originate` (no communities) and `advertise` (with them), keyed by canonical prefix."""
+    out: Originations = {str(ipaddress.ip_network(p)): ((), ()) for p in config.originate}
+    for adv in config.advertise:
+        out[str(ipaddress.ip_network(adv.prefix))] = (
+            tuple(parse_community(c) for c in adv.communities),
+            tuple(parse_large_community(c) for c in adv.large_communities),
+        )
+    return out
+
+
 class RoutingSink:
     def __init__(self, config: BgpdConfig, *, max_paths: int = 8) -> None:
         router_id = int(ipaddress.IPv4Address(config.router_id))
@@ -151,7 +166,7 @@ class RoutingSink:
         self.stats = _Stats()
         self.originated: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]] = {}
         self.api_originated: set[str] = set()  # announced over the API: kept across reloads
-        self.set_originations(dict.fromkeys(config.originate, ((), ())))
+        self.set_originations(configured_originations(config))
 
     def reconfigure(self, config: BgpdConfig) -> None:
         """A reload: identity changes reset every session anyway; originations follow."""
@@ -161,12 +176,7 @@ class RoutingSink:
             self.table.cluster_id = int(ipaddress.IPv4Address(config.cluster_id))
         else:
             self.table.cluster_id = self.table.router_id
-        wanted = {
-            str(ipaddress.ip_network(p)): self.originated.get(
-                str(ipaddress.ip_network(p)), ((), ())
-            )
-            for p in config.originate
-        }
+        wanted = configured_originations(config)
         api_only = {
             p: v for p, v in self.originated.items() if p not in wanted and p in self.api_originated
         }

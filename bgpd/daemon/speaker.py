@@ -285,6 +285,9 @@ def _globals(c: BgpdConfig) -> dict[str, object]:
         "local_as": c.local_as,
         "cluster_id": c.cluster_id,
         "originate": list(c.originate),
+        "advertise": [
+            (a.prefix, tuple(a.communities), tuple(a.large_communities)) for a in c.advertise
+        ],
         "listen": [(lc.address, lc.port) for lc in c.listen],
         "control_socket": str(c.control_socket),
     }

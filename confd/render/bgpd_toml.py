@@ -63,12 +63,19 @@ def render_bgpd_toml(plan: NodeBGPPlan, base: Mapping[str, TomlScalar] | None = 
     lines.append(f"local_as = {plan.local_as}")
     if plan.cluster_id:
         lines.append(f"cluster_id = {_value(plan.cluster_id)}")
-    lines.append(f"originate = {_value([str(o.prefix) for o in plan.originate])}")
+    plain = [str(o.prefix) for o in plan.originate if not (o.communities or o.large_communities)]
+    lines.append(f"originate = {_value(plain)}")
     lines.append("")
     lines.append("[[listen]]")
     address = str(plan.listen_address) if plan.listen_address is not None else "0.0.0.0"
     lines.append(f"address = {_value(address)}")
     lines.append(f"port = {plan.listen_port}")
+    for o in plan.originate:
+        if o.communities or o.large_communities:
+            # Calico's prefixAdvertisements: the block carries its communities.
+            lines += ["", "[[advertise]]", f"prefix = {_value(str(o.prefix))}"]
+            lines.append(f"communities = {_value(list(o.communities))}")
+            lines.append(f"large_communities = {_value(list(o.large_communities))}")
     for peer in plan.peers:
         lines.append("")
         lines.extend(_peer_table(peer))

@@ -52,3 +52,25 @@ def test_bird_config_parses(node: str, tmp_path: Path) -> None:
         ["bird", "-p", "-c", str(conf)], capture_output=True, text=True, timeout=30, check=False
     )
     assert out.returncode == 0, out.stderr + conf.read_text()
+
+
+def test_bgpd_toml_carries_prefix_advertisement_communities() -> None:
+    """Calico's prefixAdvertisements reach bgpd as `advertise` entries with communities."""
+    from tests.confd.test_plan import plan_for
+
+    extra = """
+    ---
+    apiVersion: projectcalico.org/v3
+    kind: BGPConfiguration
+    metadata: {name: default}
+    spec:
+      communities: [{name: pods, value: "65001:100"}]
+      prefixAdvertisements: [{cidr: 192.168.0.0/16, communities: [pods, "65001:1:2"]}]
+    """
+    config = from_mapping(
+        BgpdConfig, tomllib.loads(render_bgpd_toml(plan_for("kube-master", extra)))
+    )
+    assert config.originate == []
+    assert [(a.prefix, a.communities, a.large_communities) for a in config.advertise] == [
+        ("192.168.10.0/26", ["65001:100"], ["65001:1:2"])
+    ]

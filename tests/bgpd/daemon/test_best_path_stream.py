@@ -107,3 +107,23 @@ async def test_readvertisement_goes_out_without_waiting_for_the_peer(
         await ctl.call("announce", "10.9.0.0/24")
     key = next(iter(c.peers.values())).config.key
     await wait_for(lambda: c.sink.prefix_counts(key).get("ipv4") == 1, timeout=10)
+
+
+async def test_advertised_prefix_carries_its_communities(
+    tmp_path: Path, speakers: SpeakerFactory
+) -> None:
+    """`advertise` entries are originated with their communities (RFC 1997, RFC 8092)."""
+    pa, pb = free_port(A), free_port(B)
+    adv = [
+        {"prefix": "10.7.0.0/26", "communities": ["65001:100"], "large_communities": ["65001:1:2"]}
+    ]
+    await speakers(config(tmp_path, A, pa, [peer(B, pb, local_address=A)], advertise=adv))
+    b = await speakers(config(tmp_path, B, pb, [peer(A, pa, local_address=B, passive=True)]))
+    key = next(iter(b.peers.values())).config.key
+    await wait_for(lambda: b.sink.prefix_counts(key).get("ipv4") == 1)
+    async with RPCClient(f"unix:{b.config.control_socket}") as client:
+        rib = await client.call("rib", "10.7.0.0/26")
+    assert isinstance(rib, dict)
+    route = rib["routes"][0]
+    assert route["communities"] == ["65001:100"]
+    assert route["large_communities"] == ["65001:1:2"]
