@@ -366,11 +366,12 @@ class RoutingSink:
             return
         self.stats.best_changes += len(changes)
         keys = [c.key for c in changes]
-        sources = {c.decision.best.source if c.decision.best is not None else "" for c in changes}
+        # None stands for "no best path any more" ("" is LOCAL, the source of our own paths).
+        sources = {c.decision.best.source if c.decision.best is not None else None for c in changes}
         for session in list(self.sessions.values()):
             pid = session.role.id
             todo = keys
-            if pid in sources or "" in sources:
+            if pid in sources or None in sources:
                 # A best path is never exported back to the peer it came from (export_path),
                 # and a prefix with no best path only needs a withdrawal where the Adj-RIB-Out
                 # holds it: for those prefixes the only possible work is on what this peer's

@@ -211,3 +211,17 @@ def test_rfc4271_9_2_mixed_batch_some_fall_back_to_other_peer_some_withdrawn() -
     assert not any(u.nlri for u in to2)
     to1 = out[1].decoded()
     assert sorted(p for u in to1 for p in u.nlri) == sorted(longer.nlri)
+
+
+def test_rfc4271_9_2_api_announcement_and_withdrawal_reach_every_peer() -> None:
+    sink, out = sink_with_peers(1, 2)
+    sink.announce("10.99.0.0/24", (65000 << 16 | 7,))
+    for n in (1, 2):
+        (u,) = out[n].decoded()
+        assert u.nlri == (b"\x18\x0a\x63\x00",)
+        assert u.attributes is not None and u.attributes.communities == (65000 << 16 | 7,)
+        out[n].sent.clear()
+    assert sink.withdraw("10.99.0.0/24") is True
+    for n in (1, 2):
+        (u,) = out[n].decoded()
+        assert u.withdrawn == (b"\x18\x0a\x63\x00",)
