@@ -166,6 +166,7 @@ class RoutingSink:
         self.stats = _Stats()
         self.originated: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]] = {}
         self.api_originated: set[str] = set()  # announced over the API: kept across reloads
+        self._rib_keys: list[RouteKey] | None = None  # sorted Loc-RIB keys for `rib` pages
         self.set_originations(configured_originations(config))
 
     def reconfigure(self, config: BgpdConfig) -> None:
@@ -364,6 +365,7 @@ class RoutingSink:
     def _flush(self, changes: list[BestChange]) -> None:
         if not changes:
             return
+        self._rib_keys = None  # the Loc-RIB changed: `rib` sorts again on its next call
         self.stats.best_changes += len(changes)
         keys = [c.key for c in changes]
         # None stands for "no best path any more" ("" is LOCAL, the source of our own paths).
@@ -456,16 +458,30 @@ class RoutingSink:
     def rib(
         self, prefix: str = "", peer: str = "", offset: int = 0, limit: int = 1000
     ) -> dict[str, object]:
-        """Loc-RIB entries for the API: filtered by prefix (exact or containing) and source."""
-        items = sorted(self.table.decisions.items(), key=lambda kv: (kv[0][0], kv[0][1]))
-        out = []
+        """Loc-RIB entries for the API: filtered by prefix (exact or containing) and source.
+
+        The sorted key list is kept between calls until the Loc-RIB changes (paging through a
+        full table sorts it once), and the prefix filter compares integers, not ip_network
+        objects."""
+        if self._rib_keys is None:
+            self._rib_keys = sorted(self.table.decisions)
+        decisions = self.table.decisions
         want = ipaddress.ip_network(prefix, strict=False) if prefix else None
-        for key, decision in items:
-            if decision.best is None:
+        if want is not None:
+            afi = AFI_IPV6 if want.version == 6 else AFI_IPV4
+            bits, wl = want.max_prefixlen, want.prefixlen
+            wtop = int(want.network_address) >> (bits - wl)
+        out = []
+        for key in self._rib_keys:
+            decision = decisions.get(key)
+            if decision is None or decision.best is None:
                 continue
             if want is not None:
-                net = ipaddress.ip_network(format_prefix(key[1], key[0][0]))
-                if net.version != want.version or not (net == want or net.subnet_of(want)):  # type: ignore[arg-type]
+                p = key[1]
+                if key[0][0] != afi or p[0] < wl:
+                    continue
+                addr = int.from_bytes(p[1:], "big") << (bits - 8 * (len(p) - 1))
+                if addr >> (bits - wl) != wtop:
                     continue
             if peer:
                 source = (

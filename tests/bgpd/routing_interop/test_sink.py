@@ -225,3 +225,34 @@ def test_rfc4271_9_2_api_announcement_and_withdrawal_reach_every_peer() -> None:
     for n in (1, 2):
         (u,) = out[n].decoded()
         assert u.withdrawn == (b"\x18\x0a\x63\x00",)
+
+
+def test_rib_filter_exact_or_containing_prefix_source_and_pages() -> None:
+    sink, _ = sink_with_peers(1, 2)
+    sink.on_update(peer(1), announcement(1, 600))  # 10.0.0.0/24 .. 10.2.87.0/24
+    sink.announce("10.1.0.0/16")
+    sink.announce("fd00::/64")
+
+    def prefixes(**kw: object) -> list[str]:
+        rows = sink.rib(**kw)["routes"]  # type: ignore[arg-type]
+        assert isinstance(rows, list)
+        return [r["prefix"] for r in rows]
+
+    assert prefixes(prefix="10.0.3.0/24") == ["10.0.3.0/24"]
+    within = prefixes(prefix="10.1.0.0/16", limit=10_000)
+    assert within[0] == "10.1.0.0/16" and len(within) == 1 + 256
+    assert all(p.startswith("10.1.") for p in within)
+    assert prefixes(prefix="10.0.0.0/8", limit=10_000).__len__() == 601
+    assert prefixes(prefix="fd00::/16") == ["fd00::/64"]
+    assert prefixes(prefix="11.0.0.0/8") == []
+    assert prefixes(peer="local") == ["10.1.0.0/16", "fd00::/64"]
+    assert len(prefixes(peer="p1", limit=10_000)) == 600
+    page1 = sink.rib(limit=500)
+    assert page1["total"] == 602 and page1["next_offset"] == 500
+    page2 = sink.rib(offset=500, limit=500)
+    assert page2["next_offset"] is None
+    rows = [*page1["routes"], *page2["routes"]]  # type: ignore[misc]
+    assert len({r["prefix"] for r in rows}) == 602
+    # The cached order follows changes: a withdrawal is not listed any more.
+    assert sink.withdraw("10.1.0.0/16") is True
+    assert prefixes(prefix="10.1.0.0/16", limit=10_000)[0] == "10.1.0.0/24"
