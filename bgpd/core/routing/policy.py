@@ -13,12 +13,12 @@ nor exports, as the RFC requires of a speaker that enables it.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bgpd.wire.attributes import PathAttributes
-from bgpd.wire.context import AFI_IPV6, Family
-from bgpd.wire.prefix import Prefix, prefix_network
+from bgpd.wire.context import AFI_IPV4, AFI_IPV6, Family
+from bgpd.wire.prefix import ADDRESS_OCTETS, Prefix
 
 Verdict = Literal["accept", "reject"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -28,16 +28,46 @@ class PolicyError(ValueError):
     """A policy definition that does not parse; the message names the bad part."""
 
 
+# A prefix as policy matching sees it: (AFI, length, address as an int). Built once per
+# evaluated prefix straight from the wire form; no ipaddress objects on the export path.
+WirePrefix = tuple[int, int, int]
+
+
+def wire_prefix(prefix: Prefix, afi: int) -> WirePrefix:
+    octets = ADDRESS_OCTETS[afi]
+    return afi, prefix[0], int.from_bytes(prefix[1:].ljust(octets, b"\x00"), "big")
+
+
 @dataclass(frozen=True, slots=True)
 class PrefixMatch:
     network: IPNetwork
     ge: int
     le: int
+    # Derived: the network's AFI, length, and address bits above its length.
+    _afi: int = field(init=False, repr=False, compare=False)
+    _high: int = field(init=False, repr=False, compare=False)
+    _shift: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        net = self.network
+        shift = net.max_prefixlen - net.prefixlen
+        object.__setattr__(self, "_afi", AFI_IPV6 if net.version == 6 else AFI_IPV4)
+        object.__setattr__(self, "_shift", shift)
+        object.__setattr__(self, "_high", int(net.network_address) >> shift)
 
     def matches(self, net: IPNetwork) -> bool:
-        if net.version != self.network.version or not self.ge <= net.prefixlen <= self.le:
-            return False
-        return net.network_address in self.network and net.prefixlen >= self.network.prefixlen
+        afi = AFI_IPV6 if net.version == 6 else AFI_IPV4
+        return self.matches_wire((afi, net.prefixlen, int(net.network_address)))
+
+    def matches_wire(self, wp: WirePrefix) -> bool:
+        """Inside `network`, and a length within ge..le."""
+        afi, length, address = wp
+        return (
+            afi == self._afi
+            and self.ge <= length <= self.le
+            and length >= self.network.prefixlen
+            and address >> self._shift == self._high
+        )
 
     @classmethod
     def parse(cls, text: str) -> PrefixMatch:
@@ -102,9 +132,12 @@ class Term:
     add_large_communities: tuple[tuple[int, int, int], ...] = ()
     action: Verdict | None = None  # None: apply the sets and go on to the next term
 
-    def matches(self, net: IPNetwork, attrs: PathAttributes) -> bool:
-        if self.prefixes and not any(m.matches(net) for m in self.prefixes):
-            return False
+    def matches(self, wp: WirePrefix | None, attrs: PathAttributes) -> bool:
+        """`wp` may be None only when the term has no prefix matches."""
+        if self.prefixes:
+            assert wp is not None
+            if not any(m.matches_wire(wp) for m in self.prefixes):
+                return False
         return not (self.communities and not set(self.communities) & set(attrs.communities))
 
     def apply(self, attrs: PathAttributes) -> PathAttributes:
@@ -132,9 +165,11 @@ class Policy:
         self, family: Family, prefix: Prefix, attrs: PathAttributes
     ) -> PathAttributes | None:
         """The (possibly modified) attributes if accepted, None if rejected."""
-        net = prefix_network(prefix, family[0])
+        wp: WirePrefix | None = None
         for term in self.terms:
-            if term.matches(net, attrs):
+            if term.prefixes and wp is None:
+                wp = wire_prefix(prefix, family[0])
+            if term.matches(wp, attrs):
                 attrs = term.apply(attrs)
                 if term.action == "accept":
                     return attrs
