@@ -401,15 +401,8 @@ class RoutingSink:
         self._publish(changes)
 
     def _send(self, session: _Session, work: Outgoing) -> None:
-        self._send_work(session, work)
-        # UPDATEs queued on another peer's session are written when that peer's task next
-        # applies its effects; a sender that can ask for that now (`flush`) is asked once per
-        # batch, or they would wait for the peer's next KEEPALIVE.
-        flush: Callable[[], None] | None = getattr(session.out, "flush", None)
-        if flush is not None:
-            flush()
-
-    def _send_work(self, session: _Session, work: Outgoing) -> None:
+        # The sender wakes its own runner, so UPDATEs queued here from another peer's event
+        # go out on the next loop turn (bgpd/daemon/runner.py `_Sender`).
         ctx = session.out.context
         for family, prefixes in work.withdraw.items():
             for data in pack_withdrawals(prefixes, ctx, afi=family[0], safi=family[1]):

@@ -1,7 +1,7 @@
 """Unit tests of the routing shell `RoutingSink` with fake sessions (no sockets): UPDATE
 propagation between eBGP peers (RFC 4271 §9.2: the best path goes to every other peer, never
 back to the one it came from; AS_PATH prepend and next hop self, §5.1.2/§5.1.3), packing many
-prefixes per UPDATE, full withdrawal, a flush request per batch, and RFC 4724 §4.2 stale marks
+prefixes per UPDATE, full withdrawal, and RFC 4724 §4.2 stale marks
 visible in the `rib` API while a restarting peer is away."""
 
 from __future__ import annotations
@@ -29,16 +29,12 @@ class FakeSender:
     context: WireContext = CTX
     sent: list[bytes] = field(default_factory=list)
     updates: list[Update] = field(default_factory=list)
-    flushes: int = 0
 
     def send_update(self, update: Update) -> None:
         self.updates.append(update)
 
     def send_encoded(self, data: bytes) -> None:
         self.sent.append(data)
-
-    def flush(self) -> None:
-        self.flushes += 1
 
     def decoded(self) -> list[Update]:
         return [decode_update(d, self.context) for d in self.sent]
@@ -90,7 +86,6 @@ def sink_with_peers(*ns: int, gr: bool = False) -> tuple[RoutingSink, dict[int, 
         senders[n] = FakeSender()
         sink.on_session_up(peer(n), negotiated(n, gr), senders[n])
         senders[n].sent.clear()
-        senders[n].flushes = 0
     return sink, senders
 
 
@@ -105,7 +100,6 @@ def test_rfc4271_9_2_batch_goes_to_other_peers_packed_never_back_to_source() -> 
         a = ups[0].attributes
         assert a is not None and a.as_path == ((AS_SEQUENCE, (65000, 65001)),)  # §5.1.2
         assert a.next_hop == socket.inet_aton("127.0.0.100")  # §5.1.3 next hop self
-        assert out[n].flushes == 1  # one flush request for the batch
 
 
 def test_rfc4271_full_withdrawal_reaches_other_peers_and_nothing_goes_to_source() -> None:
