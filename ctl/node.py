@@ -23,6 +23,7 @@ from ipc.client import ClientOptions
 from ipc.errors import RPCError
 
 DEFAULT_SOCKET = "/run/tabby/bgpd.sock"
+DEFAULT_FELIXD_SOCKET = "/run/tabby/felixd.sock"
 HEADERS = ("PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO")
 
 
@@ -34,6 +35,11 @@ def register(sub: Any) -> None:
         "--socket",
         default=os.environ.get("TABBY_BGPD_SOCKET", DEFAULT_SOCKET),
         help=f"tabby-bgpd control socket (default {DEFAULT_SOCKET}, env TABBY_BGPD_SOCKET)",
+    )
+    status.add_argument(
+        "--felixd-socket",
+        default=os.environ.get("TABBY_FELIXD_SOCKET", DEFAULT_FELIXD_SOCKET),
+        help=f"tabby-felixd control socket for the dataplane section (default {DEFAULT_FELIXD_SOCKET})",
     )
     status.add_argument("-o", "--output", choices=("table", "json"), default="table")
     status.set_defaults(func=status_command)
@@ -48,20 +54,67 @@ async def fetch(socket_path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]
     return status, peers
 
 
+async def fetch_dataplane(socket_path: str) -> dict[str, Any] | str:
+    """felixd's `status`, or why it could not be had (felixd is optional on a node)."""
+    options = ClientOptions(timeout=5.0, connect_timeout=0.5, connect_deadline=0.2)
+    try:
+        async with RPCClient(f"unix:{socket_path}", options=options) as client:
+            status = await client.call("status")
+    except (RPCError, OSError) as exc:
+        return str(exc)
+    return status if isinstance(status, dict) else "unexpected answer"
+
+
+def render_dataplane(dp: dict[str, Any] | str, now: float | None = None) -> str:
+    """The dataplane section: routes per kind, pod MTU, tunnels, how long since the resync."""
+    if isinstance(dp, str):
+        return f"\nDataplane: tabby-felixd is not running ({dp}).\n"
+    now = time.time() if now is None else now
+    routes = dp.get("routes") or {}
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(routes.items())) or "none"
+    lines = ["", "Dataplane (tabby-felixd)"]
+    lines.append(f"  routes: {kinds}; stale {dp.get('stale_routes', 0)}")
+    lines.append(f"  pod MTU: {dp.get('pod_mtu') or '-'}")
+    tunnels = dp.get("tunnels") or {}
+    for name, t in sorted(tunnels.items()):
+        lines.append(
+            f"  tunnel {name}: VNI {t.get('vni')}, port {t.get('port')}, MTU {t.get('mtu')}"
+        )
+    if not tunnels:
+        lines.append("  tunnels: none")
+    last = dp.get("last_resync") or 0
+    ago = f"{now - float(last):.0f} s ago" if last else "never"
+    state = "converged" if dp.get("converged") else "not converged"
+    lines.append(
+        f"  last resync: {ago} ({state}); errors {dp.get('errors', 0)}; "
+        f"last error: {dp.get('last_error') or 'none'}"
+    )
+    for problem in dp.get("problems") or []:
+        lines.append(f"  problem: {problem}")
+    return "\n".join(lines) + "\n"
+
+
 def status_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    felixd_socket = getattr(args, "felixd_socket", DEFAULT_FELIXD_SOCKET)
+    dataplane = asyncio.run(fetch_dataplane(felixd_socket))
     try:
         status, peers = asyncio.run(fetch(args.socket))
     except (RPCError, OSError) as exc:
         if args.output == "json":
-            print(json.dumps({"running": False, "error": str(exc)}), file=out)
+            print(
+                json.dumps({"running": False, "error": str(exc), "dataplane": dataplane}), file=out
+            )
         else:
             print(f"tabby-bgpd is not running ({args.socket}: {exc}).", file=out)
+            out.write(render_dataplane(dataplane))
         return 1
     if args.output == "json":
-        print(json.dumps({"running": True, "status": status, "peers": peers}, indent=2), file=out)
+        body = {"running": True, "status": status, "peers": peers, "dataplane": dataplane}
+        print(json.dumps(body, indent=2), file=out)
         return 0
     out.write(render(status, peers))
+    out.write(render_dataplane(dataplane))
     return 0
 
 

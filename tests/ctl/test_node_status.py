@@ -74,3 +74,29 @@ def test_since_is_a_time_today_and_a_date_before() -> None:
 def test_parser_has_node_status_with_json_output() -> None:
     args = build_parser().parse_args(["node", "status", "-o", "json", "--socket", "/tmp/x.sock"])
     assert args.output == "json" and args.socket == "/tmp/x.sock" and callable(args.func)
+
+
+def test_dataplane_section_from_felixd_status() -> None:
+    """Issue 10: `node status` gains routes per kind, pod MTU, tunnels and the last resync."""
+    from ctl.node import render_dataplane
+
+    text = render_dataplane(
+        {
+            "routes": {"workload": 2, "blackhole": 1, "remote-vxlan": 4},
+            "stale_routes": 0,
+            "pod_mtu": 1450,
+            "tunnels": {"vxlan.calico": {"vni": 4096, "port": 4789, "mtu": 1450}},
+            "last_resync": NOW - 12,
+            "converged": True,
+            "errors": 0,
+            "last_error": "",
+            "problems": ["WorkloadEndpoint x: address 10.9.9.9 is in no pool"],
+        },
+        now=NOW,
+    )
+    assert "routes: blackhole 1, remote-vxlan 4, workload 2; stale 0" in text
+    assert "pod MTU: 1450" in text
+    assert "tunnel vxlan.calico: VNI 4096, port 4789, MTU 1450" in text
+    assert "last resync: 12 s ago (converged); errors 0; last error: none" in text
+    assert "problem: WorkloadEndpoint x: address 10.9.9.9 is in no pool" in text
+    assert "not running (no such socket)" in render_dataplane("no such socket")
