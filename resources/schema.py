@@ -17,6 +17,7 @@ import datetime
 import ipaddress
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar, cast
 
@@ -44,16 +45,16 @@ def join(path: str, key: str | int) -> str:
 # --- codecs --------------------------------------------------------------------------------------
 
 
-class Codec(Generic[T]):
+class Codec(ABC, Generic[T]):
     """Turns one JSON value into a typed value and back. `what` names the type in errors."""
 
     what = "a value"
 
-    def decode(self, value: object, path: str) -> T:
-        raise NotImplementedError
+    @abstractmethod
+    def decode(self, value: object, path: str) -> T: ...
 
-    def encode(self, value: T) -> Json:
-        raise NotImplementedError
+    @abstractmethod
+    def encode(self, value: T) -> Json: ...
 
     def is_empty(self, value: T) -> bool:
         return not value

@@ -13,6 +13,7 @@ SNAPSHOT state gets nothing but snapshot chunks; `commit` never decreases.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import NoReturn
 
 from store.raft.config import Config
@@ -37,7 +38,7 @@ from store.raft.storage import CompactedError
 from store.raft.types import NONE, ConfState, Entry, EntryKind, ReadState
 
 
-class LeaderRole:
+class LeaderRole(ABC):
     """Leader-side behaviour of `RaftNode` (a mixin: the attributes belong to the node)."""
 
     id: int
@@ -55,14 +56,15 @@ class LeaderRole:
     _reads: ReadIndexQueue
     _bcast_due: bool
 
-    def _send(self, m: Message) -> None:
-        raise NotImplementedError
+    # Provided by RaftNode, which mixes this role in.
+    @abstractmethod
+    def _send(self, m: Message) -> None: ...
 
-    def _become_follower(self, term: int, lead: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _become_follower(self, term: int, lead: int) -> None: ...
 
-    def _refuse(self, reason: str) -> NoReturn:
-        raise NotImplementedError
+    @abstractmethod
+    def _refuse(self, reason: str) -> NoReturn: ...
 
     def _check_can_propose(self) -> None:
         if self.role is not Role.LEADER:
