@@ -65,6 +65,17 @@ class Lab:
         self.procs.append(proc)
         return proc
 
+    def spawn_exabgp(self, conf: Path) -> subprocess.Popen[bytes]:
+        """ExaBGP in the foreground, as root, on the address its config names."""
+        env = {
+            "exabgp_tcp_bind": "",
+            "exabgp_daemon_drop": "false",
+            "exabgp_daemon_user": "root",
+            "exabgp_daemon_daemonize": "false",
+            "exabgp_log_level": "INFO",
+        }
+        return self.spawn(["exabgp", str(conf)], "exabgp.log", env)
+
     def start_tabby(
         self, peers_toml: str, originate: tuple[str, ...] = ("10.10.0.0/24", "fd10::/64")
     ) -> None:
@@ -154,3 +165,38 @@ def tabby_peer(address: str, port: int, remote_as: int, **kw: object) -> str:
         else:
             lines.append(f'{key} = "{value}"')
     return "\n".join(lines) + "\n"
+
+
+def gobgp_conf(
+    address: str,
+    asn: int,
+    port: int,
+    tabby_port: int,
+    families: tuple[str, ...] = ("ipv4-unicast",),
+) -> str:
+    """gobgpd TOML: one neighbour, Tabby, with short timers so tests see failures fast."""
+    afi_safis = "".join(
+        f"""  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "{family}"
+"""
+        for family in families
+    )
+    return f"""[global.config]
+  as = {asn}
+  router-id = "{address}"
+  port = {port}
+  local-address-list = ["{address}"]
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{TABBY}"
+    peer-as = 65000
+  [neighbors.transport.config]
+    local-address = "{address}"
+    remote-port = {tabby_port}
+  [neighbors.timers.config]
+    hold-time = 3
+    keepalive-interval = 1
+    connect-retry = 1
+{afi_safis}"""

@@ -67,14 +67,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         )
         conf = lab.tmp / "exabgp.conf"
         conf.write_text(exabgp_conf(lab))
-        env = {
-            "exabgp_tcp_bind": "",
-            "exabgp_daemon_drop": "false",
-            "exabgp_daemon_user": "root",
-            "exabgp_daemon_daemonize": "false",
-            "exabgp_log_level": "INFO",
-        }
-        lab.spawn(["exabgp", str(conf)], "exabgp.log", env)
+        lab.spawn_exabgp(conf)
         wait_until(lambda: lab.established(EXA), 30, "session with ExaBGP")
         yield lab
     finally:

@@ -12,39 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.bgpd.interop.lab import TABBY, Lab, free_port, tabby_peer, wait_until
+from tests.bgpd.interop.lab import TABBY, Lab, free_port, gobgp_conf, tabby_peer, wait_until
 
 GOBGP = "127.0.0.12"
 GOBGP_AS = 65012
 
 pytestmark = [pytest.mark.debian("gobgpd"), pytest.mark.slow]
-
-
-def gobgp_conf(lab: Lab, port: int) -> str:
-    return f"""[global.config]
-  as = {GOBGP_AS}
-  router-id = "{GOBGP}"
-  port = {port}
-  local-address-list = ["{GOBGP}"]
-
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "{TABBY}"
-    peer-as = 65000
-  [neighbors.transport.config]
-    local-address = "{GOBGP}"
-    remote-port = {lab.port}
-  [neighbors.timers.config]
-    hold-time = 3
-    keepalive-interval = 1
-    connect-retry = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-"""
 
 
 class GoBGP:
@@ -74,7 +47,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, GoBGP]]
     port, api = free_port(GOBGP), free_port(GOBGP)
     try:
         conf = lab.tmp / "gobgpd.toml"
-        conf.write_text(gobgp_conf(lab, port))
+        conf.write_text(
+            gobgp_conf(GOBGP, GOBGP_AS, port, lab.port, ("ipv4-unicast", "ipv6-unicast"))
+        )
         lab.spawn(
             [
                 "gobgpd",
