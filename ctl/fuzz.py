@@ -21,7 +21,10 @@ def register(sub: Any) -> None:
     bgp = sub.add_parser("bgp", help="BGP tools")
     bgp_sub = bgp.add_subparsers(dest="bgp_command", metavar="SUBCOMMAND")
     p = bgp_sub.add_parser("fuzz", help="fuzz a live BGP speaker against the RFCs")
-    p.add_argument("target", help="127.0.0.x[:port], or a target file (TOML)")
+    p.add_argument(
+        "target",
+        help="127.0.0.x[:port], a target file (TOML), or a bundled target: bird frr gobgp exabgp tabby",
+    )
     p.add_argument("--max-examples", type=int, default=100, help="per property (default 100)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--time-budget", type=float, default=300.0, help="seconds, all properties")

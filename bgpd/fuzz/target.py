@@ -21,6 +21,9 @@ A target file names the speaker under test and the two harness peers::
 Template placeholders: `$address $port $asn $router_id $fuzzer_address $fuzzer_asn
 $monitor_address $monitor_asn $dir $config $python` ($python: this interpreter). Invariant: every address is in 127.0.0.0/8,
 so the fuzzer never sends to anything but loopback.
+
+The target files shipped with Tabby (`bgpd/fuzz/targets/`, package data) are found by name:
+`tabbyctl bgp fuzz bird` is `.../targets/bird.toml` wherever the package is installed.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from __future__ import annotations
 import ipaddress
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 from string import Template
 
@@ -156,9 +160,28 @@ def parse_file(path: Path) -> Target:
     )
 
 
+def bundled_targets() -> Path:
+    """The directory of target files shipped as package data (pyproject.toml)."""
+    where = resources.files("bgpd.fuzz").joinpath("targets")
+    if not isinstance(where, Path):  # a zip import: no files to hand to a target command
+        raise TargetError(f"bundled targets are not on the file system ({where})")
+    return where
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.stem for p in bundled_targets().glob("*.toml"))
+
+
 def parse_target(spec: str) -> Target:
-    """A target file if `spec` names one, else an address."""
+    """A target file if `spec` names one, else a bundled target's name (`bird`, `frr`, ...),
+    else an address."""
     path = Path(spec)
-    if spec.endswith(".toml") or path.is_file():
+    if path.is_file():
         return parse_file(path)
+    name = spec.removesuffix(".toml")
+    if "/" not in spec and name in bundled_names():
+        # The name as typed stays the source: replay commands then work on any install.
+        return replace(parse_file(bundled_targets() / f"{name}.toml"), source=spec)
+    if spec.endswith(".toml"):
+        return parse_file(path)  # reports the missing file
     return parse_address(spec)
