@@ -1,0 +1,790 @@
+"""`KVClient` over a real etcd v3 cluster, through etcd's JSON gRPC-gateway (HTTP/1.1).
+
+For operators who already run etcd (Calico's own datastore): every Tabby daemon can use it in
+place of tabby-store, because nothing above `KVClient` depends on the backend (DESIGN.md).
+
+Why the gateway and plain asyncio streams: etcd serves the gateway on its client URL
+(`/v3/kv/range`, `/v3/kv/txn`, `/v3/watch`, `/v3/lease/...`; etcd 3.4 and later), so no gRPC
+or protobuf dependency is needed, and the HTTP/1.1 subset etcd speaks (POST with a
+Content-Length body; answers with Content-Length or chunked, the streams chunked with one JSON
+object per line) is small. Bytes travel base64-encoded and int64 fields as JSON strings; fields
+at their default value are left out of etcd's answers.
+
+The client's rules are `StoreClient`'s (docs/store.md):
+- endpoint failover: calls go to one endpoint at a time; a refused connection, a broken one,
+  or an answer that the member cannot serve ("etcdserver: no leader") moves to the next;
+- every request carries clientv3's require-leader metadata (`hasleader`), so a member that has
+  lost its leader refuses at once instead of proposing, which makes that refusal safe to retry;
+- retries only where safe: reads, keep-alives and time-to-live are retried on any failure until
+  the deadline; writes only when the failure proves they never ran (no connection, no leader,
+  too many requests). A write that reached etcd and whose answer was lost raises
+  `StoreUnavailableError(outcome_unknown=True)`, as clientv3's retry policy for mutable RPCs;
+- one deadline (`timeout`) covers all attempts of a call; at most `max_in_flight` calls at once;
+- watches are re-created after a broken stream at the revision after the last one delivered;
+  a compaction cancel (`canceled`, `compact_revision`) ends the iterator, so `ListWatcher`
+  re-lists.
+
+Errors: etcd's error messages are the ones in `store.kv.errors` (etcd's `rpctypes`), so a known
+message becomes the same `KVError` tabby-store raises. Other refusals (authentication, an
+unknown message) raise `StoreUnavailableError` naming etcd's gRPC code and message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import random
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+from ipc import TLSConfig
+from store.client import LeaseTimeToLive, StoreStatus, StoreUnavailableError
+from store.kv import (
+    AlarmType,
+    CompactResponse,
+    Compare,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    Event,
+    EventType,
+    KeyValue,
+    KVError,
+    LeaseGrantResponse,
+    LeaseRevokeResponse,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    TxnRequest,
+    TxnResponse,
+    WatchFilter,
+    WatchResponse,
+)
+from store.kv.errors import ERRORS, ErrorKind
+from store.kv.messages import CompareTarget, OpResponse, RequestOp
+
+Json = dict[str, object]
+
+# etcd's error message -> our kind. "etcdserver: not leader" is left out: it is a member's
+# refusal to serve (retry elsewhere), not a request error.
+_BY_MESSAGE = {
+    msg: kind for kind, (_code, msg) in ERRORS.items() if kind is not ErrorKind.NOT_LEADER
+}
+
+# Refusals given before anything was proposed: safe to retry a write on another member.
+# ErrNoLeader comes from the require-leader interceptor, ErrTooManyRequests and ErrNotCapable
+# are checked before the proposal (etcdserver/v3_server.go).
+_NOT_EXECUTED = frozenset(
+    {
+        "etcdserver: no leader",
+        "etcdserver: not leader",
+        "etcdserver: too many requests",
+        "etcdserver: not capable",
+        "etcdserver: leader changed",
+    }
+)
+# gRPC codes (google.rpc.Code) of transient failures: a read may be retried anywhere.
+_TRANSIENT_CODES = frozenset({1, 2, 4, 8, 10, 13, 14})
+_GRPC_NAMES = {
+    1: "Canceled",
+    2: "Unknown",
+    3: "InvalidArgument",
+    4: "DeadlineExceeded",
+    5: "NotFound",
+    6: "AlreadyExists",
+    7: "PermissionDenied",
+    8: "ResourceExhausted",
+    9: "FailedPrecondition",
+    10: "Aborted",
+    11: "OutOfRange",
+    12: "Unimplemented",
+    13: "Internal",
+    14: "Unavailable",
+    15: "DataLoss",
+    16: "Unauthenticated",
+}
+_MAX_HEAD = 64 << 10  # status line and headers of one answer
+_MAX_LINE = 64 << 20  # one JSON object of a stream (one watch response)
+
+
+def is_etcd_endpoint(endpoint: str) -> bool:
+    """etcd's client URLs (`http://host:2379`, `https://...`), as etcdctl --endpoints takes them."""
+    return endpoint.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    url: str
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> _Endpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"etcd endpoint {url!r}: expected http://host:port or https://...")
+        if parts.path not in ("", "/"):
+            raise ValueError(f"etcd endpoint {url!r}: no path expected")
+        tls = parts.scheme == "https"
+        return cls(url, parts.hostname, parts.port or 2379, tls)
+
+
+class _ConnectError(Exception):
+    """No connection could be made: nothing was sent."""
+
+
+class _LostError(Exception):
+    """The request was (or may have been) sent and no complete answer came back."""
+
+
+class _GRPCError(Exception):
+    """etcd answered with a gRPC status other than OK."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{_GRPC_NAMES.get(code, str(code))}: {message}")
+        self.code = code
+        self.message = message
+
+
+class _Conn:
+    """One HTTP/1.1 connection to an etcd member; one request at a time."""
+
+    __slots__ = ("reader", "reusable", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.reusable = True
+
+    @property
+    def alive(self) -> bool:
+        return not self.reader.at_eof() and not self.writer.is_closing()
+
+    def close(self) -> None:
+        self.reusable = False
+        self.writer.close()
+
+    def send(self, host: str, path: str, body: bytes) -> None:
+        self.writer.write(
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"Grpc-Metadata-hasleader: true\r\nContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), host.encode(), len(body), body)
+        )
+
+    async def read_head(self) -> tuple[int, dict[bytes, bytes]]:
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError:
+            raise _LostError("answer headers too long") from None
+        if len(head) > _MAX_HEAD:
+            raise _LostError("answer headers too long")
+        lines = head.split(b"\r\n")
+        status = lines[0].split(b" ", 2)
+        if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or not status[1].isdigit():
+            raise _LostError(f"not an HTTP answer: {lines[0][:80]!r}")
+        headers: dict[bytes, bytes] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        if headers.get(b"connection", b"").lower() == b"close" or status[0] == b"HTTP/1.0":
+            self.reusable = False
+        return int(status[1]), headers
+
+    async def read_chunks(self, limit: int) -> AsyncIterator[bytes]:
+        """The chunks of a chunked body, then its trailers are consumed."""
+        total = 0
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _LostError(f"bad chunk size {line[:40]!r}") from None
+            if size == 0:
+                while (await self.reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailers (etcd sends Grpc-Trailer-*)
+                return
+            total += size
+            if total > limit:
+                raise _LostError(f"answer larger than {limit} bytes")
+            chunk = await self.reader.readexactly(size + 2)
+            yield chunk[:-2]
+
+    async def read_body(self, headers: dict[bytes, bytes], limit: int) -> bytes:
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            return b"".join([c async for c in self.read_chunks(limit)])
+        length = headers.get(b"content-length")
+        if length is None or not length.isdigit():
+            raise _LostError("answer without a length")
+        if int(length) > limit:
+            raise _LostError(f"answer larger than {limit} bytes")
+        return await self.reader.readexactly(int(length))
+
+
+class EtcdClient:
+    """`KVClient` against an etcd v3 cluster (3.4 or later) through its JSON gateway."""
+
+    def __init__(
+        self,
+        endpoints: str | Sequence[str],
+        *,
+        tls: TLSConfig | None = None,
+        timeout: float = 5.0,
+        connect_timeout: float = 1.0,
+        max_in_flight: int = 256,
+        max_response_bytes: int = 256 << 20,
+        rng: random.Random | None = None,
+    ) -> None:
+        eps = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+        if not eps:
+            raise ValueError("EtcdClient needs at least one endpoint")
+        self._endpoints = [_Endpoint.parse(ep) for ep in eps]
+        self.endpoints = [ep.url for ep in self._endpoints]
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_response_bytes = max_response_bytes
+        self._ssl: ssl.SSLContext | None = None
+        if any(ep.tls for ep in self._endpoints):
+            self._ssl = (tls or TLSConfig()).client_context()
+        self._server_hostname = tls.server_hostname if tls is not None else None
+        self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
+        self._streams: set[_Conn] = set()
+        self._rng = rng or random.Random()
+        self._current = 0
+        self._sem = asyncio.Semaphore(max_in_flight)
+        self._max_idle = max(4, min(max_in_flight, 64))
+        self.failovers = 0
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _rotate(self, index: int) -> None:
+        if self._current == index and len(self._endpoints) > 1:
+            self._current = (index + 1) % len(self._endpoints)
+            self.failovers += 1
+
+    async def _open(self, index: int, timeout: float) -> _Conn:
+        ep = self._endpoints[index]
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    ep.host,
+                    ep.port,
+                    ssl=self._ssl if ep.tls else None,
+                    server_hostname=(self._server_hostname or ep.host) if ep.tls else None,
+                    limit=_MAX_LINE,
+                ),
+                min(timeout, self.connect_timeout),
+            )
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            raise _ConnectError(f"{ep.url}: {exc or type(exc).__name__}") from None
+        return _Conn(reader, writer)
+
+    async def _take(self, index: int, timeout: float) -> _Conn:
+        idle = self._idle[index]
+        while idle:
+            conn = idle.pop()
+            if conn.alive:
+                return conn
+            conn.close()
+        return await self._open(index, timeout)
+
+    def _give_back(self, index: int, conn: _Conn) -> None:
+        if conn.reusable and conn.alive and len(self._idle[index]) < self._max_idle:
+            self._idle[index].append(conn)
+        else:
+            conn.close()
+
+    async def _exchange(self, index: int, path: str, body: bytes, timeout: float) -> Json:
+        conn = await self._take(index, timeout)
+        ep = self._endpoints[index]
+        try:
+            async with asyncio.timeout(timeout):
+                conn.send(ep.host, path, body)
+                status, headers = await conn.read_head()
+                data = await conn.read_body(headers, self.max_response_bytes)
+        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            conn.close()
+            raise _LostError(f"{ep.url}{path}: {exc or type(exc).__name__}") from None
+        except TimeoutError:
+            conn.close()
+            raise _LostError(f"{ep.url}{path}: no answer in time") from None
+        except _LostError:
+            conn.close()
+            raise
+        self._give_back(index, conn)
+        try:
+            doc = json.loads(data) if data else {}
+        except ValueError:
+            raise _LostError(f"{ep.url}{path}: HTTP {status}: not JSON") from None
+        if not isinstance(doc, dict):
+            raise _LostError(f"{ep.url}{path}: HTTP {status}: not a JSON object")
+        error = doc.get("error")
+        if isinstance(error, dict):  # a stream's error: {"error": {"grpc_code": .., ...}}
+            raise _GRPCError(_int(error.get("grpc_code", 2)), str(error.get("message")))
+        if status != 200 or ("code" in doc and "error" in doc):
+            raise _GRPCError(_int(doc.get("code", 2)), str(doc.get("message", doc.get("error"))))
+        return cast(Json, doc)
+
+    async def _call(self, path: str, req: Json, *, idempotent: bool) -> Json:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        body = json.dumps(req, separators=(",", ":")).encode()
+        last = ""
+        delay = 0.02
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise StoreUnavailableError(f"{path}: no etcd member answered in time ({last})")
+            index = self._current
+            try:
+                async with self._sem:
+                    return await self._exchange(index, path, body, remaining)
+            except _ConnectError as exc:
+                last = str(exc)
+            except _LostError as exc:
+                last = str(exc)
+                if not idempotent:
+                    raise StoreUnavailableError(f"{path}: {last}", outcome_unknown=True) from None
+            except _GRPCError as exc:
+                kind = _BY_MESSAGE.get(exc.message)
+                if kind is not None:
+                    raise KVError(kind) from None
+                last = f"{self.endpoints[index]}: {exc}"
+                if exc.message not in _NOT_EXECUTED:
+                    if exc.code not in _TRANSIENT_CODES:
+                        raise StoreUnavailableError(f"{path}: etcd refused: {exc}") from None
+                    if not idempotent:
+                        raise StoreUnavailableError(
+                            f"{path}: {last}", outcome_unknown=True
+                        ) from None
+            self._rotate(index)
+            if self._current in (index, 0):
+                await asyncio.sleep(min(delay * (0.5 + self._rng.random()), max(remaining, 0)))
+                delay = min(delay * 2, 0.5)
+
+    # --- KV ------------------------------------------------------------------------------
+
+    async def range(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        keys_only: bool = False,
+        count_only: bool = False,
+        serializable: bool = False,
+    ) -> RangeResponse:
+        req = _range_json(RangeRequest(key, range_end, limit, revision, keys_only, count_only))
+        if serializable:
+            req["serializable"] = True
+        doc = await self._call("/v3/kv/range", req, idempotent=True)
+        return _range_response(doc, _header_revision(doc))
+
+    async def get(self, key: bytes, *, serializable: bool = False) -> RangeResponse:
+        return await self.range(key, serializable=serializable)
+
+    async def put(
+        self,
+        key: bytes,
+        value: bytes,
+        *,
+        lease: int = 0,
+        prev_kv: bool = False,
+        ignore_value: bool = False,
+        ignore_lease: bool = False,
+    ) -> PutResponse:
+        req = _put_json(PutRequest(key, value, lease, prev_kv, ignore_value, ignore_lease))
+        doc = await self._call("/v3/kv/put", req, idempotent=False)
+        return _put_response(doc, _header_revision(doc))
+
+    async def delete(
+        self, key: bytes, range_end: bytes = b"", *, prev_kv: bool = False
+    ) -> DeleteRangeResponse:
+        req = _delete_json(DeleteRangeRequest(key, range_end, prev_kv))
+        doc = await self._call("/v3/kv/deleterange", req, idempotent=False)
+        return _delete_response(doc, _header_revision(doc))
+
+    async def txn(
+        self,
+        compare: Sequence[Compare],
+        success: Sequence[RequestOp],
+        failure: Sequence[RequestOp] = (),
+    ) -> TxnResponse:
+        req = _txn_json(TxnRequest(tuple(compare), tuple(success), tuple(failure)))
+        doc = await self._call("/v3/kv/txn", req, idempotent=False)
+        return _txn_response(doc, _header_revision(doc))
+
+    async def compact(self, revision: int, physical: bool = False) -> CompactResponse:
+        req: Json = {"revision": str(revision)}
+        if physical:
+            req["physical"] = True
+        doc = await self._call("/v3/kv/compaction", req, idempotent=False)
+        return CompactResponse(_header_revision(doc))
+
+    # --- watch ---------------------------------------------------------------------------
+
+    async def watch(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        start_revision: int = 0,
+        prev_kv: bool = False,
+        filters: Sequence[WatchFilter] = (),
+        progress_notify: bool = False,
+    ) -> AsyncIterator[WatchResponse]:
+        """Event batches in revision order, resumed after a broken stream from the revision
+        after the last one delivered (on the next endpoint). Ends after yielding a `canceled`
+        response (compaction: `compact_revision` > 0; re-list)."""
+        next_rev = start_revision
+        delay = 0.02
+        while True:
+            index = self._current
+            create: Json = {"key": _b64(key)}
+            if range_end:
+                create["range_end"] = _b64(range_end)
+            if next_rev:
+                create["start_revision"] = str(next_rev)
+            if prev_kv:
+                create["prev_kv"] = True
+            if progress_notify:
+                create["progress_notify"] = True
+            if filters:
+                create["filters"] = [WatchFilter(f).name for f in filters]
+            body = json.dumps({"create_request": create}).encode()
+            conn: _Conn | None = None
+            try:
+                conn = await self._open(index, self.timeout)
+                self._streams.add(conn)
+                conn.send(self._endpoints[index].host, "/v3/watch", body)
+                status, headers = await conn.read_head()
+                if status != 200 or b"chunked" not in headers.get(b"transfer-encoding", b""):
+                    raise _LostError(f"watch answered HTTP {status}")
+                async for doc in _json_lines(conn):
+                    if "result" not in doc:
+                        break  # {"error": ...}: the stream failed (e.g. no leader)
+                    resp = _watch_response(cast(Json, doc["result"]))
+                    delay = 0.02
+                    if resp.created and not resp.canceled:
+                        if next_rev == 0:
+                            next_rev = resp.revision + 1
+                        continue
+                    if resp.canceled:
+                        yield resp
+                        return
+                    if resp.events:
+                        next_rev = resp.events[-1].kv.mod_revision + 1
+                    else:
+                        next_rev = max(next_rev, resp.revision + 1)
+                    yield resp
+            except (
+                _ConnectError,
+                _LostError,
+                OSError,
+                EOFError,
+                ValueError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+            ):
+                pass
+            finally:
+                if conn is not None:
+                    self._streams.discard(conn)
+                    conn.close()
+            # The stream ended without a cancellation: resume where we are, elsewhere if we can.
+            self._rotate(index)
+            await asyncio.sleep(delay * (0.5 + self._rng.random()))
+            delay = min(delay * 2, 1.0)
+
+    # --- leases --------------------------------------------------------------------------
+
+    async def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse:
+        req: Json = {"TTL": str(ttl)}
+        if lease_id:
+            req["ID"] = str(lease_id)
+        doc = await self._call("/v3/lease/grant", req, idempotent=False)
+        if doc.get("error"):
+            raise StoreUnavailableError(f"lease grant: etcd refused: {doc['error']}")
+        return LeaseGrantResponse(_header_revision(doc), _int(doc.get("ID")), _int(doc.get("TTL")))
+
+    async def lease_keep_alive(self, lease_id: int) -> int:
+        """One round of etcd's keep-alive stream (clientv3 `KeepAliveOnce`): TTL 0 is etcd's
+        answer for a lease it does not know, raised as LEASE_NOT_FOUND as tabby-store does."""
+        doc = await self._call("/v3/lease/keepalive", {"ID": str(lease_id)}, idempotent=True)
+        result = doc.get("result")
+        if not isinstance(result, dict):
+            error = doc.get("error")
+            raise StoreUnavailableError(f"lease keep-alive: etcd answered {error or doc!r}")
+        ttl = _int(result.get("TTL"))
+        if ttl <= 0:
+            raise KVError(ErrorKind.LEASE_NOT_FOUND)
+        return ttl
+
+    async def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        doc = await self._call("/v3/lease/revoke", {"ID": str(lease_id)}, idempotent=False)
+        return LeaseRevokeResponse(_header_revision(doc))
+
+    async def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLive:
+        req: Json = {"ID": str(lease_id)}
+        if keys:
+            req["keys"] = True
+        doc = await self._call("/v3/lease/timetolive", req, idempotent=True)
+        return LeaseTimeToLive(
+            _int(doc.get("ID", lease_id)),
+            _int(doc.get("TTL")),
+            _int(doc.get("grantedTTL")),
+            tuple(_unb64(k) for k in _list(doc.get("keys"))),
+        )
+
+    async def lease_list(self) -> tuple[int, ...]:
+        doc = await self._call("/v3/lease/leases", {}, idempotent=True)
+        return tuple(_int(cast(Json, item).get("ID")) for item in _list(doc.get("leases")))
+
+    # --- maintenance ---------------------------------------------------------------------
+
+    async def status(self) -> StoreStatus:
+        """The status of the member this client talks to, with the cluster's alarms."""
+        doc = await self._call("/v3/maintenance/status", {}, idempotent=True)
+        header = cast(Json, doc.get("header", {}))
+        return StoreStatus(
+            member_id=_int(header.get("member_id")),
+            leader=_int(doc.get("leader")),
+            raft_term=_int(doc.get("raftTerm")),
+            raft_index=_int(doc.get("raftIndex")),
+            applied_index=_int(doc.get("raftAppliedIndex", doc.get("raftIndex"))),
+            revision=_int(header.get("revision")),
+            db_size=_int(doc.get("dbSize")),
+            is_learner=bool(doc.get("isLearner", False)),
+            alarms=await self.alarm_list(),
+        )
+
+    async def alarm_list(self) -> tuple[AlarmType, ...]:
+        doc = await self._call("/v3/maintenance/alarm", {"action": "GET"}, idempotent=True)
+        out: list[AlarmType] = []
+        for item in _list(doc.get("alarms")):
+            name = cast(Json, item).get("alarm", "NONE")
+            alarm = AlarmType[name] if isinstance(name, str) else AlarmType(_int(name))
+            if alarm is not AlarmType.NONE and alarm not in out:
+                out.append(alarm)
+        return tuple(out)
+
+    async def close(self) -> None:
+        for idle in self._idle:
+            for conn in idle:
+                conn.close()
+            idle.clear()
+        for conn in list(self._streams):
+            conn.close()
+        self._streams.clear()
+
+    async def __aenter__(self) -> EtcdClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+# --- JSON shapes (etcd's rpc.proto as the gateway marshals it) -------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value: object) -> bytes:
+    if not value:
+        return b""
+    return base64.b64decode(cast(str, value), validate=True)
+
+
+def _int(value: object) -> int:
+    """int64 fields arrive as strings, and absent at their default (0)."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, str)):
+        return int(value)
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _header_revision(doc: Json) -> int:
+    header = doc.get("header")
+    return _int(cast(Json, header).get("revision")) if isinstance(header, dict) else 0
+
+
+def _range_json(r: RangeRequest) -> Json:
+    out: Json = {"key": _b64(r.key)}
+    if r.range_end:
+        out["range_end"] = _b64(r.range_end)
+    for name in ("limit", "revision", "min_mod_revision", "max_mod_revision"):
+        if getattr(r, name):
+            out[name] = str(getattr(r, name))
+    for name in ("min_create_revision", "max_create_revision"):
+        if getattr(r, name):
+            out[name] = str(getattr(r, name))
+    if r.keys_only:
+        out["keys_only"] = True
+    if r.count_only:
+        out["count_only"] = True
+    if r.sort_order:
+        out["sort_order"] = r.sort_order.name
+        out["sort_target"] = r.sort_target.name
+    return out
+
+
+def _put_json(p: PutRequest) -> Json:
+    out: Json = {"key": _b64(p.key)}
+    if p.value:
+        out["value"] = _b64(p.value)
+    if p.lease:
+        out["lease"] = str(p.lease)
+    for name in ("prev_kv", "ignore_value", "ignore_lease"):
+        if getattr(p, name):
+            out[name] = True
+    return out
+
+
+def _delete_json(d: DeleteRangeRequest) -> Json:
+    out: Json = {"key": _b64(d.key)}
+    if d.range_end:
+        out["range_end"] = _b64(d.range_end)
+    if d.prev_kv:
+        out["prev_kv"] = True
+    return out
+
+
+_COMPARE_FIELD = {
+    CompareTarget.VERSION: "version",
+    CompareTarget.CREATE: "create_revision",
+    CompareTarget.MOD: "mod_revision",
+    CompareTarget.VALUE: "value",
+    CompareTarget.LEASE: "lease",
+}
+
+
+def _compare_json(c: Compare) -> Json:
+    out: Json = {"key": _b64(c.key), "target": c.target.name, "result": c.result.name}
+    if c.range_end:
+        out["range_end"] = _b64(c.range_end)
+    field = _COMPARE_FIELD[c.target]
+    if c.target is CompareTarget.VALUE:
+        out[field] = _b64(c.operand if isinstance(c.operand, bytes) else str(c.operand).encode())
+    else:
+        out[field] = str(int(c.operand))
+    return out
+
+
+def _op_json(op: RequestOp) -> Json:
+    if isinstance(op, RangeRequest):
+        return {"request_range": _range_json(op)}
+    if isinstance(op, PutRequest):
+        return {"request_put": _put_json(op)}
+    if isinstance(op, DeleteRangeRequest):
+        return {"request_delete_range": _delete_json(op)}
+    return {"request_txn": _txn_json(op)}
+
+
+def _txn_json(t: TxnRequest) -> Json:
+    out: Json = {}
+    if t.compare:
+        out["compare"] = [_compare_json(c) for c in t.compare]
+    if t.success:
+        out["success"] = [_op_json(op) for op in t.success]
+    if t.failure:
+        out["failure"] = [_op_json(op) for op in t.failure]
+    return out
+
+
+def _kv(doc: object) -> KeyValue:
+    d = cast(Json, doc)
+    return KeyValue(
+        _unb64(d.get("key")),
+        _int(d.get("create_revision")),
+        _int(d.get("mod_revision")),
+        _int(d.get("version")),
+        _unb64(d.get("value")),
+        _int(d.get("lease")),
+    )
+
+
+def _range_response(doc: Json, revision: int) -> RangeResponse:
+    kvs = tuple(_kv(item) for item in _list(doc.get("kvs")))
+    return RangeResponse(revision, kvs, bool(doc.get("more", False)), _int(doc.get("count")))
+
+
+def _put_response(doc: Json, revision: int) -> PutResponse:
+    prev = doc.get("prev_kv")
+    return PutResponse(revision, _kv(prev) if isinstance(prev, dict) else None)
+
+
+def _delete_response(doc: Json, revision: int) -> DeleteRangeResponse:
+    prev = tuple(_kv(item) for item in _list(doc.get("prev_kvs")))
+    return DeleteRangeResponse(revision, _int(doc.get("deleted")), prev)
+
+
+def _txn_response(doc: Json, revision: int) -> TxnResponse:
+    out: list[OpResponse] = []
+    for item in _list(doc.get("responses")):
+        d = cast(Json, item)
+        # Nested answers carry a header with the revision only; etcd gives the txn's.
+        if "response_range" in d:
+            out.append(_range_response(cast(Json, d["response_range"]), revision))
+        elif "response_put" in d:
+            out.append(_put_response(cast(Json, d["response_put"]), revision))
+        elif "response_delete_range" in d:
+            out.append(_delete_response(cast(Json, d["response_delete_range"]), revision))
+        elif "response_txn" in d:
+            out.append(_txn_response(cast(Json, d["response_txn"]), revision))
+        else:
+            raise ValueError(f"txn: unknown response {sorted(d)}")
+    return TxnResponse(revision, bool(doc.get("succeeded", False)), tuple(out))
+
+
+def _watch_response(doc: Json) -> WatchResponse:
+    events = []
+    for item in _list(doc.get("events")):
+        d = cast(Json, item)
+        kind = EventType.DELETE if d.get("type") in ("DELETE", 1) else EventType.PUT
+        prev = d.get("prev_kv")
+        events.append(Event(kind, _kv(d.get("kv", {})), _kv(prev) if prev else None))
+    return WatchResponse(
+        watch_id=_int(doc.get("watch_id")),
+        revision=_header_revision(doc),
+        events=tuple(events),
+        created=bool(doc.get("created", False)),
+        canceled=bool(doc.get("canceled", False)),
+        compact_revision=_int(doc.get("compact_revision")),
+        cancel_reason=str(doc.get("cancel_reason", "")),
+    )
+
+
+async def _json_lines(conn: _Conn) -> AsyncIterator[Json]:
+    """The objects of a gateway stream: one JSON object per line, lines split across chunks."""
+    buf = b""
+    async for chunk in conn.read_chunks(1 << 62):
+        buf += chunk
+        if len(buf) > _MAX_LINE:
+            raise _LostError("stream line too long")
+        while b"\n" in buf:
+            line, _, buf = buf.partition(b"\n")
+            if line.strip():
+                doc = json.loads(line)
+                if isinstance(doc, dict):
+                    yield cast(Json, doc)
+    with contextlib.suppress(ValueError):
+        if buf.strip():
+            doc = json.loads(buf)
+            if isinstance(doc, dict):
+                yield cast(Json, doc)

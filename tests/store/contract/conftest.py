@@ -1,0 +1,160 @@
+"""The two `KVClient` backends the contract suite runs against, each as a real process.
+
+- `tabby-store`: one member started as `tests.store.server.cluster` does (Unix socket);
+- `etcd`: Debian's etcd 3.4 on a random 127.0.0.x address, reached through its JSON gateway
+  by `store.etcd.EtcdClient` (marked `debian("etcd")`, skipped where it is missing).
+
+One process per backend per module (tests use their own key prefixes; compaction is global,
+so tests only read revisions they wrote after it). Processes are killed by the PID started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from store.backend import connect
+from store.client import KVClient
+from tests.store.server.cluster import Cluster
+
+ETCD = "/usr/bin/etcd"
+
+
+@dataclass
+class Backend:
+    name: str
+    endpoints: list[str]
+
+    def client(self, timeout: float = 10.0) -> KVClient:
+        return connect(self.endpoints, timeout=timeout)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class EtcdProcess:
+    """One etcd member on 127.0.0.x (a fresh data dir), for tests."""
+
+    def __init__(self, root: Path, host: str | None = None) -> None:
+        self.root = root
+        self.host = host or f"127.0.0.{random.randint(2, 250)}"
+        self.client_port = _free_port(self.host)
+        self.peer_port = _free_port(self.host)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.client_port}"
+
+    def start(self) -> None:
+        peer = f"http://{self.host}:{self.peer_port}"
+        log = open(self.root / "etcd.log", "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(
+            [
+                ETCD,
+                "--name", "e1",
+                "--data-dir", str(self.root / "etcd.data"),
+                "--listen-client-urls", self.url,
+                "--advertise-client-urls", self.url,
+                "--listen-peer-urls", peer,
+                "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", f"e1={peer}",
+                "--initial-cluster-state", "new",
+                "--log-level", "warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, self.log()
+            try:
+                with socket.create_connection((self.host, self.client_port), timeout=1) as s:
+                    body = b'{"key":"AA=="}'
+                    s.sendall(
+                        b"POST /v3/kv/range HTTP/1.1\r\nHost: e\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(body), body)
+                    )
+                    if s.recv(64).startswith(b"HTTP/1.1 200"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"etcd did not start: {self.log()}")
+
+    def log(self) -> str:
+        path = self.root / "etcd.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("tabby-store", marks=pytest.mark.slow),
+        pytest.param("etcd", marks=[pytest.mark.slow, pytest.mark.debian(ETCD)]),
+    ],
+)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    name: str = request.param
+    if name == "etcd" and not os.path.exists(ETCD):
+        pytest.skip(f"needs {ETCD} (Debian etcd-server)")
+    root = Path(tempfile.mkdtemp(prefix="tabby-contract-", dir="/tmp"))
+    try:
+        if name == "etcd":
+            etcd = EtcdProcess(root)
+            try:
+                etcd.start()
+                etcd.wait_ready()
+                yield Backend(name, [etcd.url])
+            finally:
+                etcd.kill()
+        else:
+            cluster = Cluster(root / "c", 1)
+            cluster.root.mkdir()
+            try:
+                cluster.start_all()
+                asyncio.run(cluster.wait_leader())
+                yield Backend(name, [cluster.client_endpoint(1)])
+            finally:
+                cluster.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+async def kv(backend: Backend) -> AsyncIterator[KVClient]:
+    client = backend.client()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def prefix(request: pytest.FixtureRequest) -> bytes:
+    """A key prefix of this test alone."""
+    return f"/contract/{request.node.name}/".encode()
