@@ -5,7 +5,8 @@ prefixes, yielded again after every change. Built on `ListWatcher` (no gaps, no 
 re-list on compaction); values are decoded once per (key, mod_revision), and a value that does
 not decode is skipped with one log line, so one bad object never stops a daemon. Nothing is
 yielded until every prefix has been listed once, so a consumer never acts on half a view.
-Only the client side of the store is used, so any `KVClient` backend works.
+Only the client side of the store is used, so any `KVClient` backend works; the endpoints'
+scheme chooses it (`store.backend.connect`: etcd's http(s):// URLs or tabby-store's).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from resources.errors import ResourceError
 from resources.resource import Resource
 from resources.values import decode_value
 from runtime.log import get_logger
-from store.client import KVClient, StoreClient
+from store.backend import connect
+from store.client import KVClient
 from store.listwatch import ListWatcher
 
 log = get_logger("store.resourcewatch")
@@ -31,7 +33,7 @@ async def watch_resources(
     client: KVClient | None = None,
 ) -> AsyncIterator[list[Resource[object]]]:
     own = client is None
-    kv: KVClient = client if client is not None else StoreClient(list(endpoints))
+    kv: KVClient = client if client is not None else connect(list(endpoints))
     watchers = [ListWatcher(kv, p.encode()) for p in prefixes]
     changed = asyncio.Event()
     seen = [False] * len(watchers)
