@@ -56,7 +56,7 @@ from resources.resource import Resource
 from runtime.config import ConfigError, DaemonConfig
 from runtime.log import get_logger
 from runtime.sdnotify import Notifier
-from store.client import StoreClient
+from store.backend import connect
 from store.kv.messages import LeaseGrantResponse
 
 log = get_logger("felixd")
@@ -480,7 +480,7 @@ class Felixd:
     async def _report_status(self) -> None:
         """Keep the status key alive under a lease: it vanishes `status_ttl` seconds after
         felixd stops reporting (Calico's reportingInterval / reportingTTL)."""
-        kv: StatusKV = self._status_kv or StoreClient(self.config.store_endpoints)
+        kv: StatusKV = self._status_kv or connect(self.config.store_endpoints)
         lease = 0
         try:
             await self.ready.wait()
