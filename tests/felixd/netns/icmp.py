@@ -1,8 +1,11 @@
-"""A one-shot ICMP echo (RFC 792) for namespaces: `python -m tests.felixd.netns.icmp DST [timeout]`
-exits 0 when DST answers. The machines have no `ping` binary; a raw socket does the same job."""
+"""A one-shot ICMP echo (RFC 792) for namespaces: `python -m tests.felixd.netns.icmp DST... [T]`
+echoes each DST once (T seconds each, default 1), prints the ones that did not answer and exits
+0 when all answered. The machines have no `ping` binary; a raw socket does the same job, and one
+process per source pod keeps an all-pairs check to a few interpreter starts."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import select
 import socket
@@ -40,5 +43,22 @@ def echo(dst: str, timeout: float = 1.0) -> bool:
     return False
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def main(argv: list[str]) -> int:
+    targets = [a for a in argv if _is_address(a)]
+    rest = [a for a in argv if not _is_address(a)]
+    timeout = float(rest[0]) if rest else 1.0
+    silent = [dst for dst in targets if not echo(dst, timeout)]
+    print(" ".join(silent))
+    return 1 if silent or not targets else 0
+
+
 if __name__ == "__main__":
-    sys.exit(0 if echo(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 1.0) else 1)
+    sys.exit(main(sys.argv[1:]))

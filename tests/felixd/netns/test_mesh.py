@@ -1,0 +1,149 @@
+"""Issue 10's system test: three nodes on one bridge fabric, each running tabby-confd,
+tabby-bgpd and tabby-felixd in its own namespace against one store, two pods per node wired and
+recorded as Calico's CNI plugin and calico-ipam would (`lab.py`). No-encap mode, so every remote
+block route comes from bgpd's best paths (calico.md §4.2).
+
+Checked: every pod pings every other pod (30 pairs); each node's kernel holds exactly its
+workload routes, its blackhole and one route per remote block; `tabbyctl node status` on a live
+node shows the BGP peers and route counts equal to what the kernel holds; a block released by
+one node and claimed by another moves its routes on every node (withdrawn, then re-announced via
+the new owner) and a pod in it is reachable; stopping a node's bgpd withdraws its block
+elsewhere while that node's felixd keeps its own routes as stale (felixd's side of graceful
+restart), and starting bgpd again brings everything back. Nothing outside the lab's namespaces
+changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ipc import RPCClient
+from tests.felixd.netns.lab import Lab, LabNode, Pod, until
+from tests.felixd.netns.nsutil import ns_name, root_snapshot
+from tests.store_process import ROOT
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+SPARE = "10.244.103.0/26"  # a block with no pods yet: released by n3, claimed by n1
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[Lab]:
+    before = root_snapshot()
+    lab = Lab(tmp_path, subnets=[10, 10, 10], pods_per_node=2)
+    try:
+        lab.build()
+        await lab.start(lab.cluster_docs("Never", nat_outgoing=False))
+        yield lab
+    finally:
+        lab.close()
+        assert root_snapshot() == before
+
+
+async def felixd_status(node: LabNode) -> dict[str, object]:
+    async with RPCClient(f"unix:{node.socket('felixd')}") as client:
+        status = await client.call("status")
+    assert isinstance(status, dict)
+    return status
+
+
+def kernel_counts(node: LabNode) -> dict[str, int]:
+    """felixd's route kinds counted from the kernel itself (no-encap: no tunnels)."""
+    counts = {"blackhole": 0, "remote-direct": 0, "workload": 0}
+    for line in node.routes().splitlines():
+        if line.startswith("blackhole "):
+            counts["blackhole"] += 1
+        elif " dev cali" in line:
+            counts["workload"] += 1
+        elif " via " in line and " dev eth0 " in line:
+            counts["remote-direct"] += 1
+    return counts
+
+
+def node_status(node: LabNode) -> str:
+    sockets = ["--socket", str(node.socket("bgpd")), "--felixd-socket", str(node.socket("felixd"))]
+    done = subprocess.run(
+        [sys.executable, "-m", "ctl.main", "node", "status", *sockets],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def assert_status_text(text: str, node: LabNode, lab: Lab) -> None:
+    """`tabbyctl node status`: both mesh peers up, and a dataplane section whose route counts
+    are the kernel's (issue 10: routes per kind, pod MTU, tunnels, time since the resync)."""
+    for other in lab.nodes:
+        if other is not node:
+            assert re.search(rf"\| {re.escape(other.address)} +\| node-to-node mesh \| up ", text)
+    routes = re.search(r"^  routes: (.*); stale (\d+)$", text, re.M)
+    assert routes is not None, text
+    shown = {k: int(n) for k, _, n in (item.rpartition(" ") for item in routes[1].split(", "))}
+    kernel = kernel_counts(node)
+    assert {k: v for k, v in shown.items() if v} == kernel, (shown, node.routes())
+    assert kernel == {"blackhole": 1, "remote-direct": 2, "workload": 2}
+    assert routes[2] == "0"
+    assert "  pod MTU: 1500" in text and "  tunnels: none" in text
+    assert re.search(r"^  last resync: \d+ s ago \(converged\); errors 0;", text, re.M), text
+
+
+async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
+    lab = mesh
+    n1, n2, n3 = lab.nodes
+    await lab.until_pings(timeout=40)
+    for node in lab.nodes:
+        routes = node.routes()
+        assert f"blackhole {node.block}" in routes
+        for pod in node.pods:
+            assert f"{pod.ip} dev {pod.iface} scope link" in routes
+        for other in lab.nodes:
+            if other is not node:
+                assert f"{other.block} via {other.address} dev eth0 onlink" in routes
+    assert_status_text(await asyncio.to_thread(node_status, n1), n1, lab)
+
+    # A spare block claimed by n3: announced by n3's bgpd, routed via n3 on n1 and n2.
+    await lab.write(lab.ipam_docs("n3", SPARE, [], tunnel=False))
+    await until(lambda: f"{SPARE} via {n3.address}" in n2.routes(), "the spare block via n3")
+    assert f"{SPARE} via {n3.address}" in n1.routes() and f"blackhole {SPARE}" in n3.routes()
+    # calico-ipam releases it (empty block: affinity and block deleted): withdrawn everywhere.
+    await lab.write(lab.ipam_docs("n3", SPARE, [], tunnel=False), mode="delete")
+    await until(lambda: SPARE not in n2.routes() and SPARE not in n1.routes(), "withdrawal")
+    await until(lambda: SPARE not in n3.routes(), "n3's blackhole removed")
+    # n1 claims it and starts a pod in it: the routes now lead to n1, and the pod answers.
+    pod = Pod("n1", SPARE, 5, ns_name("p1x"), "cali1x")
+    lab.wire_pod(n1, pod)
+    lab.extra_pods.append(pod)
+    await lab.write(lab.ipam_docs("n1", SPARE, [pod], tunnel=False))
+    for node in (n2, n3):
+        await until(lambda node=node: f"{SPARE} via {n1.address}" in node.routes(), "the move")  # type: ignore[misc]
+    assert f"blackhole {SPARE}" in n1.routes()
+    await lab.until_pings([*n2.pods, *n3.pods], [pod])
+
+    # Stop n3's bgpd (SIGTERM: a Cease to its peers): n1 and n2 withdraw n3's block; felixd on
+    # n3 keeps the routes bgpd had given it, marked stale, until bgpd is back.
+    lab.stop_daemon(n3, "bgpd")
+    for node in (n1, n2):
+        await until(lambda node=node: n3.block not in node.routes(), "n3's block withdrawn")  # type: ignore[misc]
+    status = await felixd_status(n3)
+    assert not status["bgpd_connected"] and status["stale_routes"] == 3, status
+    kept = n3.routes()
+    for block in (n1.block, n2.block, SPARE):
+        assert f"{block} via {n1.address if block != n2.block else n2.address}" in kept
+    await lab.start_daemon(n3, "bgpd")
+    await lab.until_pings(n3.pods, timeout=30)
+    await lab.until_pings([*n1.pods, *n2.pods], n3.pods, timeout=30)
+    status = await felixd_status(n3)
+    assert status["bgpd_connected"] and status["stale_routes"] == 0, status
+    counts = status["routes"]
+    assert isinstance(counts, dict) and counts["remote-direct"] == 3, counts
