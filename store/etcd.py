@@ -738,15 +738,20 @@ def _txn_response(doc: Json, revision: int) -> TxnResponse:
     out: list[OpResponse] = []
     for item in _list(doc.get("responses")):
         d = cast(Json, item)
-        # Nested answers carry a header with the revision only; etcd gives the txn's.
+        # Each nested answer has a header with its own revision: a range before the txn's
+        # first write sees the revision before it (etcd's applyTxn).
         if "response_range" in d:
-            out.append(_range_response(cast(Json, d["response_range"]), revision))
+            r = cast(Json, d["response_range"])
+            out.append(_range_response(r, _header_revision(r) or revision))
         elif "response_put" in d:
-            out.append(_put_response(cast(Json, d["response_put"]), revision))
+            r = cast(Json, d["response_put"])
+            out.append(_put_response(r, _header_revision(r) or revision))
         elif "response_delete_range" in d:
-            out.append(_delete_response(cast(Json, d["response_delete_range"]), revision))
+            r = cast(Json, d["response_delete_range"])
+            out.append(_delete_response(r, _header_revision(r) or revision))
         elif "response_txn" in d:
-            out.append(_txn_response(cast(Json, d["response_txn"]), revision))
+            r = cast(Json, d["response_txn"])
+            out.append(_txn_response(r, _header_revision(r) or revision))
         else:
             raise ValueError(f"txn: unknown response {sorted(d)}")
     return TxnResponse(revision, bool(doc.get("succeeded", False)), tuple(out))
