@@ -48,7 +48,11 @@ class DownReason:
     def notification(
         cls, kind: DownKind, n: Notification, at: float, detail: str = ""
     ) -> DownReason:
-        return cls(kind, at, n.code, n.subcode, n.data, n.communication, detail)
+        inner = n.hard_reset_cause  # RFC 8538 §3: the cause inside a Hard Reset
+        text = n.communication if inner is None else inner.communication
+        if inner is not None and not detail:
+            detail = f"hard reset: {error_name(inner.code, inner.subcode)}"
+        return cls(kind, at, n.code, n.subcode, n.data, text, detail)
 
     def describe(self) -> str:
         """One line for logs and `tabbyctl node status`."""

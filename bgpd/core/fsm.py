@@ -48,9 +48,13 @@ from bgpd.core.negotiation import Negotiated, SessionParams, check_open, local_o
 from bgpd.wire.codec import decode_message, encode_message
 from bgpd.wire.context import DEFAULT
 from bgpd.wire.errors import (
+    ADMINISTRATIVE_RESET,
+    ADMINISTRATIVE_SHUTDOWN,
     CEASE,
     CONNECTION_COLLISION_RESOLUTION,
+    MAXIMUM_NUMBER_OF_PREFIXES_REACHED,
     OPEN_MESSAGE_ERROR,
+    PEER_DE_CONFIGURED,
     UNSUPPORTED_VERSION_NUMBER,
     UPDATE_MESSAGE_ERROR,
     Action,
@@ -88,6 +92,17 @@ def to(target: State | None, *actions: str) -> Transition:
 
 IGNORE = to(None)
 _STARTS = (1, 3, 4, 5, 6, 7)
+
+# RFC 8538 §5: Cease subcodes whose suggested behaviour is Hard Reset (Administrative Reset is
+# "user control": hard unless the caller asks for a graceful one).
+HARD_RESET_CEASES = frozenset(
+    {
+        MAXIMUM_NUMBER_OF_PREFIXES_REACHED,
+        ADMINISTRATIVE_SHUTDOWN,
+        PEER_DE_CONFIGURED,
+        ADMINISTRATIVE_RESET,
+    }
+)
 
 # RFC 6608 §4: FSM Error subcode by the state the unexpected message arrived in.
 FSM_SUBCODES: dict[State, int] = {S.OPEN_SENT: 1, S.OPEN_CONFIRM: 2, S.ESTABLISHED: 3}
@@ -257,6 +272,7 @@ class Session:
         self._message: Message | None = None
         self._stop_notification: Notification | None = None
         self._stop_kind = DownKind.ADMIN_DOWN
+        self._stop_graceful = False
 
     # --- shell-facing API -----------------------------------------------------------------------
     def take_effects(self) -> list[Effect]:
@@ -290,16 +306,22 @@ class Session:
         notification: Notification | None = None,
         kind: DownKind = DownKind.ADMIN_DOWN,
         restart: bool = False,
+        graceful: bool = False,
     ) -> None:
         """ManualStop (Event 2): Cease with `notification` (default Administrative Shutdown).
 
         `restart` starts again after `idle_hold_time` (a hard reset); otherwise it stays Idle.
+        With the RFC 8538 N bit negotiated, an Administrative Shutdown/Reset, Peer De-configured
+        or Maximum Prefixes Cease goes out inside a Hard Reset unless `graceful` (the peer then
+        keeps our routes as stale, as for a restart).
         """
         self._stop_notification = notification or Notification.shutdown("")
         self._stop_kind = kind
+        self._stop_graceful = graceful
         self.auto_restart = False
         self.handle_event(E.MANUAL_STOP, now)
         self._stop_notification = None
+        self._stop_graceful = False
         self.timers.pop(Timer.IDLE_HOLD, None)
         if restart:
             # Reconnect after IdleHold, not at once: a peer that negotiated Graceful Restart
@@ -611,6 +633,17 @@ class Session:
 
     def _a_notify_admin(self) -> State | None:
         n = self._stop_notification or Notification.shutdown("")
+        neg = self.negotiated
+        if (
+            neg is not None
+            and neg.gr_notification
+            and not self._stop_graceful
+            and n.code == CEASE
+            and n.subcode in HARD_RESET_CEASES
+        ):
+            # RFC 8538 §5: with the N bit, these Cease subcodes mean "flush my routes", which
+            # only a Hard Reset says; any other NOTIFICATION leaves them stale at the peer.
+            n = Notification.hard_reset(n)
         self._notify(n, self._stop_kind)
         return None
 

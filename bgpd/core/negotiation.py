@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from bgpd.wire.attributes import AS_TRANS
 from bgpd.wire.capabilities import (
+    GR_FORWARDING_STATE,
     AddPath,
     Capability,
     EnhancedRouteRefresh,
@@ -65,6 +66,11 @@ class SessionParams:
     graceful_restart_time: int = 0  # 0: do not send the Graceful Restart capability
     route_refresh: bool = True
     extended_message: bool = False
+    # Graceful Restart flags (RFC 4724 §3, RFC 8538 §2); see bgpd.core.restart for R and F.
+    gr_restarting: bool = False
+    gr_forwarding: bool = True
+    gr_notification: bool = True
+    enhanced_route_refresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,15 @@ class Negotiated:
     extended_message: bool
     graceful_restart: GracefulRestart | None
     context: WireContext
+    # RFC 8538 §2: both sides sent the N bit; a NOTIFICATION other than Hard Reset (and a
+    # hold timer expiry) then keeps the routes as for a graceful restart.
+    gr_notification: bool = False
+
+    @property
+    def peer_restarting(self) -> bool:
+        """The peer set the Restart State bit (RFC 4724 §4.2): it restarted and waits for
+        our End-of-RIB before it selects routes."""
+        return self.graceful_restart is not None and self.graceful_restart.restart_state
 
     def capability_names(self) -> list[str]:
         names = [family_name(f) for f in self.families]
@@ -102,11 +117,16 @@ def local_capabilities(p: SessionParams) -> tuple[Capability, ...]:
         caps.append(RouteRefreshCapability())
     if p.extended_message:
         caps.append(ExtendedMessage())
+    if p.enhanced_route_refresh:
+        caps.append(EnhancedRouteRefresh())
     if p.graceful_restart_time:
+        fflags = GR_FORWARDING_STATE if p.gr_forwarding else 0
         caps.append(
             GracefulRestart(
+                restart_state=p.gr_restarting,
+                notification=p.gr_notification,
                 restart_time=min(p.graceful_restart_time, 0xFFF),
-                families=tuple((afi, safi, 0) for afi, safi in p.families),
+                families=tuple((afi, safi, fflags) for afi, safi in p.families),
             )
         )
     caps.append(FourOctetAs(p.local_as))
@@ -186,8 +206,13 @@ def check_open(p: SessionParams, local: Open, remote: Open) -> Negotiated:
         families=families,
         four_octet_as=ctx.four_octet_as,
         route_refresh=p.route_refresh and any(isinstance(c, RouteRefreshCapability) for c in caps),
-        enhanced_route_refresh=any(isinstance(c, EnhancedRouteRefresh) for c in caps),
+        enhanced_route_refresh=p.enhanced_route_refresh
+        and p.route_refresh
+        and any(isinstance(c, EnhancedRouteRefresh) for c in caps),
         extended_message=ctx.extended_message,
         graceful_restart=gr if p.graceful_restart_time else None,
         context=ctx,
+        gr_notification=bool(
+            p.graceful_restart_time and p.gr_notification and gr and gr.notification
+        ),
     )

@@ -102,11 +102,12 @@ class PeerCore:
         notification: Notification | None = None,
         kind: DownKind = DownKind.ADMIN_DOWN,
         restart: bool = False,
+        graceful: bool = False,
     ) -> None:
         if self.secondary is not None:
             self.secondary.stop(now, notification, kind)
             self._drop_secondary()
-        self.primary.stop(now, notification, kind, restart)
+        self.primary.stop(now, notification, kind, restart, graceful)
         self._reap()
 
     def accept(self, now: float) -> Session | None:

@@ -44,6 +44,8 @@ PEER_FIELDS: dict[str, Apply] = {
     "hold_time": Apply.RESET,  # carried by the OPEN
     "keepalive_time": Apply.RESET,
     "graceful_restart_time": Apply.RESET,  # capability in the OPEN (RFC 4724)
+    "graceful_restart_notification": Apply.RESET,  # its N bit (RFC 8538)
+    "restart_eor_wait": Apply.HOT,  # used after a restart only
     "families": Apply.RESET,  # Multiprotocol capabilities (RFC 4760)
     "required_capabilities": Apply.RESET,
     "extended_message": Apply.RESET,
@@ -61,6 +63,10 @@ GLOBAL_FIELDS: dict[str, Apply] = {
     "advertise": Apply.SOFT,
     "listen": Apply.HOT,  # listeners are rebound; sessions are untouched
     "control_socket": Apply.NONE,  # read at start only: takes effect on restart
+    "graceful_restart": Apply.NONE,  # the restart decision is taken at start
+    "restart_marker": Apply.NONE,
+    "graceful_restart_defer_time": Apply.NONE,
+    "forwarding_hold_time": Apply.NONE,
     "peers": Apply.NONE,  # diffed per peer with PEER_FIELDS
 }
 

@@ -58,6 +58,10 @@ class PeerConfig:
     idle_hold_time: float = 5.0
     idle_hold_max: float = 30.0
     graceful_restart_time: int = 120  # 0: no Graceful Restart capability
+    graceful_restart_notification: bool = True  # RFC 8538 N bit
+    # Restarting (RFC 4724 §4.1): how long to wait for this peer's End-of-RIB, from its
+    # session coming up (or from our start while it is not back yet).
+    restart_eor_wait: float = 30.0
     families: list[str] = field(default_factory=list)  # ipv4, ipv6; empty: the address's own
     required_capabilities: list[str] = field(default_factory=list)
     extended_message: bool = False
@@ -99,6 +103,8 @@ class PeerConfig:
             raise ConfigError(f"{where}.delay_open_time: must not be negative")
         if not 0 <= self.graceful_restart_time <= 4095:
             raise ConfigError(f"{where}.graceful_restart_time: must be 0..4095 (RFC 4724 §3)")
+        if self.restart_eor_wait < 0:
+            raise ConfigError(f"{where}.restart_eor_wait: must not be negative")
         for i, fam in enumerate(self.families):
             if fam not in FAMILY_NAMES:
                 raise ConfigError(f"{where}.families[{i}]: {fam!r} is not one of ipv4, ipv6")
@@ -150,6 +156,13 @@ class BgpdConfig(DaemonConfig):
     # need not also be in `originate`.
     advertise: list[Advertisement] = field(default_factory=list)
     peers: list[PeerConfig] = field(default_factory=list)
+    # Graceful restart as the restarting speaker (RFC 4724 §4.1; docs/bgpd.md): a marker file
+    # ("" : the control socket's path with the suffix .running) exists while bgpd runs and is
+    # removed on a clean stop; finding it at start means bgpd died and is restarting.
+    graceful_restart: bool = True
+    restart_marker: str = ""
+    graceful_restart_defer_time: float = 60.0  # upper bound on deferring route selection
+    forwarding_hold_time: float = 120.0  # how long felixd keeps our routes (F bit)
 
     def validate(self) -> None:
         super().validate()
@@ -163,6 +176,10 @@ class BgpdConfig(DaemonConfig):
             if not 0 <= lc.port < 65536:
                 raise ConfigError(f"listen[{i}].port: {lc.port} is not a port number")
         _cluster_id(self.cluster_id, "cluster_id")
+        if self.graceful_restart_defer_time < 0 or self.forwarding_hold_time < 0:
+            raise ConfigError(
+                "graceful_restart_defer_time, forwarding_hold_time: must not be negative"
+            )
         for i, prefix in enumerate(self.originate):
             try:
                 ipaddress.ip_network(prefix)
@@ -202,4 +219,12 @@ class BgpdConfig(DaemonConfig):
             required_capabilities=frozenset(peer.required_capabilities),
             graceful_restart_time=peer.graceful_restart_time,
             extended_message=peer.extended_message,
+            gr_notification=peer.graceful_restart_notification,
+        )
+
+    def marker_path(self) -> Path:
+        return (
+            Path(self.restart_marker)
+            if self.restart_marker
+            else self.control_socket.with_suffix(".running")
         )

@@ -7,17 +7,27 @@ subscribers (felixd). Graceful restart (RFC 4724, helper side): when a peer that
 it drops without a NOTIFICATION (or, with RFC 8538's N bit, with one that is not a Hard
 Reset), its paths stay as stale until its End-of-RIB or its restart time, whichever comes
 first; the wait is per peer, not for all of them.
+
+Graceful restart as the restarting speaker (RFC 4724 §4.1, `begin_restart`): after bgpd died
+and came back, route selection is deferred (`bgpd.core.restart.Deferral`): routes are learned
+but nothing is advertised to peers and nothing is streamed to subscribers until End-of-RIB came
+from every peer we wait for, each with its own bounded wait, under one upper bound. Then every
+Established peer gets the whole table and End-of-RIB, and subscribers that connected meanwhile
+(felixd, whose kernel routes stayed while bgpd was away) get their first snapshot: a snapshot
+taken earlier would lack the routes not yet re-learned, and felixd would remove them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bgpd.core.effects import DownKind, DownReason
 from bgpd.core.negotiation import Negotiated
+from bgpd.core.restart import Deferral
 from bgpd.core.routing.decision import Decision
 from bgpd.core.routing.paths import LOCAL, RouteKey, RoutingPeer
 from bgpd.core.routing.policy import parse_community, parse_large_community
@@ -35,7 +45,29 @@ log = get_logger("bgpd.routing")
 
 CEASE = 6
 HARD_RESET = 9  # RFC 8538 Cease subcode
-KEEP_STALE_ON = {DownKind.SOCKET_ERROR, DownKind.PEER_CLOSED, DownKind.HOLD_TIMER_EXPIRED}
+# RFC 4724 §4.2: the TCP session ended without a NOTIFICATION. With the RFC 8538 N bit
+# also a NOTIFICATION sent or received (a hold timer expiry included), unless a Hard Reset.
+KEEP_STALE_ON = {DownKind.SOCKET_ERROR, DownKind.PEER_CLOSED}
+KEEP_STALE_WITH_N = {
+    DownKind.NOTIFICATION_RECEIVED,
+    DownKind.NOTIFICATION_SENT,
+    DownKind.HOLD_TIMER_EXPIRED,
+    DownKind.ADMIN_DOWN,
+    DownKind.ADMIN_RESET,
+    DownKind.CONFIG_CHANGED,
+    DownKind.FSM_ERROR,
+}
+
+
+def keeps_stale(negotiated: Negotiated, reason: DownReason) -> bool:
+    """Whether a session that ended for `reason` leaves the peer's routes stale (helper)."""
+    if negotiated.graceful_restart is None:
+        return False
+    if reason.kind in KEEP_STALE_ON:
+        return True
+    if not negotiated.gr_notification or reason.kind not in KEEP_STALE_WITH_N:
+        return False
+    return not (reason.code == CEASE and reason.subcode == HARD_RESET)
 
 
 def peer_id(key: PeerKey) -> str:
@@ -167,6 +199,13 @@ class RoutingSink:
         self.originated: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]] = {}
         self.api_originated: set[str] = set()  # announced over the API: kept across reloads
         self._rib_keys: list[RouteKey] | None = None  # sorted Loc-RIB keys for `rib` pages
+        # RFC 4724 §4.1 restarting speaker: the deferral, its timer, held-back subscribers.
+        self.deferral: Deferral | None = None
+        self._deferral_timer: asyncio.TimerHandle | None = None
+        self._held: list[Subscriber] = []
+        self._restart_done = False
+        self.on_restart_done: Callable[[], None] | None = None
+        self.clock: Callable[[], float] = lambda: asyncio.get_running_loop().time()
         self.set_originations(configured_originations(config))
 
     def reconfigure(self, config: BgpdConfig) -> None:
@@ -182,6 +221,75 @@ class RoutingSink:
             p: v for p, v in self.originated.items() if p not in wanted and p in self.api_originated
         }
         self.set_originations(wanted | api_only)
+
+    # -- graceful restart, restarting side (RFC 4724 §4.1) ---------------------------------
+    @property
+    def deferring(self) -> bool:
+        return self.deferral is not None and not self.deferral.finished
+
+    def begin_restart(self, waits: dict[PeerKey, float], limit: float) -> None:
+        """Defer selection until End-of-RIB from each peer in `waits` (key -> its own bound)
+        or `limit` seconds, whichever comes first per peer."""
+        now = self.clock()
+        self.deferral = Deferral(now, limit, {peer_id(k): w for k, w in waits.items()})
+        log.info("gr.restarting", waiting=len(waits), limit=limit, finished=self.deferral.finished)
+        self._check_deferral()
+
+    def restart_tick(self, now: float | None = None) -> None:
+        """The deferral's timer (also callable by tests with their own clock)."""
+        if self.deferral is not None:
+            self.deferral.handle_timer(self.clock() if now is None else now)
+        self._check_deferral()
+
+    def restart_status(self) -> dict[str, object] | None:
+        d = self.deferral
+        if d is None:
+            return None
+        return {
+            "deferring": not d.finished,
+            "waiting": [self.names.get(p, p) for p in d.waiting()],
+            "released": {self.names.get(p, p): how for p, how in d.released.items()},
+            "started": d.started,
+            "ended": d.ended_at,
+        }
+
+    def _check_deferral(self) -> None:
+        d = self.deferral
+        if d is None:
+            return
+        if self._deferral_timer is not None:
+            self._deferral_timer.cancel()
+            self._deferral_timer = None
+        if not d.finished:
+            when = d.get_timer()
+            if when is not None:
+                with contextlib.suppress(RuntimeError):  # no loop: a test drives restart_tick
+                    loop = asyncio.get_running_loop()
+                    self._deferral_timer = loop.call_at(when, self.restart_tick)
+            return
+        if not self._restart_done:
+            self._end_deferral()
+
+    def _end_deferral(self) -> None:
+        """§4.1: selection is done; every peer gets its table and End-of-RIB, and subscribers
+        that waited get their first snapshot."""
+        self._restart_done = True
+        d = self.deferral
+        assert d is not None
+        log.info(
+            "gr.selection_done",
+            released=",".join(f"{self.names.get(p, p)}:{h}" for p, h in d.released.items()),
+        )
+        for session in list(self.sessions.values()):
+            self._send(session, self.table.full_table(session.role.id))
+            for afi, safi in session.negotiated.families:
+                session.out.send_update(end_of_rib(afi, safi))
+        held, self._held = self._held, []
+        for sub in held:
+            self.subscribers.append(sub)
+            sub.needs_resync = not sub.push({"type": "snapshot", "routes": self.snapshot()})
+        if self.on_restart_done is not None:
+            self.on_restart_done()
 
     # -- originations (config and API) ---------------------------------------------------
     def set_originations(
@@ -255,6 +363,14 @@ class RoutingSink:
         self.table.add_peer(role)
         session = _Session(peer, role, out, negotiated)
         self.sessions[pid] = session
+        if self.deferring:
+            assert self.deferral is not None
+            # A peer that restarted too waits for our End-of-RIB: waiting for its own would
+            # deadlock (RFC 4724 §4.1 defers only for peers that can send theirs now).
+            gr = negotiated.graceful_restart is not None and not negotiated.peer_restarting
+            self.deferral.session_up(pid, self.clock(), tuple(negotiated.families), gr)
+            self._check_deferral()  # the table and End-of-RIB go out when selection is done
+            return
         self._send(session, self.table.full_table(pid))
         for afi, safi in negotiated.families:
             out.send_update(end_of_rib(afi, safi))
@@ -264,15 +380,10 @@ class RoutingSink:
         session = self.sessions.pop(pid, None)
         if session is None:
             return
+        if self.deferral is not None:
+            self.deferral.session_down(pid)
         gr = session.negotiated.graceful_restart
-        keep = gr is not None and (
-            reason.kind in KEEP_STALE_ON
-            or (
-                gr.notification
-                and reason.kind in (DownKind.NOTIFICATION_RECEIVED, DownKind.NOTIFICATION_SENT)
-                and not (reason.code == CEASE and reason.subcode == HARD_RESET)
-            )
-        )
+        keep = keeps_stale(session.negotiated, reason)
         changes = self.table.remove_peer(pid, keep_stale=keep)
         if keep and gr is not None:
             log.info("gr.helper", peer=peer.name, restart_time=gr.restart_time)
@@ -297,6 +408,10 @@ class RoutingSink:
         if eor is not None:
             self.stats.stale_sweeps += 1
             self._flush(self.table.sweep_stale(pid, eor))
+            if self.deferring:
+                assert self.deferral is not None
+                self.deferral.end_of_rib(pid, eor, self.clock())
+                self._check_deferral()
             return
         if update.malformations:
             # RFC 7606 §8: errors handled by treat-as-withdraw or attribute discard are logged.
@@ -333,8 +448,8 @@ class RoutingSink:
         """A ROUTE-REFRESH from the peer, or a soft reload of its settings (which may have
         changed its role: route-reflector client, next-hop mode)."""
         session = self.sessions.get(peer_id(peer.key))
-        if session is None:
-            return
+        if session is None or self.deferring:
+            return  # while deferring, the whole table goes out when selection is done
         role = replace(
             session.role,
             rr_client=peer.rr_client,
@@ -352,6 +467,8 @@ class RoutingSink:
     def resync_all(self) -> None:
         """Bring every peer's Adj-RIB-Out in line with the current rules (after a reload
         changed a role or the cluster id): only the differences are sent."""
+        if self.deferring:
+            return
         keys = list(self.table.decisions)
         for session in list(self.sessions.values()):
             work = self.table.outgoing(session.role.id, keys)
@@ -367,6 +484,8 @@ class RoutingSink:
             return
         self._rib_keys = None  # the Loc-RIB changed: `rib` sorts again on its next call
         self.stats.best_changes += len(changes)
+        if self.deferring:
+            return  # RFC 4724 §4.1: nothing is advertised or streamed until selection is done
         keys = [c.key for c in changes]
         # None stands for "no best path any more" ("" is LOCAL, the source of our own paths).
         sources = {c.decision.best.source if c.decision.best is not None else None for c in changes}
@@ -426,6 +545,10 @@ class RoutingSink:
 
     def subscribe(self, push: Callable[[dict[str, object]], bool]) -> Subscriber:
         sub = Subscriber(push)
+        if self.deferring:
+            # Restarting: the first snapshot waits for the end of the deferral (module doc).
+            self._held.append(sub)
+            return sub
         self.subscribers.append(sub)
         sub.needs_resync = not push({"type": "snapshot", "routes": self.snapshot()})
         return sub
@@ -433,6 +556,8 @@ class RoutingSink:
     def unsubscribe(self, sub: Subscriber) -> None:
         if sub in self.subscribers:
             self.subscribers.remove(sub)
+        if sub in self._held:
+            self._held.remove(sub)
 
     def _publish(self, changes: list[BestChange]) -> None:
         if not self.subscribers:

@@ -9,19 +9,31 @@ peer's address family, so the kernel drops unsigned SYNs (RFC 2385).
 Reload (`config.reload` RPC and SIGHUP): the new file is loaded and validated first — a file
 that fails changes nothing — then new listeners are bound (a bind failure also changes
 nothing), and only then are peers added, removed, and changed per `bgpd.core.reload`.
+
+Graceful restart as the restarting speaker (RFC 4724 §4.1; docs/bgpd.md): a marker file
+(`BgpdConfig.marker_path`, beside the control socket under /run, so a reboot — which also loses
+the kernel's routes — is a cold start) is written at start, touched every `MARKER_TOUCH`
+seconds, and removed on a clean stop. Finding it at start means bgpd died: its age is how long
+we were away, and `bgpd.core.restart.restart_bits` turns that into the R and F bits per peer.
+Peers with R set are then waited for (`RoutingSink.begin_restart`); when the deferral ends,
+the R bit is cleared from the OPENs of later sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bgpd.core.effects import DownKind
 from bgpd.core.events import State
 from bgpd.core.negotiation import SessionParams
 from bgpd.core.reload import GLOBAL_FIELDS, PEER_FIELDS, Apply, classify, strongest
+from bgpd.core.restart import RestartBits, restart_bits
 from bgpd.daemon.config import BgpdConfig, PeerConfig, PeerKey
 from bgpd.daemon.routing import RoutingSink
 from bgpd.daemon.routing_api import register_routing_api
@@ -41,6 +53,15 @@ from runtime.log import get_logger
 log = get_logger("bgpd")
 
 ListenKey = tuple[str, int]
+MARKER_TOUCH = 5.0
+
+
+def read_marker(path: Path, now: float) -> float | None:
+    """Seconds since the marker was last touched (how long bgpd was away), None if absent."""
+    try:
+        return max(0.0, now - path.stat().st_mtime)
+    except OSError:
+        return None
 
 
 class _Listener:
@@ -69,13 +90,18 @@ class Speaker:
         self.unknown_connections = 0
         self.reloads = 0
         self._reload_lock = asyncio.Lock()
+        self.downtime: float | None = None  # how long bgpd was away, if it restarted
+        self.restarting = False
+        self._marker_timer: asyncio.TimerHandle | None = None
 
     # --- Daemon protocol -----------------------------------------------------------------------
     async def start(self) -> None:
+        self._begin_restart_detection()
         self.listeners = await self._bind(self.config, {})
         self._install_keys(self.config)
         for peer in self.config.peers:
             self._add_peer(peer)
+        self._begin_deferral()
         from bgpd.daemon.control import make_rpc_server
 
         self.rpc = make_rpc_server(self)
@@ -90,6 +116,12 @@ class Speaker:
         if self.rpc is not None:
             await self.rpc.close()
             self.rpc = None
+        if self._marker_timer is not None:
+            self._marker_timer.cancel()
+            self._marker_timer = None
+        # A clean stop: the next start is a cold one (no R bit).
+        with contextlib.suppress(OSError):
+            self.config.marker_path().unlink()
         await asyncio.gather(
             *(
                 r.close(Notification.shutdown("tabby-bgpd stopping"), DownKind.ADMIN_DOWN)
@@ -173,9 +205,74 @@ class Speaker:
                 return runner
         return None
 
+    # --- graceful restart, restarting side ---------------------------------------------------------
+    def _begin_restart_detection(self) -> None:
+        c = self.config
+        path = c.marker_path()
+        if c.graceful_restart:
+            self.downtime = read_marker(path, time.time())
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"{time.time()}\n")
+            self._touch_marker(path)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self.restarting = self.downtime is not None and any(
+            self.bits(p).restarting for p in c.peers
+        )
+        log.info(
+            "gr.start",
+            restarting=self.restarting,
+            downtime=-1.0 if self.downtime is None else round(self.downtime, 3),
+        )
+
+    def _touch_marker(self, path: Path) -> None:
+        with contextlib.suppress(OSError):
+            path.touch()
+        loop = asyncio.get_running_loop()
+        self._marker_timer = loop.call_later(MARKER_TOUCH, self._touch_marker, path)
+
+    def bits(self, peer: PeerConfig) -> RestartBits:
+        c = self.config
+        return restart_bits(
+            enabled=c.graceful_restart,
+            downtime=self.downtime,
+            restart_time=peer.graceful_restart_time,
+            forwarding_hold=c.forwarding_hold_time,
+        )
+
+    def params(self, config: BgpdConfig, peer: PeerConfig) -> SessionParams:
+        """The session settings with our Graceful Restart R and F bits (RFC 4724 §3)."""
+        b = self.bits(peer) if self.restarting else RestartBits(False, True)
+        return dataclasses.replace(
+            config.session_params(peer), gr_restarting=b.restarting, gr_forwarding=b.forwarding
+        )
+
+    def _begin_deferral(self) -> None:
+        if not self.restarting or not isinstance(self.sink, RoutingSink):
+            self.restarting = False
+            return
+        c = self.config
+        waits = {p.key: p.restart_eor_wait for p in c.peers if self.bits(p).restarting}
+        limit = c.graceful_restart_defer_time
+        if self.downtime is not None and self.downtime <= c.forwarding_hold_time:
+            # felixd drops our routes `forwarding_hold_time` after we went away: selection
+            # must end (and its snapshot reach felixd) before that.
+            limit = min(limit, max(0.0, c.forwarding_hold_time - self.downtime - 1.0))
+        self.sink.on_restart_done = self._restart_done
+        self.sink.begin_restart(waits, limit)
+
+    def _restart_done(self) -> None:
+        """Selection is done: later OPENs carry R = 0 (RFC 4724 §4.1: R says we restarted);
+        the settings apply when each session next starts, so no session is touched now."""
+        self.restarting = False
+        for runner in self.peers.values():
+            runner.core.set_params(self.params(self.config, runner.config))
+
     # --- peers ------------------------------------------------------------------------------------
     def _add_peer(self, peer: PeerConfig) -> None:
-        runner = PeerRunner(peer, self.config.session_params(peer), self.config.local_as, self.sink)
+        runner = PeerRunner(peer, self.params(self.config, peer), self.config.local_as, self.sink)
         self.peers[peer.key] = runner
         runner.start()
 
@@ -228,7 +325,7 @@ class Speaker:
                     continue
                 runner = existing
                 changes = classify(runner.config.as_dict(), peer.as_dict(), PEER_FIELDS)
-                params = new.session_params(peer)
+                params = self.params(new, peer)
                 if params != runner.core.params and strongest(changes) < Apply.HOT:
                     changes["passive"] = Apply.HOT  # derived settings (mesh rule) moved
                 how = Apply.RESET if global_reset else strongest(changes)

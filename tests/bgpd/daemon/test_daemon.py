@@ -21,6 +21,7 @@ from bgpd.wire.errors import (
     ADMINISTRATIVE_RESET,
     ADMINISTRATIVE_SHUTDOWN,
     CEASE,
+    HARD_RESET,
     OTHER_CONFIGURATION_CHANGE,
 )
 from ctl import node
@@ -189,7 +190,10 @@ async def test_control_api_hard_reset_and_rfc9003_shutdown(
         assert await client.call("neighbor.reset", B, "hard", "rekey") == 1
         await wait_for(lambda: rb.core.primary.established_count == 2 and up(a) and up(b))
         down = rb.last_down
-        assert down is not None and (down.code, down.subcode) == (CEASE, ADMINISTRATIVE_RESET)
+        # Both sides sent the RFC 8538 N bit: the reset goes out inside a Hard Reset (§5), so
+        # B flushes A's routes instead of keeping them stale; the cause travels inside it.
+        assert down is not None and (down.code, down.subcode) == (CEASE, HARD_RESET)
+        assert down.data[:2] == bytes((CEASE, ADMINISTRATIVE_RESET))
         assert down.communication == "rekey"
         assert await client.call("neighbor.reset", B, "soft") == 1
         assert await client.call("neighbor.shutdown", B, "planned maintenance") == 1
@@ -198,9 +202,10 @@ async def test_control_api_hard_reset_and_rfc9003_shutdown(
         assert err is not None and err.kind is DownKind.NOTIFICATION_RECEIVED
         assert (err.code, err.subcode, err.communication) == (
             CEASE,
-            ADMINISTRATIVE_SHUTDOWN,
+            HARD_RESET,
             "planned maintenance",
         )
+        assert err.data[:2] == bytes((CEASE, ADMINISTRATIVE_SHUTDOWN))
         rows = await client.call("neighbors")
         assert isinstance(rows, list) and rows[0]["bird_state"] == "down"
         with pytest.raises(RPCError) as info:
