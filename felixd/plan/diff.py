@@ -32,6 +32,7 @@ from felixd.plan.model import (
     Ownership,
     Problem,
     RouteKey,
+    Touched,
     sysctl_interface,
 )
 from felixd.plan.ops import (
@@ -115,6 +116,76 @@ def compare(desired: DesiredDataplane, observed: ObservedState) -> Diff:
     _neighbours(batch, desired, observed)
     _routes(batch, desired, observed)
     _nft_tables(batch, desired, observed)
+    return batch.result()
+
+
+def compare_touched(desired: DesiredDataplane, observed: ObservedState, touched: Touched) -> Diff:
+    """`compare` restricted to the keys an incremental plan touched (felixd/plan/incremental.py):
+    the same operations, in the same order, as `compare` gives when `observed` already matched
+    the previous plan, at a cost that does not grow with the size of the dataplane. Links and
+    devices, nft tables and the pod MTU only change in a full plan, so they are not looked at;
+    `blocked` names the touched entries only."""
+    batch = _Batch(desired.owner)
+    owner = batch.owner
+    batch.live = observed.links
+    for path in sorted(touched.sysctls):
+        value = desired.sysctls.get(path)
+        if value is None:
+            continue  # sysctls are only ever set
+        if sysctl_interface(path) not in batch.live:
+            batch.block("Sysctl", path, "interface is missing")
+        elif observed.sysctls.get(path) != value:
+            batch.creates.append(SetSysctl(path, value))
+    for fkey in sorted(touched.fdb):
+        want_fdb, have_fdb = desired.fdb.get(fkey), observed.fdb.get(fkey)
+        placed = False
+        if want_fdb is not None:
+            name = f"{want_fdb.mac} on {want_fdb.dev}"
+            if not owner.owns_fdb(want_fdb):
+                batch.block("FDB", name, "interface is not felixd's")
+            elif want_fdb.dev not in batch.live:
+                batch.block("FDB", name, "interface is missing")
+            else:
+                placed = True
+                if have_fdb is None:
+                    batch.creates.append(AddFdb(want_fdb))
+                elif have_fdb != want_fdb:
+                    batch.creates.append(ReplaceFdb(want_fdb))
+        if not placed and have_fdb is not None and owner.owns_fdb(have_fdb):
+            batch.fdb_deletes.append(DeleteFdb(have_fdb))
+    for nkey in sorted(touched.neighbours):
+        want_n, have_n = desired.neighbours.get(nkey), observed.neighbours.get(nkey)
+        placed = False
+        if want_n is not None:
+            name = f"{want_n.address} on {want_n.dev}"
+            if not owner.owns_interface(want_n.dev):
+                batch.block("Neighbour", name, "interface is not felixd's")
+            elif want_n.dev not in batch.live:
+                batch.block("Neighbour", name, "interface is missing")
+            else:
+                placed = True
+                if have_n is None:
+                    batch.creates.append(AddNeighbour(want_n))
+                elif have_n != want_n:
+                    batch.creates.append(ReplaceNeighbour(want_n))
+        if not placed and have_n is not None and owner.owns_neighbour(have_n):
+            batch.neigh_deletes.append(DeleteNeighbour(have_n))
+    for rkey in sorted(touched.routes, key=_route_order):
+        want, now = desired.routes.get(rkey), observed.routes.get(rkey)
+        if want is not None:
+            if now is want or now == want:
+                continue
+            if now is not None and not owner.owns_route(now):
+                how = f"proto {now.protocol}" + (f" dev {now.dev}" if now.dev else "")
+                batch.block("Route", want.dst, f"a foreign route ({how}) holds its key")
+                continue
+            missing = sorted(want.devices - batch.live)
+            if not missing:
+                batch.creates.append(AddRoute(want) if now is None else ReplaceRoute(want))
+                continue
+            batch.block("Route", want.dst, f"interface {missing[0]} is missing")
+        if now is not None and owner.owns_route(now):
+            batch.route_deletes.append(DeleteRoute(now))
     return batch.result()
 
 

@@ -288,6 +288,19 @@ class ObservedState:
 
 
 @dataclass(frozen=True, slots=True)
+class Touched:
+    """The keys an incremental update may have changed; everything else is as before."""
+
+    routes: frozenset[RouteKey] = frozenset()
+    neighbours: frozenset[NeighbourKey] = frozenset()
+    fdb: frozenset[FdbKey] = frozenset()
+    sysctls: frozenset[str] = frozenset()
+
+    def __len__(self) -> int:
+        return len(self.routes) + len(self.neighbours) + len(self.fdb) + len(self.sysctls)
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredDataplane:
     """The planner's output: the whole owned dataplane, plus what it could not plan and why."""
 

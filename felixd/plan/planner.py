@@ -21,7 +21,7 @@ named in `problems`, and everything else is still planned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from felixd.plan.addresses import (
     HostIP,
@@ -43,11 +43,13 @@ from felixd.plan.addresses import (
     valid_interface_name,
     vtep_mac_for,
 )
-from felixd.plan.inputs import BestPath, FelixConfig, NodeInfo, WorkloadEndpoint
+from felixd.plan.inputs import BestPath, Block, FelixConfig, NodeInfo, WorkloadEndpoint
 from felixd.plan.model import (
     DesiredDataplane,
     FdbEntry,
+    FdbKey,
     Neighbour,
+    NeighbourKey,
     NextHop,
     NftTable,
     Ownership,
@@ -116,12 +118,34 @@ class _Remote:
     fdb: FdbEntry | None
 
 
+Source = tuple[str, str]
+"""Who placed a planned entry: (input kind as problems name it, its key), e.g.
+("BestPath", "10.244.1.0/26"). A source's problems carry the same kind and name."""
+
+
+@dataclass(slots=True)
+class Placed:
+    """What one valid workload endpoint placed, so it can be taken back alone."""
+
+    interface: str
+    addresses: list[str] = field(default_factory=list)
+    routes: list[RouteKey] = field(default_factory=list)
+    neighbours: list[NeighbourKey] = field(default_factory=list)
+    sysctls: list[str] = field(default_factory=list)
+
+
 def plan(state: PlannerState) -> DesiredDataplane:
     """The whole desired dataplane for `state`."""
-    return _Planner(state).run()
+    return Planner(state).run()
 
 
-class _Planner:
+class Planner:
+    """One planning pass. Besides the result it keeps an index of who placed what (`route_src`,
+    reference counts of shared VTEP entries, each endpoint's `Placed`), which is what lets
+    `felixd.plan.incremental` redo one input without planning the rest again. `clashed` names
+    the sources that lost a first-come-first-served clash: while it is empty, the result does
+    not depend on the order sources were placed in, so redoing one source alone is exact."""
+
     def __init__(self, state: PlannerState) -> None:
         self.state = state
         self.cfg = state.config
@@ -140,6 +164,18 @@ class _Planner:
         self.vxlan: VxlanDevice | None = None
         self.ipip_mtu = DEFAULT_MTU - OVERHEAD["ipip"]
         self.remotes: dict[str, _Remote] = {}
+        self.nft: NftTable | None = None
+        self.pod_mtu = DEFAULT_MTU
+        self.route_src: dict[RouteKey, Source] = {}
+        self.clashed: set[Source] = set()
+        self.neigh_refs: dict[NeighbourKey, int] = {}
+        self.fdb_refs: dict[FdbKey, int] = {}
+        self.placed: dict[str, Placed] = {}  # valid endpoints by name
+        self.address_owner: dict[str, str] = {}
+        self.interface_owner: dict[str, str] = {}
+        self.suppressed: dict[str, list[str]] = {}  # dst -> best paths a local blackhole hides
+        self.block_plans: dict[str, BlockPlan] = {}  # blocks with a route, placed or not
+        self.path_routes: dict[str, Route] = {}  # best paths with a route, placed or not
 
     def problem(self, kind: str, name: str, reason: str) -> None:
         self.problems.append(Problem(kind, name, reason))
@@ -168,19 +204,25 @@ class _Planner:
         self._workloads()
         self._blocks()
         self._best_paths()
-        nft = self._nat()
-        devices = {self.vxlan.name: self.vxlan} if self.vxlan is not None else {}
+        self.nft = self._nat()
+        self.pod_mtu = min(enabled) if enabled else host_mtu
+        return self.result(tuple(sorted(set(self.problems))), copy=False)
+
+    def result(self, problems: tuple[Problem, ...], *, copy: bool) -> DesiredDataplane:
+        """The plan as it stands; `copy` detaches it from this planner's tables (which an
+        incremental update goes on changing)."""
+        nft, vxlan = self.nft, self.vxlan
         return DesiredDataplane(
             owner=ownership(self.cfg),
-            routes=self.routes,
-            neighbours=self.neighbours,
-            fdb=self.fdb,
-            devices=devices,
-            sysctls=self.sysctls,
+            routes=dict(self.routes) if copy else self.routes,
+            neighbours=dict(self.neighbours) if copy else self.neighbours,
+            fdb=dict(self.fdb) if copy else self.fdb,
+            devices={vxlan.name: vxlan} if vxlan is not None else {},
+            sysctls=dict(self.sysctls) if copy else self.sysctls,
             nft_tables={nft.key: nft} if nft is not None else {},
-            pod_mtu=min(enabled) if enabled else host_mtu,
+            pod_mtu=self.pod_mtu,
             stale_prefixes=frozenset(self.stale),
-            problems=tuple(sorted(set(self.problems))),
+            problems=problems,
         )
 
     def _host_interfaces(self) -> None:
@@ -246,8 +288,10 @@ class _Planner:
         if existing is not None:
             what = existing.kind.value if existing.kind else "another route"
             self.problem(kind, name, f"route {route.dst} is already planned as {what}")
+            self.clashed.add((kind, name))
             return False
         self.routes[route.key] = route
+        self.route_src[route.key] = (kind, name)
         return True
 
     def _via(self, dst: str, version: int, hops: list[NextHop], kind: RouteKind) -> Route:
@@ -281,8 +325,10 @@ class _Planner:
         existing = self.neighbours.get(neigh.key)
         if existing is not None and existing is not neigh and existing != neigh:
             self.problem(kind, name, f"neighbour {neigh.address} on {neigh.dev} conflicts")
+            self.clashed.add((kind, name))
             return False
         self.neighbours[neigh.key] = neigh
+        self.neigh_refs[neigh.key] = self.neigh_refs.get(neigh.key, 0) + 1
         return True
 
     # -- workloads (calico.md §4.2 "Local workload", §4.7) ---------------------------------
@@ -304,45 +350,57 @@ class _Planner:
         return None
 
     def _workloads(self) -> None:
-        owner: dict[str, str] = {}
-        interfaces: dict[str, str] = {}
         for ep in sorted(self.state.endpoints.values(), key=lambda e: e.name):
-            reason = self._workload_problem(ep)
-            nets = [n for n in (parse_host_prefix(a) for a in ep.addresses) if n is not None]
-            if reason is None:
-                taken = [f"{n} is {owner[str(n)]!r}'s" for n in nets if str(n) in owner]
-                if taken:
-                    reason = f"address {taken[0]}"
-                elif ep.interface in interfaces:
-                    reason = f"interface {ep.interface} is {interfaces[ep.interface]!r}'s"
+            self.place_endpoint(ep)
+
+    def place_endpoint(self, ep: WorkloadEndpoint) -> None:
+        """Endpoints are placed in name order: of two claiming one address or interface, the
+        first keeps it and the other is a (clash) problem."""
+        owner, interfaces = self.address_owner, self.interface_owner
+        reason = self._workload_problem(ep)
+        nets = [n for n in (parse_host_prefix(a) for a in ep.addresses) if n is not None]
+        if reason is None:
+            taken = [f"{n} is {owner[str(n)]!r}'s" for n in nets if str(n) in owner]
+            if taken:
+                reason = f"address {taken[0]}"
+            elif ep.interface in interfaces:
+                reason = f"interface {ep.interface} is {interfaces[ep.interface]!r}'s"
             if reason is not None:
-                self.problem("WorkloadEndpoint", ep.name, reason)
-                continue
-            interfaces[ep.interface] = ep.name
-            mac = normalise_mac(ep.mac) if ep.mac is not None else None
-            for net in nets:
-                owner[str(net)] = ep.name
-                route = Route(
-                    str(net),
-                    self.cfg.route_protocol,
-                    # IPv6 has no route scopes: the kernel reports every IPv6 route as
-                    # universe (rt6_fill_node), so that is what to plan for /128s.
-                    scope=RouteScope.LINK if net.version == 4 else RouteScope.UNIVERSE,
-                    dev=ep.interface,
-                    metric=self._metric(net.version),
-                    table=self.cfg.route_table,
-                    kind=RouteKind.WORKLOAD,
-                )
-                self._add_route(route, "WorkloadEndpoint", ep.name)
-                # Static ARP entries are IPv4 only in felix (calico.md §4.2).
-                if mac is not None and net.version == 4:
-                    neigh = Neighbour(ep.interface, str(net.network_address), mac)
-                    self._add_neighbour(neigh, "WorkloadEndpoint", ep.name)
-            for path, value in SYSCTLS_V4.items():
-                self.sysctls[path.format(ep.interface)] = value
-            if any(n.version == 6 for n in nets):
-                for path, value in SYSCTLS_V6.items():
-                    self.sysctls[path.format(ep.interface)] = value
+                self.clashed.add(("WorkloadEndpoint", ep.name))
+        if reason is not None:
+            self.problem("WorkloadEndpoint", ep.name, reason)
+            return
+        placed = Placed(ep.interface)
+        self.placed[ep.name] = placed
+        interfaces[ep.interface] = ep.name
+        mac = normalise_mac(ep.mac) if ep.mac is not None else None
+        for net in nets:
+            owner[str(net)] = ep.name
+            placed.addresses.append(str(net))
+            route = Route(
+                str(net),
+                self.cfg.route_protocol,
+                # IPv6 has no route scopes: the kernel reports every IPv6 route as
+                # universe (rt6_fill_node), so that is what to plan for /128s.
+                scope=RouteScope.LINK if net.version == 4 else RouteScope.UNIVERSE,
+                dev=ep.interface,
+                metric=self._metric(net.version),
+                table=self.cfg.route_table,
+                kind=RouteKind.WORKLOAD,
+            )
+            if self._add_route(route, "WorkloadEndpoint", ep.name):
+                placed.routes.append(route.key)
+            # Static ARP entries are IPv4 only in felix (calico.md §4.2).
+            if mac is not None and net.version == 4:
+                neigh = Neighbour(ep.interface, str(net.network_address), mac)
+                if self._add_neighbour(neigh, "WorkloadEndpoint", ep.name):
+                    placed.neighbours.append(neigh.key)
+        sysctls = dict(SYSCTLS_V4)
+        if any(n.version == 6 for n in nets):
+            sysctls.update(SYSCTLS_V6)
+        for path, value in sysctls.items():
+            self.sysctls[path.format(ep.interface)] = value
+            placed.sysctls.append(path.format(ep.interface))
 
     # -- blocks: blackholes and VXLAN (calico.md §4.2, §4.4, §4.5) -------------------------
 
@@ -362,41 +420,53 @@ class _Planner:
         if memo.context != context:
             memo.context = context
             memo.results.clear()
-        results, blocks, nodes = memo.results, self.state.blocks, self.state.nodes
-        routes, neighbours, fdb_map = self.routes, self.neighbours, self.fdb
+        results, blocks = memo.results, self.state.blocks
         for cidr in memo.ordered(blocks, network_sort_key):
-            block = blocks[cidr]
-            node = nodes.get(block.affinity) if block.affinity is not None else None
-            cached = results.get(cidr)
-            if cached is None or cached[0] is not block or cached[1] is not node:
-                mark = len(self.problems)
-                outcome = self._block_plan(cidr, block.affinity, node)
-                cached = (block, node, outcome, tuple(self.problems[mark:]))
-                results[cidr] = cached
-            elif cached[3]:
-                self.problems.extend(cached[3])
-            route, neigh, fdb = cached[2]
-            if route is None:
-                continue
-            if route.type is RouteType.BLACKHOLE:
-                self.local_blocks.add(route.dst)
-            key = route.key
-            # Fast path: nothing to clash with (the VTEP entries, shared by a node's blocks,
-            # are the very objects already placed).
-            if key not in routes and (
-                fdb is None
-                or (
-                    fdb_map.get(fdb.key) is fdb
-                    and neigh is not None
-                    and neighbours.get(neigh.key) is neigh
-                )
-            ):
-                routes[key] = route
-                continue
-            self._place_block(cidr, route, neigh, fdb)
+            self.place_block(cidr, self.block_outcome(cidr, blocks[cidr]))
         if len(results) > len(blocks):
             for gone in results.keys() - blocks.keys():
                 del results[gone]
+
+    def block_outcome(self, cidr: str, block: Block) -> BlockPlan:
+        """The block's route and VTEP entries, from the memo while nothing they depend on
+        changed (its problems are reported either way)."""
+        node = self.state.nodes.get(block.affinity) if block.affinity is not None else None
+        results = self.state.block_memo.results
+        cached = results.get(cidr)
+        if cached is None or cached[0] is not block or cached[1] is not node:
+            mark = len(self.problems)
+            outcome = self._block_plan(cidr, block.affinity, node)
+            cached = (block, node, outcome, tuple(self.problems[mark:]))
+            results[cidr] = cached
+        elif cached[3]:
+            self.problems.extend(cached[3])
+        return cached[2]
+
+    def place_block(self, cidr: str, outcome: BlockPlan) -> None:
+        route, neigh, fdb = outcome
+        if route is None:
+            return
+        self.block_plans[cidr] = outcome
+        if route.type is RouteType.BLACKHOLE:
+            self.local_blocks.add(route.dst)
+        key = route.key
+        # Fast path: nothing to clash with (the VTEP entries, shared by a node's blocks,
+        # are the very objects already placed).
+        if key not in self.routes and (
+            fdb is None
+            or (
+                neigh is not None
+                and self.fdb.get(fdb.key) is fdb
+                and self.neighbours.get(neigh.key) is neigh
+            )
+        ):
+            self.routes[key] = route
+            self.route_src[key] = ("Block", cidr)
+            if fdb is not None and neigh is not None:
+                self.neigh_refs[neigh.key] += 1
+                self.fdb_refs[fdb.key] += 1
+            return
+        self._place_block(cidr, route, neigh, fdb)
 
     def _place_block(
         self, cidr: str, route: Route, neigh: Neighbour | None, fdb: FdbEntry | None
@@ -405,11 +475,13 @@ class _Planner:
             clash = self.fdb.get(fdb.key)
             if clash is not None and clash is not fdb and clash != fdb:
                 self.problem("Block", cidr, f"another node already uses VTEP MAC {fdb.mac}")
+                self.clashed.add(("Block", cidr))
                 return
         if neigh is not None and not self._add_neighbour(neigh, "Block", cidr):
             return
         if self._add_route(route, "Block", cidr) and fdb is not None:
             self.fdb[fdb.key] = fdb
+            self.fdb_refs[fdb.key] = self.fdb_refs.get(fdb.key, 0) + 1
 
     def _block_plan(self, cidr: str, affinity: str | None, node: NodeInfo | None) -> BlockPlan:
         nothing: BlockPlan = (None, None, None)
@@ -536,30 +608,41 @@ class _Planner:
         if memo.context != context:
             memo.context = context
             memo.results.clear()
-        results = memo.results
-        routes, local_blocks, best = self.routes, self.local_blocks, self.state.best_paths
+        results, best = memo.results, self.state.best_paths
         for text, path in best.items():
-            cached = results.get(text)
-            if cached is None or cached[0] is not path:
-                mark = len(self.problems)
-                route = self._best_path_route(text, path)
-                cached = (path, route, tuple(self.problems[mark:]))
-                results[text] = cached
-            elif cached[2]:
-                self.problems.extend(cached[2])
-            route = cached[1]
-            if route is None or route.dst in local_blocks:
-                continue  # our own block: the blackhole stays
-            key = route.key
-            if key in routes:
-                self._add_route(route, "BestPath", text)  # reports the clash
-                continue
-            routes[key] = route
-            if path.stale:
-                self.stale.add(route.dst)
+            self.place_path(text, path, self.path_outcome(text, path))
         if len(results) > len(best):
             for gone in results.keys() - best.keys():
                 del results[gone]
+
+    def path_outcome(self, text: str, path: BestPath) -> Route | None:
+        results = self.state.best_path_memo.results
+        cached = results.get(text)
+        if cached is None or cached[0] is not path:
+            mark = len(self.problems)
+            route = self._best_path_route(text, path)
+            cached = (path, route, tuple(self.problems[mark:]))
+            results[text] = cached
+        elif cached[2]:
+            self.problems.extend(cached[2])
+        return cached[1]
+
+    def place_path(self, text: str, path: BestPath, route: Route | None) -> None:
+        if route is None:
+            return
+        self.path_routes[text] = route
+        if route.dst in self.local_blocks:
+            # Our own block: the blackhole stays; remembered in case the block goes.
+            self.suppressed.setdefault(route.dst, []).append(text)
+            return
+        key = route.key
+        if key in self.routes:
+            self._add_route(route, "BestPath", text)  # reports the clash
+            return
+        self.routes[key] = route
+        self.route_src[key] = ("BestPath", text)
+        if path.stale:
+            self.stale.add(route.dst)
 
     def _best_path_route(self, text: str, path: BestPath) -> Route | None:
         parsed = canonical_prefix(text)

@@ -7,7 +7,8 @@ one (a missing key is not an error: watch deletes and bgpd withdraws may repeat)
 
 Invariants: one owner mutates a PlannerState (the daemon's planner task, STYLE.md rule 2);
 `revision` grows by one on every call that changed something, so the shell can skip planning
-when nothing moved. Keys (`item.key`): nodes, pools, endpoints and host interfaces by name,
+when nothing moved. Every change is also logged by (kind, key) until `take_changes()` drains the
+log: the incremental planner recomputes only what those keys feed (felixd/plan/incremental.py). Keys (`item.key`): nodes, pools, endpoints and host interfaces by name,
 blocks by CIDR, best paths by prefix.
 """
 
@@ -68,12 +69,25 @@ class Memo(Generic[T]):
         return self.order
 
 
+@dataclass(slots=True)
+class Changes:
+    """What changed since the last `take_changes()`: keys per input kind, and whether the
+    configuration changed."""
+
+    keys: dict[InputKind, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
+    config: bool = False
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.keys.values()) + int(self.config)
+
+
 class PlannerState:
     def __init__(self, node_name: str, config: FelixConfig | None = None) -> None:
         self.node_name = node_name
         self.config = config if config is not None else FelixConfig()
         self.revision = 0
         self._tables: dict[type, dict[str, Input]] = {kind: {} for kind in KINDS}
+        self._changes = Changes()
         self.best_path_memo: Memo[tuple[BestPath, Route | None, tuple[Problem, ...]]] = Memo()
         self.block_memo: Memo[tuple[Block, NodeInfo | None, BlockPlan, tuple[Problem, ...]]] = (
             Memo()
@@ -113,6 +127,7 @@ class PlannerState:
         if table.get(item.key) == item:
             return False
         table[item.key] = item
+        self._changes.keys[type(item)].add(item.key)
         self.revision += 1
         return True
 
@@ -120,6 +135,7 @@ class PlannerState:
         """Remove one input by key; returns whether it was there."""
         if self._tables[kind].pop(key, None) is None:
             return False
+        self._changes.keys[kind].add(key)
         self.revision += 1
         return True
 
@@ -134,6 +150,9 @@ class PlannerState:
         table = self._tables[kind]
         if table == fresh:
             return False
+        changed = self._changes.keys[kind]
+        changed.update(k for k, v in table.items() if fresh.get(k) != v)
+        changed.update(k for k in fresh if k not in table)
         table.clear()
         table.update(fresh)
         self.revision += 1
@@ -165,5 +184,11 @@ class PlannerState:
         if config == self.config:
             return False
         self.config = config
+        self._changes.config = True
         self.revision += 1
         return True
+
+    def take_changes(self) -> Changes:
+        """The changes logged since the last call, and an empty log from now on."""
+        changes, self._changes = self._changes, Changes()
+        return changes
