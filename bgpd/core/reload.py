@@ -38,6 +38,11 @@ PEER_FIELDS: dict[str, Apply] = {
     "rr_client": Apply.SOFT,
     "cluster_id": Apply.SOFT,
     "next_hop": Apply.SOFT,
+    # Policies: the routing layer re-applies them on every reload and sends only what changed
+    # (asking the peer for a route refresh when the import side changed), so the session and
+    # the rest of the Adj-RIB-Out are left alone.
+    "import_policy": Apply.HOT,
+    "export_policy": Apply.HOT,
     "remote_as": Apply.RESET,
     "password": Apply.RESET,  # TCP-MD5 keys live on the socket (RFC 2385)
     "ttl_security": Apply.RESET,  # GTSM is set on the socket (RFC 5082)
@@ -61,6 +66,9 @@ GLOBAL_FIELDS: dict[str, Apply] = {
     "cluster_id": Apply.SOFT,
     "originate": Apply.SOFT,  # re-send Adj-RIB-Out
     "advertise": Apply.SOFT,
+    "ebgp_default_deny": Apply.HOT,  # like the peers' policies (above)
+    "prefix_lists": Apply.HOT,
+    "policies": Apply.HOT,
     "listen": Apply.HOT,  # listeners are rebound; sessions are untouched
     "control_socket": Apply.NONE,  # read at start only: takes effect on restart
     "graceful_restart": Apply.NONE,  # the restart decision is taken at start

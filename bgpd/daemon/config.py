@@ -15,6 +15,14 @@ from typing import Literal
 
 from bgpd.core.negotiation import FAMILY_NAMES, REQUIRABLE, SessionParams
 from bgpd.core.peer import mesh_passive
+from bgpd.core.routing.policy import Policy
+from bgpd.daemon.policy_config import (
+    PolicyConfig,
+    PrefixListConfig,
+    check_peer_policy,
+    compile_policies,
+    effective,
+)
 from runtime.config import ConfigError, DaemonConfig
 
 PeerType = Literal["node-to-node mesh", "global", "node specific"]
@@ -68,6 +76,8 @@ class PeerConfig:
     rr_client: bool = False
     cluster_id: str = ""
     next_hop: Literal["auto", "self", "keep"] = "auto"
+    import_policy: str = ""  # a name from `policies`; "": accept-all (RFC 8212: see config)
+    export_policy: str = ""
 
     @property
     def key(self) -> PeerKey:
@@ -163,6 +173,10 @@ class BgpdConfig(DaemonConfig):
     restart_marker: str = ""
     graceful_restart_defer_time: float = 60.0  # upper bound on deferring route selection
     forwarding_hold_time: float = 120.0  # how long felixd keeps our routes (F bit)
+    # RFC 8212: an eBGP peer without an import (export) policy imports (exports) nothing.
+    ebgp_default_deny: bool = False
+    prefix_lists: list[PrefixListConfig] = field(default_factory=list)
+    policies: list[PolicyConfig] = field(default_factory=list)
 
     def validate(self) -> None:
         super().validate()
@@ -195,6 +209,41 @@ class BgpdConfig(DaemonConfig):
                     f"peers[{i}]: same address, local_address and port as peers[{seen[peer.key]}]"
                 )
             seen[peer.key] = i
+        compiled = self.compiled_policies()
+        for i, peer in enumerate(self.peers):
+            ibgp = peer.remote_as == self.local_as
+            check_peer_policy(
+                compiled, peer.import_policy, f"peers[{i}].import_policy", export_to_ebgp=False
+            )
+            check_peer_policy(
+                compiled, peer.export_policy, f"peers[{i}].export_policy", export_to_ebgp=not ibgp
+            )
+
+    def compiled_policies(self) -> dict[str, Policy]:
+        """The named policies as the routing core runs them (raises ConfigError)."""
+        return compile_policies(self.prefix_lists, self.policies)
+
+    def peer_policies(self) -> dict[PeerKey, tuple[Policy, Policy]]:
+        """(import, export) policy per session key, defaults applied (RFC 8212)."""
+        compiled = self.compiled_policies()
+        out = {}
+        for peer in self.peers:
+            ibgp = peer.remote_as == self.local_as
+            out[peer.key] = (
+                effective(
+                    compiled,
+                    peer.import_policy,
+                    ibgp=ibgp,
+                    ebgp_default_deny=self.ebgp_default_deny,
+                ),
+                effective(
+                    compiled,
+                    peer.export_policy,
+                    ibgp=ibgp,
+                    ebgp_default_deny=self.ebgp_default_deny,
+                ),
+            )
+        return out
 
     def passive_for(self, peer: PeerConfig) -> bool:
         if peer.passive is not None:

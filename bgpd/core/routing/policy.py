@@ -1,13 +1,18 @@
 """Import and export policy: ordered terms of matches and actions, BIRD-filter style but small.
 
-A term matches on prefixes (with length ranges: `10.244.0.0/16 ge 26 le 26`) and/or
-communities; its actions set LOCAL_PREF or MED, add communities or large communities, and
-optionally decide (`accept` or `reject`). Terms run in order; the first deciding term ends
-evaluation; with none, the policy's default decides. This is enough for Calico's rule
-"export the pool's blocks, never the /32s inside them" and for tagging routes for a ToR.
+A term matches on prefixes (with length ranges: `10.244.0.0/16 ge 26 le 26`), address family,
+communities, large communities and AS_PATH length; all the matches a term gives must hold, and
+a term with none matches every route. Its actions set LOCAL_PREF or MED, remove then add
+communities or large communities, and optionally decide (`accept` or `reject`). Terms run in
+order; the first deciding term ends evaluation; with none, the policy's default decides. This
+is enough for Calico's rule "export the pool's blocks, never the /32s inside them" and for
+tagging routes for a ToR.
 
 RFC 8212: with `ebgp_default_deny`, an eBGP session with no policy at all neither imports
 nor exports, as the RFC requires of a speaker that enables it.
+
+Invariant: `evaluate` never changes attributes it was not told to, and returns the very
+object it was given when no action applied (callers intern on identity).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bgpd.wire.attributes import PathAttributes
+from bgpd.wire.attributes import NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED, PathAttributes
 from bgpd.wire.context import AFI_IPV4, AFI_IPV6, Family
 from bgpd.wire.prefix import ADDRESS_OCTETS, Prefix
 
@@ -101,18 +106,34 @@ class PrefixMatch:
         return cls(net, ge, le)
 
 
+# Well-known communities by the names operators write (RFC 1997, RFC 7999, RFC 8326).
+COMMUNITY_NAMES: dict[str, int] = {
+    "no-export": NO_EXPORT,
+    "no-advertise": NO_ADVERTISE,
+    "no-export-subconfed": NO_EXPORT_SUBCONFED,
+    "graceful-shutdown": 0xFFFF0000,
+    "blackhole": 0xFFFF029A,
+}
+
+LargeCommunity = tuple[int, int, int]
+
+
 def parse_community(text: str) -> int:
-    """`aa:nn` → the 32-bit community value (RFC 1997)."""
+    """`aa:nn` or a well-known name (`no-export`) → the 32-bit community value (RFC 1997)."""
+    named = COMMUNITY_NAMES.get(text.lower())
+    if named is not None:
+        return named
     try:
         high, low = (int(x) for x in text.split(":"))
     except ValueError:
-        raise PolicyError(f"{text!r}: a community is aa:nn") from None
+        raise PolicyError(f"{text!r}: a community is aa:nn or a well-known name") from None
     if not (0 <= high <= 0xFFFF and 0 <= low <= 0xFFFF):
         raise PolicyError(f"{text!r}: community parts must be 0..65535")
     return high << 16 | low
 
 
-def parse_large_community(text: str) -> tuple[int, int, int]:
+def parse_large_community(text: str) -> LargeCommunity:
+    """`aa:nn:mm` → the three 32-bit parts (RFC 8092)."""
     try:
         a, b, c = (int(x) for x in text.split(":"))
     except ValueError:
@@ -124,34 +145,62 @@ def parse_large_community(text: str) -> tuple[int, int, int]:
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    prefixes: tuple[PrefixMatch, ...] = ()  # empty: any prefix
-    communities: tuple[int, ...] = ()  # empty: any; else the route must carry one of them
+    # Matches: an empty tuple or None matches anything.
+    prefixes: tuple[PrefixMatch, ...] = ()  # the prefix is inside any of them
+    families: tuple[Family, ...] = ()
+    communities: tuple[int, ...] = ()  # the route carries at least one of them
+    large_communities: tuple[LargeCommunity, ...] = ()  # likewise
+    as_path_min: int | None = None  # AS_PATH length (RFC 4271 §9.1.2.2 a), inclusive bounds
+    as_path_max: int | None = None
+    # Actions, applied in this order when the term matches.
     set_local_pref: int | None = None
     set_med: int | None = None
+    remove_communities: tuple[int, ...] = ()
     add_communities: tuple[int, ...] = ()
-    add_large_communities: tuple[tuple[int, int, int], ...] = ()
+    remove_large_communities: tuple[LargeCommunity, ...] = ()
+    add_large_communities: tuple[LargeCommunity, ...] = ()
     action: Verdict | None = None  # None: apply the sets and go on to the next term
 
-    def matches(self, wp: WirePrefix | None, attrs: PathAttributes) -> bool:
+    def matches(self, family: Family, wp: WirePrefix | None, attrs: PathAttributes) -> bool:
         """`wp` may be None only when the term has no prefix matches."""
+        if self.families and family not in self.families:
+            return False
         if self.prefixes:
             assert wp is not None
             if not any(m.matches_wire(wp) for m in self.prefixes):
                 return False
-        return not (self.communities and not set(self.communities) & set(attrs.communities))
+        if self.communities and set(self.communities).isdisjoint(attrs.communities):
+            return False
+        if self.large_communities and set(self.large_communities).isdisjoint(
+            attrs.large_communities
+        ):
+            return False
+        if self.as_path_min is not None or self.as_path_max is not None:
+            length = attrs.as_path_length()
+            if self.as_path_min is not None and length < self.as_path_min:
+                return False
+            if self.as_path_max is not None and length > self.as_path_max:
+                return False
+        return True
 
     def apply(self, attrs: PathAttributes) -> PathAttributes:
         changes: dict[str, object] = {}
-        if self.set_local_pref is not None:
+        if self.set_local_pref is not None and attrs.local_pref != self.set_local_pref:
             changes["local_pref"] = self.set_local_pref
-        if self.set_med is not None:
+        if self.set_med is not None and attrs.med != self.set_med:
             changes["med"] = self.set_med
-        if self.add_communities:
-            merged = tuple(sorted(set(attrs.communities) | set(self.add_communities)))
-            changes["communities"] = merged
-        if self.add_large_communities:
-            merged_l = tuple(sorted(set(attrs.large_communities) | set(self.add_large_communities)))
-            changes["large_communities"] = merged_l
+        if self.add_communities or self.remove_communities:
+            merged = (set(attrs.communities) - set(self.remove_communities)) | set(
+                self.add_communities
+            )
+            if merged != set(attrs.communities):
+                changes["communities"] = tuple(sorted(merged))
+        if self.add_large_communities or self.remove_large_communities:
+            merged_l = (set(attrs.large_communities) - set(self.remove_large_communities)) | set(
+                self.add_large_communities
+            )
+            if merged_l != set(attrs.large_communities):
+                changes["large_communities"] = tuple(sorted(merged_l))
         return attrs._replace(**changes) if changes else attrs  # type: ignore[arg-type]
 
 
@@ -169,13 +218,18 @@ class Policy:
         for term in self.terms:
             if term.prefixes and wp is None:
                 wp = wire_prefix(prefix, family[0])
-            if term.matches(wp, attrs):
+            if term.matches(family, wp, attrs):
                 attrs = term.apply(attrs)
                 if term.action == "accept":
                     return attrs
                 if term.action == "reject":
                     return None
         return attrs if self.default == "accept" else None
+
+    @property
+    def sets_local_pref(self) -> bool:
+        """Whether some term sets LOCAL_PREF (which an eBGP peer must never be sent)."""
+        return any(t.set_local_pref is not None for t in self.terms)
 
 
 ACCEPT_ALL = Policy("accept-all")
