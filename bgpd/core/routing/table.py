@@ -13,18 +13,24 @@ Adj-RIB-In entries (plus the local origination) that passed import; `decisions[k
 decision process applied to them; a peer's Adj-RIB-Out equals the export of every best path
 for that peer after `outgoing` covered the changed keys.
 
-Cost per prefix (a full table is a million of them): a path received in one UPDATE is one
-shared `Path`; a prefix whose only candidate is that path shares one `Decision`; `outgoing`
-exports each distinct best path once per call (and so shares one `Exported`), and only the
-export policy, which may look at the prefix, runs per prefix. A table being learned (every
-prefix of an UPDATE new, one accepted path) and its first advertisement to a peer take fast
-paths made of dict operations in C; they give the same results as the general loops, which
-the model test checks after every step.
+Cost per prefix (a full table is a million of them): one `(family, prefix)` key tuple shared
+by every dict that holds the prefix; an Adj-RIB-In entry of the peer it came from; a Decision
+entry; and an Adj-RIB-Out entry per peer that has it. A prefix with a single candidate (the
+common case) has no candidates dict of its own: its Decision's best path is that candidate, and
+`_multi` holds candidates only for the prefixes with two or more (promoted on the second,
+demoted on the way back to one). A path received in one UPDATE is one shared `Path`, and the
+prefixes whose only candidate it is share one `Decision`; `outgoing` exports each distinct best
+path once per call (and so shares one `Exported`), and only the export policy, which may look
+at the prefix, runs per prefix. A table being learned (every prefix of an UPDATE new, one
+accepted path), a table withdrawn (no prefix with a second candidate) and a first
+advertisement to a peer take fast paths made of dict operations in C; they give the same
+results as the general loops, which the model test checks after every step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import is_
@@ -73,6 +79,38 @@ class PeerTables:
     up: bool = True
 
 
+class CandidatesView(Mapping[RouteKey, Mapping[str, Path]]):
+    """Every prefix's candidates, as `{source: path}`, read from the compact storage.
+
+    The table keeps a prefix with one candidate as its Decision only (the candidate is the
+    best path), and a candidates dict only for prefixes with two or more; this view puts the
+    two together for readers (the API's candidate count, tests)."""
+
+    def __init__(self, table: RoutingTable) -> None:
+        self._table = table
+
+    def __getitem__(self, key: RouteKey) -> Mapping[str, Path]:
+        multi = self._table._multi.get(key)
+        if multi is not None:
+            return multi
+        best = self._table.decisions[key].best
+        assert best is not None
+        return {best.source: best}
+
+    def __iter__(self) -> Iterator[RouteKey]:
+        return iter(self._table.decisions)
+
+    def __len__(self) -> int:
+        return len(self._table.decisions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._table.decisions
+
+
+def _only(path: Path) -> Decision:
+    return Decision(path, "only path", (path,))
+
+
 class RoutingTable:
     def __init__(
         self,
@@ -90,8 +128,12 @@ class RoutingTable:
         self.max_paths = max_paths
         self.ebgp_default_deny = ebgp_default_deny
         self.peers: dict[str, PeerTables] = {}
-        self.candidates: dict[RouteKey, dict[str, Path]] = {}
+        # The Loc-RIB. A prefix with a single candidate is stored here only (its Decision's
+        # best path is that candidate); `_multi` holds the candidates of the prefixes that
+        # have two or more. Invariant: key in `_multi` => len >= 2 and key in `decisions`.
         self.decisions: dict[RouteKey, Decision] = {}
+        self._multi: dict[RouteKey, dict[str, Path]] = {}
+        self.candidates = CandidatesView(self)
         self.local: dict[RouteKey, Path] = {}
 
     # -- peers --------------------------------------------------------------------------
@@ -121,23 +163,7 @@ class RoutingTable:
         if keep_stale:
             # RFC 4724 §4.2: stale paths stay usable; the best path does not change, but
             # the decisions must hold the stale copies (so a sweep or refresh compares right).
-            # One stale copy (and one sole-candidate Decision) per shared path, as on receive.
-            # (The original is kept in the entry so that its id stays unique meanwhile.)
-            marked: dict[int, tuple[Path, Path, Decision]] = {}
-            for key, path in tables.adj_in.items():
-                hit = marked.get(id(path))
-                if hit is None:
-                    stale = path._replace(stale=True)
-                    only = Decision(stale, "only path", (stale,))
-                    hit = marked[id(path)] = (path, stale, only)
-                _, stale, only = hit
-                tables.adj_in[key] = stale
-                cands = self.candidates[key]
-                cands[peer_id] = stale
-                if len(cands) == 1:
-                    self.decisions[key] = only
-                else:
-                    self.decisions[key] = decide(list(cands.values()), self.max_paths)
+            self._replace_paths(tables, lambda p: p._replace(stale=True), report=False)
             return []
         changes = self._withdraw(tables, peer_id, list(tables.adj_in))
         del self.peers[peer_id]
@@ -150,18 +176,38 @@ class RoutingTable:
         if tables is None:
             return []
         tables.peer = peer
-        # One new path per shared path (a full table shares a few); the original is kept in
-        # the entry so that its id stays unique meanwhile.
-        renewed: dict[int, tuple[Path, Path]] = {}
+        return self._replace_paths(
+            tables, lambda p: p._replace(from_client=peer.rr_client, ibgp=peer.ibgp)
+        )
+
+    def _replace_paths(
+        self, tables: PeerTables, renew: Callable[[Path], Path], *, report: bool = True
+    ) -> list[BestChange]:
+        """Every path of one peer replaced by `renew(path)`, decided again.
+
+        One new path (and one sole-candidate Decision) per shared path: a full table shares a
+        few. The original is kept in the cache entry so that its id stays unique meanwhile."""
+        source = tables.peer.id
+        decisions = self.decisions
+        multi = self._multi
+        renewed: dict[int, tuple[Path, Path, Decision]] = {}
+        olds: dict[RouteKey, Decision] = {}
         for key, path in tables.adj_in.items():
             hit = renewed.get(id(path))
             if hit is None:
-                hit = (path, path._replace(from_client=peer.rr_client, ibgp=peer.ibgp))
-                renewed[id(path)] = hit
-            new = hit[1]
-            tables.adj_in[key] = new
-            self.candidates[key][peer.id] = new
-        return self._redecide(list(tables.adj_in))
+                new_path = renew(path)
+                hit = renewed[id(path)] = (path, new_path, _only(new_path))
+            _, new_path, only = hit
+            tables.adj_in[key] = new_path
+            if report:
+                olds[key] = decisions[key]
+            cands = multi.get(key)
+            if cands is None:
+                decisions[key] = only
+            else:
+                cands[source] = new_path
+                decisions[key] = decide(list(cands.values()), self.max_paths)
+        return self._changes(olds)
 
     def sweep_stale(self, peer_id: str, family: Family | None = None) -> list[BestChange]:
         """End-of-RIB or restart timer: stale paths that were not refreshed go away."""
@@ -190,19 +236,18 @@ class RoutingTable:
         peer = tables.peer
         if withdrawn and not announced:
             return self._withdraw(tables, peer_id, [(family, prefix) for prefix in withdrawn])
-        touched: list[RouteKey] = []
+        olds: dict[RouteKey, Decision] = {}
         for prefix in withdrawn:
             key = (family, prefix)
             if tables.adj_in.pop(key, None) is not None:
-                self._drop_candidate(key, peer_id)
-                touched.append(key)
+                self._drop_candidate(key, peer_id, olds)
         if not announced or attrs is None:
-            return self._redecide(touched)
+            return self._changes(olds)
         if family not in peer.families:
             # RFC 4760 §8: routes of an <AFI, SAFI> are exchanged only when both speakers
             # advertised it; an UPDATE for one the session did not negotiate is not used.
             tables.rejected += len(announced)
-            return self._redecide(touched)
+            return self._changes(olds)
         if not peer.ibgp and attrs.local_pref is not None:
             attrs = attrs._replace(local_pref=None)  # RFC 4271 §5.1.5: MUST be ignored
         loop = import_loop(attrs, peer, self.router_id, self.cluster_id)
@@ -216,8 +261,9 @@ class RoutingTable:
             from_client=peer.rr_client,
         )
         policy = tables.import_policy
-        if loop is None and policy is ACCEPT_ALL and not touched:
+        if loop is None and policy is ACCEPT_ALL and not olds:
             return self._announce_one_path(tables, family, announced, base)
+        only = _only(base)
         for prefix in announced:
             key = (family, prefix)
             path: Path | None = None
@@ -230,88 +276,79 @@ class RoutingTable:
             if path is None:
                 tables.rejected += 1
                 if tables.adj_in.pop(key, None) is not None:  # an implicit withdraw
-                    self._drop_candidate(key, peer_id)
-                    touched.append(key)
+                    self._drop_candidate(key, peer_id, olds)
                 continue
             tables.adj_in[key] = path
-            self.candidates.setdefault(key, {})[peer_id] = path
-            touched.append(key)
-        return self._redecide(touched)
+            self._set_candidate(key, path, only if path is base else _only(path), olds)
+        return self._changes(olds)
 
     def _announce_one_path(
         self, tables: PeerTables, family: Family, announced: Sequence[Prefix], path: Path
     ) -> list[BestChange]:
         """The hot path: one UPDATE's prefixes, all with the same accepted path.
 
-        Same result as storing them and `_redecide`, without its per-prefix list copies and
-        with one shared Decision for every prefix that has no other candidate.
+        Same result as `_set_candidate` per prefix and `_changes`, with one shared Decision
+        for every prefix that has no other candidate.
         """
         peer_id = path.source
         adj_in = tables.adj_in
-        all_cands = self.candidates
         decisions = self.decisions
-        only = Decision(path, "only path", (path,))
+        multi = self._multi
+        only = _only(path)
         keys = [(family, prefix) for prefix in announced]
-        if keys and keys[0] not in all_cands:
+        if keys and keys[0] not in decisions:
             # A table being learned: every prefix new. Done with dict operations in C, and
             # dict.fromkeys over a dict reuses its stored hashes (two hashes per prefix).
-            fresh = {key: {peer_id: path} for key in keys if key not in all_cands}
-            if len(fresh) == len(keys):  # all new, none repeated
-                all_cands.update(fresh)
-                adj_in.update(dict.fromkeys(fresh, path))
+            fresh = dict.fromkeys(keys, path)
+            if len(fresh) == len(keys) and decisions.keys().isdisjoint(fresh):
+                adj_in.update(fresh)
                 decisions.update(dict.fromkeys(fresh, only))
                 return [_change(BestChange, (key, only)) for key in keys]
         changes: list[BestChange] = []
         append = changes.append
         for key in keys:
             adj_in[key] = path
-            cands = all_cands.get(key)
+            old = decisions.get(key)
+            if old is None:
+                decisions[key] = only
+                append(_change(BestChange, (key, only)))
+                continue
+            cands = multi.get(key)
             if cands is None:
-                all_cands[key] = {peer_id: path}
-                decisions[key] = only
-                append(_change(BestChange, (key, only)))
-                continue
-            cands[peer_id] = path
-            old = decisions.get(key, NO_ROUTE)
-            if len(cands) == 1:
-                # The peer's own path replaced itself: nothing to decide.
-                if old.best == path:
+                current = old.best
+                assert current is not None
+                if current.source == peer_id:
+                    # The peer's own path replaced itself: nothing to decide.
+                    if current == path:
+                        continue
+                    decisions[key] = only
+                    append(_change(BestChange, (key, only)))
                     continue
-                decisions[key] = only
-                append(_change(BestChange, (key, only)))
-                continue
+                cands = multi[key] = {current.source: current}
+            cands[peer_id] = path
             new = decide(list(cands.values()), self.max_paths)
             decisions[key] = new
             if old.best != new.best or old.multipath != new.multipath:
                 append(_change(BestChange, (key, new)))
         return changes
 
-    def _withdraw(
-        self, tables: PeerTables, peer_id: str, keys: Iterable[RouteKey]
-    ) -> list[BestChange]:
-        """The peer's paths for `keys` are gone (a withdrawal, the session down, a sweep):
-        `_drop_candidate` and `_redecide` inlined, for full tables."""
+    def _withdraw(self, tables: PeerTables, peer_id: str, keys: list[RouteKey]) -> list[BestChange]:
+        """The peer's paths for `keys` are gone (a withdrawal, the session down, a sweep)."""
         adj_in = tables.adj_in
-        all_cands = self.candidates
         decisions = self.decisions
-        changes: list[BestChange] = []
-        append = changes.append
+        multi = self._multi
+        if multi.keys().isdisjoint(keys):
+            # No prefix with a second candidate (a full table from one peer): each key the
+            # peer had is its only candidate and simply goes. Dict operations in C.
+            popped = map(adj_in.pop, keys, repeat(None))
+            gone = [key for key, path in zip(keys, popped, strict=True) if path is not None]
+            deque(map(decisions.__delitem__, gone), 0)
+            return [_change(BestChange, (key, NO_ROUTE)) for key in gone]
+        olds: dict[RouteKey, Decision] = {}
         for key in keys:
-            if adj_in.pop(key, None) is None:
-                continue  # never announced, or a repeat within this message
-            cands = all_cands[key]
-            del cands[peer_id]
-            if not cands:
-                del all_cands[key]
-                del decisions[key]
-                append(_change(BestChange, (key, NO_ROUTE)))
-                continue
-            old = decisions[key]
-            new = decide(list(cands.values()), self.max_paths)
-            decisions[key] = new
-            if old.best != new.best or old.multipath != new.multipath:
-                append(_change(BestChange, (key, new)))
-        return changes
+            if adj_in.pop(key, None) is not None:
+                self._drop_candidate(key, peer_id, olds)
+        return self._changes(olds)
 
     def originate(
         self, family: Family, prefix: Prefix, attrs: PathAttributes, next_hop: bytes = b""
@@ -319,38 +356,67 @@ class RoutingTable:
         key = (family, prefix)
         path = Path(LOCAL, attrs, next_hop, router_id=self.router_id)
         self.local[key] = path
-        self.candidates.setdefault(key, {})[LOCAL] = path
-        return self._redecide([key])
+        olds: dict[RouteKey, Decision] = {}
+        self._set_candidate(key, path, _only(path), olds)
+        return self._changes(olds)
 
     def withdraw_local(self, family: Family, prefix: Prefix) -> list[BestChange]:
         key = (family, prefix)
         if self.local.pop(key, None) is None:
             return []
-        self._drop_candidate(key, LOCAL)
-        return self._redecide([key])
+        olds: dict[RouteKey, Decision] = {}
+        self._drop_candidate(key, LOCAL, olds)
+        return self._changes(olds)
 
     # -- decisions ----------------------------------------------------------------------
-    def _drop_candidate(self, key: RouteKey, source: str) -> None:
-        cands = self.candidates.get(key)
-        if cands is not None:
-            cands.pop(source, None)
-            if not cands:
-                del self.candidates[key]
+    def _set_candidate(
+        self, key: RouteKey, path: Path, only: Decision, olds: dict[RouteKey, Decision]
+    ) -> None:
+        """`path` becomes (or replaces) its source's candidate for `key`; `only` is
+        `_only(path)`, shared by the caller. The Decision before the first change of a call
+        is kept in `olds`, for `_changes`."""
+        decisions = self.decisions
+        old = decisions.get(key, NO_ROUTE)
+        olds.setdefault(key, old)
+        if old.best is None:
+            decisions[key] = only
+            return
+        cands = self._multi.get(key)
+        if cands is None:
+            if old.best.source == path.source:
+                decisions[key] = only
+                return
+            cands = self._multi[key] = {old.best.source: old.best}
+        cands[path.source] = path
+        decisions[key] = decide(list(cands.values()), self.max_paths)
 
-    def _redecide(self, keys: Iterable[RouteKey]) -> list[BestChange]:
+    def _drop_candidate(self, key: RouteKey, source: str, olds: dict[RouteKey, Decision]) -> None:
+        decisions = self.decisions
+        old = decisions.get(key)
+        if old is None:
+            return
+        cands = self._multi.get(key)
+        if cands is None:
+            assert old.best is not None
+            if old.best.source == source:
+                olds.setdefault(key, old)
+                del decisions[key]
+            return
+        if cands.pop(source, None) is None:
+            return
+        olds.setdefault(key, old)
+        if len(cands) == 1:
+            del self._multi[key]
+            decisions[key] = _only(next(iter(cands.values())))
+        else:
+            decisions[key] = decide(list(cands.values()), self.max_paths)
+
+    def _changes(self, olds: dict[RouteKey, Decision]) -> list[BestChange]:
+        """The prefixes whose best path or ECMP set differs from the Decision in `olds`."""
+        decisions = self.decisions
         changes: list[BestChange] = []
-        seen: set[RouteKey] = set()
-        for key in keys:
-            if key in seen:
-                continue
-            seen.add(key)
-            cands = self.candidates.get(key)
-            new = decide(list(cands.values()), self.max_paths) if cands else NO_ROUTE
-            old = self.decisions.get(key, NO_ROUTE)
-            if new.best is None:
-                self.decisions.pop(key, None)
-            else:
-                self.decisions[key] = new
+        for key, old in olds.items():
+            new = decisions.get(key, NO_ROUTE)
             if old.best != new.best or old.multipath != new.multipath:
                 changes.append(_change(BestChange, (key, new)))
         return changes
