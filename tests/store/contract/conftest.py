@@ -49,10 +49,11 @@ def _free_port(host: str) -> int:
 
 
 class EtcdProcess:
-    """One etcd member on 127.0.0.x (a fresh data dir), for tests."""
+    """One etcd member on 127.0.0.x (a fresh data dir), for tests; alone or in a cluster."""
 
-    def __init__(self, root: Path, host: str | None = None) -> None:
+    def __init__(self, root: Path, host: str | None = None, name: str = "e1") -> None:
         self.root = root
+        self.name = name
         self.host = host or f"127.0.0.{random.randint(2, 250)}"
         self.client_port = _free_port(self.host)
         self.peer_port = _free_port(self.host)
@@ -62,20 +63,23 @@ class EtcdProcess:
     def url(self) -> str:
         return f"http://{self.host}:{self.client_port}"
 
-    def start(self) -> None:
-        peer = f"http://{self.host}:{self.peer_port}"
-        log = open(self.root / "etcd.log", "ab")  # noqa: SIM115 - owned by the process
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.host}:{self.peer_port}"
+
+    def start(self, initial_cluster: str | None = None, state: str = "new") -> None:
+        log = open(self.root / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
             [
                 ETCD,
-                "--name", "e1",
-                "--data-dir", str(self.root / "etcd.data"),
+                "--name", self.name,
+                "--data-dir", str(self.root / f"{self.name}.data"),
                 "--listen-client-urls", self.url,
                 "--advertise-client-urls", self.url,
-                "--listen-peer-urls", peer,
-                "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"e1={peer}",
-                "--initial-cluster-state", "new",
+                "--listen-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-cluster", initial_cluster or f"{self.name}={self.peer_url}",
+                "--initial-cluster-state", state,
                 "--log-level", "warn",
             ],
             stdout=log,
@@ -102,13 +106,25 @@ class EtcdProcess:
         raise TimeoutError(f"etcd did not start: {self.log()}")
 
     def log(self) -> str:
-        path = self.root / "etcd.log"
+        path = self.root / f"{self.name}.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+def start_etcd_cluster(root: Path, n: int) -> list[EtcdProcess]:
+    """n members on one random 127.0.0.x address; the caller kills them."""
+    host = f"127.0.0.{random.randint(2, 250)}"
+    members = [EtcdProcess(root, host, f"e{i}") for i in range(1, n + 1)]
+    cluster = ",".join(f"{m.name}={m.peer_url}" for m in members)
+    for m in members:
+        m.start(cluster)
+    for m in members:
+        m.wait_ready()
+    return members
 
 
 @pytest.fixture(
