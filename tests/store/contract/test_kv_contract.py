@@ -12,6 +12,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from resources.keys import key_of, list_prefix
+from resources.resource import parse_resource
+from resources.values import encode_value
 from store.client import KVClient, prefix_end
 from store.kv import (
     Compare,
@@ -30,6 +33,9 @@ from store.kv import (
 )
 from store.kv.errors import ErrorKind
 from store.listwatch import Changes, ListWatcher, Resync
+from store.resourcewatch import watch_resources
+from tests.resources.fixtures import by_kind
+from tests.store.contract.conftest import Backend
 
 pytestmark = pytest.mark.slow
 
@@ -388,3 +394,26 @@ async def test_status_reports_leader_and_revision(kv: KVClient, prefix: bytes) -
     st = await kv.status()
     assert st.leader != 0 and st.member_id != 0 and st.raft_term >= 1
     assert st.revision >= put.revision and not st.is_learner and st.alarms == ()
+
+
+async def test_resourcewatch_over_the_configured_endpoints(backend: Backend, prefix: bytes) -> None:
+    """What confd and felixd run: `watch_resources` given only endpoints picks the backend
+    from their scheme (store.backend.connect), lists, then follows changes."""
+    store_prefix = "/" + prefix.decode().strip("/").replace("[", "-").replace("]", "")
+    pool = parse_resource(by_kind("IPPool"))
+    key = key_of(pool, store_prefix).encode()
+    writer = backend.client()
+    stream = watch_resources(
+        backend.endpoints, [list_prefix("IPPool", prefix=store_prefix)], store_prefix
+    )
+    try:
+        await writer.put(key, encode_value(pool))
+        first = await asyncio.wait_for(stream.__anext__(), 10)
+        while not first:  # listed before the put landed: the change follows
+            first = await asyncio.wait_for(stream.__anext__(), 10)
+        assert [r.metadata.name for r in first] == [pool.metadata.name]
+        await writer.delete(key)
+        assert await asyncio.wait_for(stream.__anext__(), 10) == []
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+        await writer.close()
