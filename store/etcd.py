@@ -85,7 +85,6 @@ _NOT_EXECUTED = frozenset(
         "etcdserver: not leader",
         "etcdserver: too many requests",
         "etcdserver: not capable",
-        "etcdserver: leader changed",
     }
 )
 # gRPC codes (google.rpc.Code) of transient failures: a read may be retried anywhere.
