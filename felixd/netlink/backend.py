@@ -26,6 +26,18 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from felixd.backends.base import OpResult
 from felixd.netlink.channel import Channel
+from felixd.netlink.links import (
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    LinkInfo,
+    decode_address,
+    decode_link,
+    encode_address,
+    encode_address_dump,
+    encode_link_add,
+    encode_link_dump,
+    encode_link_set,
+)
 from felixd.netlink.messages import (
     AF_BRIDGE,
     RTM_GETNEIGH,
@@ -353,3 +365,60 @@ class NetlinkBackend:
         }:
             self.ipr.addr("add", index=index, address=want, prefixlen=32)
         return None
+
+    # -- the IPIP device (calico.md §4.2; felix's ipip_mgr.go configureIPIPDevice) -----------
+
+    def tunnel(self, name: str) -> tuple[LinkInfo, tuple[str, ...]] | None:
+        """The link `name` and its IPv4 addresses (with length), read with rtnetlink dumps."""
+        seq = self.channel.next_seq()
+        link = None
+        for kind, payload in self.channel.dump(encode_link_dump(seq), seq):
+            found = decode_link(payload) if kind == RTM_NEWLINK else None
+            if found is not None and found.name == name:
+                link = found
+        if link is None:
+            return None
+        seq = self.channel.next_seq()
+        addresses = []
+        for kind, payload in self.channel.dump(encode_address_dump(socket.AF_INET, seq), seq):
+            addr = decode_address(payload) if kind == RTM_NEWADDR else None
+            if addr is not None and addr[0] == link.index:
+                addresses.append(addr[1])
+        return link, tuple(sorted(addresses))
+
+    def ensure_ipip(self, name: str, mtu: int, address: str) -> int | None:
+        """Make `name` an up IPIP device with this MTU and exactly this IPv4 address ("" for
+        none), writing only what differs; the first errno, or None.
+
+        EOPNOTSUPP means the kernel has no ipip module (the device cannot exist, so routes via
+        it stay blocked); a link of that name of another kind is EEXIST (not felixd's to
+        replace)."""
+        found = self.tunnel(name)
+        if found is None:
+            seq = self.channel.next_seq()
+            (error,) = self.channel.request_batch([(seq, encode_link_add(name, "ipip", mtu, seq))])
+            if error not in (None, errno.EEXIST):
+                return error
+            found = self.tunnel(name)
+            if found is None:
+                return errno.ENODEV
+        link, addresses = found
+        # Routes via the device are encoded by index: make it known without a full link read.
+        self.indexes[link.name] = link.index
+        self.names[link.index] = link.name
+        if link.kind != "ipip":
+            return errno.EEXIST
+        batch: list[tuple[int, bytes]] = []
+        if link.mtu != mtu or not link.up:
+            seq = self.channel.next_seq()
+            batch.append((seq, encode_link_set(link.index, seq, mtu=mtu, up=True)))
+        for have in addresses:
+            if have != address:
+                seq = self.channel.next_seq()
+                batch.append((seq, encode_address(link.index, have, "delete", seq)))
+        if address and address not in addresses:
+            seq = self.channel.next_seq()
+            batch.append((seq, encode_address(link.index, address, "add", seq)))
+        if not batch:
+            return None
+        return next((e for e in self.channel.request_batch(batch) if e is not None), None)
