@@ -24,6 +24,7 @@ import contextlib
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
 
 from bgpd.core.effects import DownKind, DownReason
 from bgpd.core.negotiation import Negotiated
@@ -92,6 +93,13 @@ def _packed(text: str) -> bytes:
         return ipaddress.ip_address(text).packed
     except ValueError:
         return b""
+
+
+@runtime_checkable
+class RefreshRequester(Protocol):
+    """A session that can ask its peer to re-send routes (RFC 2918)."""
+
+    def send_route_refresh(self, afi: int, safi: int) -> bool: ...
 
 
 @dataclass
@@ -190,7 +198,14 @@ class RoutingSink:
     def __init__(self, config: BgpdConfig, *, max_paths: int = 8) -> None:
         router_id = int(ipaddress.IPv4Address(config.router_id))
         cluster = int(ipaddress.IPv4Address(config.cluster_id)) if config.cluster_id else None
-        self.table = RoutingTable(router_id, config.local_as, cluster, max_paths=max_paths)
+        self.table = RoutingTable(
+            router_id,
+            config.local_as,
+            cluster,
+            max_paths=max_paths,
+            ebgp_default_deny=config.ebgp_default_deny,
+        )
+        self.policies = config.peer_policies()  # session key -> (import, export) policy
         self.sessions: dict[str, _Session] = {}
         self.names: dict[str, str] = {}
         self.subscribers: list[Subscriber] = []
@@ -221,6 +236,36 @@ class RoutingSink:
             p: v for p, v in self.originated.items() if p not in wanted and p in self.api_originated
         }
         self.set_originations(wanted | api_only)
+        self.table.ebgp_default_deny = config.ebgp_default_deny
+        self.policies = config.peer_policies()
+        self.apply_policies()
+
+    def apply_policies(self) -> None:
+        """Each Established session runs its configured policies (after a reload).
+
+        A changed export policy sends only the difference, withdrawals included; a changed
+        import policy asks the peer to re-send its routes (RFC 2918), which then pass it (the
+        Adj-RIB-In holds routes after import policy, so it cannot be re-evaluated here)."""
+        keys: list[RouteKey] | None = None
+        for session in list(self.sessions.values()):
+            tables = self.table.peers.get(session.role.id)
+            wanted = self.policies.get(session.info.key)
+            if tables is None or wanted is None:
+                continue
+            imp, exp = wanted
+            if exp != tables.export_policy:
+                tables.export_policy = exp
+                if not self.deferring:  # else the table goes out when selection is done
+                    keys = list(self.table.decisions) if keys is None else keys
+                    self._send(session, self.table.outgoing(session.role.id, keys))
+            if imp != tables.import_policy:
+                tables.import_policy = imp
+                refresh = session.out if isinstance(session.out, RefreshRequester) else None
+                # One answer for all families: route refresh is negotiated per session.
+                asked = refresh is not None and all(
+                    refresh.send_route_refresh(*f) for f in session.negotiated.families
+                )
+                log.info("policy.import_changed", peer=session.info.name, route_refresh=asked)
 
     # -- graceful restart, restarting side (RFC 4724 §4.1) ---------------------------------
     @property
@@ -360,7 +405,7 @@ class RoutingSink:
             families=tuple(negotiated.families),
         )
         self.names[pid] = peer.name
-        self.table.add_peer(role)
+        self.table.add_peer(role, *self.policies.get(peer.key, (None, None)))
         session = _Session(peer, role, out, negotiated)
         self.sessions[pid] = session
         if self.deferring:

@@ -136,6 +136,13 @@ class _Sender:
             if self.wake is not None:
                 self.wake()
 
+    def send_route_refresh(self, afi: int, safi: int) -> bool:
+        """Ask the peer to re-send a family (RFC 2918); False if it did not negotiate that."""
+        sent = self.session.send_route_refresh(afi, safi)
+        if sent and self.wake is not None:
+            self.wake()
+        return sent
+
 
 Item = tuple[object, ...]
 
