@@ -47,8 +47,10 @@ from felixd.plan import (
     Pool,
     WorkloadEndpoint,
     ownership,
-    plan,
 )
+from felixd.plan.diff import compare_touched
+from felixd.plan.incremental import IncrementalPlanner
+from felixd.plan.model import Problem, Touched
 from ipc import RPCClient, RPCServer
 from ipc.client import ClientOptions
 from ipc.errors import RPCError
@@ -138,6 +140,22 @@ class CachedKernel:
             self.copy = RecordingKernel.from_state(self.backend.read())
         return self.copy.read()
 
+    def view(self) -> ObservedState | None:
+        """The cached kernel itself, not a copy (for one diff in the worker thread), or None
+        when it must be read again."""
+        copy = self.copy
+        if copy is None:
+            return None
+        return ObservedState(
+            routes=copy.routes,
+            neighbours=copy.neighbours,
+            fdb=copy.fdb,
+            links=frozenset(copy.links),
+            devices=copy.devices,
+            sysctls=copy.sysctls,
+            nft_tables=copy.nft_tables,
+        )
+
     def apply(self, ops: Sequence[Op]) -> list[OpResult]:
         results = self.backend.apply(ops)
         if self.copy is not None and all(r.ok for r in results):
@@ -145,6 +163,34 @@ class CachedKernel:
         else:
             self.copy = None
         return results
+
+
+def sync_touched(
+    desired: DesiredDataplane, touched: Touched, kernel: CachedKernel
+) -> SyncReport | None:
+    """The incremental pass: diff only the touched keys against the cached kernel and apply
+    that batch. None when there is no cached kernel (the caller runs a full `sync`); after a
+    failed operation the cache is gone, and the caller runs a full `sync`, which reads the
+    kernel again (calico.md §4.3: trust nothing after an error)."""
+    view = kernel.view()
+    if view is None:
+        return None
+    found = compare_touched(desired, view, touched)
+    if not found.ops:
+        return SyncReport(True, 0, 0, (), found.blocked)
+    results = kernel.apply(found.ops)
+    bad = tuple(r for r in results if not r.ok)
+    applied = sum(1 for r in results if r.ok)
+    return SyncReport(not bad, 1, applied, bad, found.blocked)
+
+
+def _blocked_names(touched: Touched) -> set[tuple[str, str]]:
+    """The (kind, name) a blocked entry of each touched key is reported under (see diff.py)."""
+    names = {("Route", dst) for _table, dst, _metric in touched.routes}
+    names |= {("Neighbour", f"{address} on {dev}") for dev, address in touched.neighbours}
+    names |= {("FDB", f"{mac} on {dev}") for dev, mac in touched.fdb}
+    names |= {("Sysctl", path) for path in touched.sysctls}
+    return names
 
 
 class Felixd:
@@ -162,6 +208,8 @@ class Felixd:
         self.config = config
         self.node = config.node
         self.state = PlannerState(self.node)
+        self.planner = IncrementalPlanner(self.state)
+        self.blocked: set[Problem] = set()  # entries the kernel cannot take now, all of them
         self._store = store
         self._bgpd = bgpd
         self._backend_factory = backend or self._default_backend
@@ -187,11 +235,15 @@ class Felixd:
         self.desired: DesiredDataplane | None = None
         self.last_report: SyncReport | None = None
         self.last_resync = 0.0  # time.time() of the last full sync
+        self.last_sync_end = 0.0  # time.monotonic() when the last sync finished
+        self.last_sync_s = 0.0  # how long it took, input seen to kernel acknowledged
+        self.incremental_syncs = 0
         self.last_error = ""
         self.syncs = 0
         self.errors = 0
         self.store_problems: list[str] = []
         self._pod_mtu_written: int | None = None
+        self._hosts_dirty = True
 
     def _default_backend(self, owner: Ownership) -> DataplaneBackend:
         from felixd.netlink import NetlinkBackend
@@ -357,7 +409,11 @@ class Felixd:
             timeout = self._next_timeout()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout)
-            await asyncio.sleep(self.config.debounce)  # a burst of changes plans once
+            # A change after a quiet spell is planned at once; within `debounce` of the last
+            # sync it waits out the rest, so a burst plans once per debounce interval. Either
+            # way the loop yields once, so inputs already received join this plan.
+            quiet = time.monotonic() - self.last_sync_end
+            await asyncio.sleep(max(0.0, self.config.debounce - quiet))
             self.wake.clear()
             if self.stale_deadline is not None and time.monotonic() >= self.stale_deadline:
                 gone = self.state.sweep_stale()
@@ -371,6 +427,7 @@ class Felixd:
                 continue
             try:
                 planned_revision = await self.sync_once()
+                self.last_sync_end = time.monotonic()
             except Exception as exc:
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -401,6 +458,7 @@ class Felixd:
             self._kernel = CachedKernel(self._backend)
             await self._watch_links()
         backend, kernel = self._backend, self._kernel
+        started = time.monotonic()
         if (
             self.force_resync
             or time.time() - self.last_resync >= self.state.config.route_refresh_interval
@@ -410,14 +468,45 @@ class Felixd:
         else:
             full = False
         hosts = getattr(backend, "host_interfaces", None)
-        if callable(hosts):
+        if callable(hosts) and (full or self._hosts_dirty or self._link_events is None):
+            self._hosts_dirty = False
             found: list[HostInterface] = await self._in_worker(hosts)
             self.state.snapshot(HostInterface, found)
         revision = self.state.revision
-        desired = plan(self.state)
-        report = await self._in_worker(lambda: sync(desired, kernel))
+        # A full resync plans everything again too (mark and sweep), as a safety net under
+        # the incremental planner; between resyncs a delta plans and diffs only its keys.
+        update = self.planner.update(full=full)
+        desired, touched = update.desired, update.touched
+        report: SyncReport | None = None
+        if touched is not None and not full:
+            part = touched
+            report = await self._in_worker(lambda: sync_touched(desired, part, kernel))
+            if report is not None and report.failures:
+                first = report
+                again = await self._in_worker(lambda: sync(desired, kernel))
+                report = SyncReport(
+                    again.converged,
+                    first.batches + again.batches,
+                    first.applied + again.applied,
+                    first.failures + again.failures,
+                    again.blocked,
+                )
+                touched = None
+            elif report is not None:
+                self.incremental_syncs += 1
+        if report is None:
+            report = await self._in_worker(lambda: sync(desired, kernel))
+            touched = None
+        if touched is None:
+            self.blocked = set(report.blocked)
+        else:
+            gone = _blocked_names(touched)
+            self.blocked = {p for p in self.blocked if (p.kind, p.name) not in gone}
+            self.blocked.update(report.blocked)
+        report = dataclasses.replace(report, blocked=tuple(sorted(self.blocked)))
         self.desired, self.last_report = desired, report
         self.syncs += 1
+        self.last_sync_s = time.monotonic() - started
         if full:
             self.last_resync = time.time()
         self.force_resync = not report.converged
