@@ -2,8 +2,9 @@
 
 The peering decisions are the plan's (the same as for tabby-bgpd); this module only speaks
 BIRD 2's syntax. Like Calico's templates, it originates each affine block as a blackhole
-static route and exports only those blocks (never the /32s inside them) plus what it learned
-over BGP. There is no `protocol kernel`: felixd is the only writer of kernel routes.
+static route and exports only pool routes down to the block size (never the /32s inside
+the blocks), as Calico's `calico_export_to_bgp_peers` does. There is no `protocol kernel`:
+felixd is the only writer of kernel routes.
 
 `loopback_next_hops` is for tests on 127.0.0.0/8: BIRD treats 127/8 next hops as unreachable
 unless they resolve through an IGP table, so a private table with a default route via `lo`
@@ -64,15 +65,29 @@ def _peer(peer: PeerPlan, plan: NodeBGPPlan, loopback: bool) -> list[str]:
 
 
 def _export_filter(plan: NodeBGPPlan, version: int) -> list[str]:
+    """Calico's `calico_export_to_bgp_peers`: nothing inside a `disableBGPExport` pool; this
+    node's blocks with their communities; any route inside an exported pool down to the pool's
+    block size (blocks learned from other nodes, when reflecting); nothing else. The same
+    decisions as tabby-bgpd's `calico-export` policy (confd/render/bgpd_toml.py)."""
     name = f"tabby_export_v{version}"
     blocks = [o for o in plan.originate if o.prefix.version == version]
+    pools = [p for p in plan.pools if p.cidr.version == version]
     lines = [f"filter {name} {{"]
+    hidden = [f"{p.cidr}+" for p in pools if not p.export]
+    if hidden:
+        lines.append(f"  if net ~ [ {', '.join(hidden)} ] then reject;")
     for o in blocks:
         cond = f"net = {o.prefix}"
         adds = [f"bgp_community.add(({c.replace(':', ',')}));" for c in o.communities]
         adds += [f"bgp_large_community.add(({c.replace(':', ',')}));" for c in o.large_communities]
         lines.append(f"  if {cond} then {{ {' '.join(adds)} accept; }}")
-    lines.append("  if source = RTS_BGP then accept;")
+    shown = [
+        f"{p.cidr}{{{p.cidr.prefixlen},{max(p.block_size, p.cidr.prefixlen)}}}"
+        for p in pools
+        if p.export
+    ]
+    if shown:
+        lines.append(f"  if net ~ [ {', '.join(shown)} ] then accept;")
     lines.append("  reject;")
     lines.append("}")
     return lines

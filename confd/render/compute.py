@@ -14,6 +14,9 @@ Follows Calico's `bgp_processor.go` and `client.go` (see shared/reference/calico
   peers.
 - Originated prefixes: this node's confirmed affine blocks inside pools that allow BGP export,
   with the communities of the matching `prefixAdvertisements`.
+- Export (`calico_export_to_bgp_peers`): every pool goes into the plan with its block size and
+  whether it may be exported; the renderers turn that into each peer's export filter, the same
+  for mesh, reflector and external peers.
 Peers are sorted by name, so equal inputs render byte-identical files.
 """
 
@@ -31,6 +34,7 @@ from confd.render.model import (
     Origination,
     PeerPlan,
     PeerType,
+    PoolExport,
     Problem,
 )
 from resources.bgp import (
@@ -42,7 +46,7 @@ from resources.bgp import (
     resolve_bgp_settings,
 )
 from resources.ipam import BlockAffinitySpec
-from resources.ippool import IPPoolSpec
+from resources.ippool import DEFAULT_BLOCK_SIZE, IPPoolSpec
 from resources.node import NodeSpec
 from resources.selector import matches
 
@@ -329,7 +333,7 @@ class _Builder:
             self._add_node_peer(name, spec, "node specific", node)
 
     # -- originated prefixes ----------------------------------------------------------
-    def originate(self) -> tuple[tuple[Origination, ...], tuple[IPNetwork, ...]]:
+    def originate(self) -> tuple[tuple[Origination, ...], tuple[PoolExport, ...]]:
         exportable = [p for p in self.view.pools.values() if not p.disable_bgp_export]
         names = {c.name: c.value for c in self.settings.communities}
         out: list[Origination] = []
@@ -348,7 +352,12 @@ class _Builder:
                         (large if value.count(":") == 2 else standard).append(value)
             out.append(Origination(block, tuple(standard), tuple(large)))
         out.sort(key=lambda o: (o.prefix.version, o.prefix))
-        pools = tuple(sorted((p.cidr for p in exportable), key=lambda n: (n.version, n)))
+        pools = tuple(
+            PoolExport(
+                p.cidr, p.block_size or DEFAULT_BLOCK_SIZE[p.cidr.version], not p.disable_bgp_export
+            )
+            for p in sorted(self.view.pools.values(), key=lambda p: (p.cidr.version, p.cidr))
+        )
         return tuple(out), pools
 
 

@@ -55,6 +55,17 @@ class Origination:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolExport:
+    """An IP pool as the export filter sees it (Calico's `calico_export_to_bgp_peers`): routes
+    inside an exported pool go out down to its block size, never the addresses inside a
+    block; nothing inside a `disableBGPExport` pool goes out."""
+
+    cidr: IPNetwork
+    block_size: int
+    export: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     """Something confd skipped, with the resource and why (shown in confd's status)."""
 
@@ -74,6 +85,6 @@ class NodeBGPPlan:
     cluster_id: str = ""  # routeReflectorClusterID: this node reflects
     peers: tuple[PeerPlan, ...] = ()
     originate: tuple[Origination, ...] = ()
-    pools: tuple[IPNetwork, ...] = ()  # exportable pool CIDRs (for export filters)
+    pools: tuple[PoolExport, ...] = ()  # every pool, for the export filter
     log_severity: str = "Info"
     problems: tuple[Problem, ...] = field(default=(), compare=False)

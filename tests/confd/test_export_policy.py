@@ -1,0 +1,138 @@
+"""Calico's export rule (`calico_export_to_bgp_peers`) as confd renders it for tabby-bgpd and
+BIRD: routes inside an exported pool go out down to the pool's block size, never the /32s
+(/128s) inside the blocks; nothing inside a `disableBGPExport` pool; nothing outside the pools.
+Mesh, reflector and external peers get the same filter."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bgpd.core.routing.policy import Policy
+from bgpd.daemon.config import BgpdConfig
+from bgpd.wire.attributes import PathAttributes
+from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST
+from bgpd.wire.prefix import make_prefix
+from confd.render.bgpd_toml import EXPORT_POLICY, render_bgpd_toml
+from confd.render.bird import render_bird
+from confd.render.compute import compute_plan
+from confd.render.model import PoolExport
+from confd.render.view import build_view
+from resources.resource import parse_resource
+from runtime.config import from_mapping
+from tests.confd.test_plan import BASE, plan_for
+
+POOLS = """
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: private}
+spec: {cidr: 172.16.0.0/16, disableBGPExport: true}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: small-blocks}
+spec: {cidr: 10.50.0.0/16, blockSize: 29, disabled: true}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: v6}
+spec: {cidr: "fd00:244::/48"}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: tor}
+spec: {peerIP: 10.192.0.254, asNumber: 65001}
+"""
+
+CASES = [
+    ("192.168.10.0/26", True),  # this node's block
+    ("192.168.20.0/26", True),  # another node's block (a reflector passes it on)
+    ("192.168.0.0/16", True),  # the pool itself: Calico's `net ~ pool`
+    ("192.168.10.5/32", False),  # a pod address inside a block
+    ("192.168.10.0/27", False),  # longer than the block size
+    ("172.16.0.0/26", False),  # disableBGPExport
+    ("172.16.0.0/16", False),
+    ("10.50.1.8/29", True),  # the pool's own block size; `disabled` only stops allocation
+    ("10.50.1.9/32", False),
+    ("10.0.0.0/8", False),  # covers a pool, is not inside one
+    ("8.8.8.0/24", False),
+    ("fd00:244::40/122", True),
+    ("fd00:244::41/128", False),
+    ("fd00:245::/122", False),
+]
+
+
+def export_of(config: BgpdConfig) -> dict[str, Policy]:
+    policies = config.peer_policies()
+    return {p.name: policies[p.key][1] for p in config.peers}
+
+
+def test_plan_lists_every_pool_with_its_block_size_and_export_flag() -> None:
+    plan = plan_for("kube-master", POOLS)
+    assert plan.pools == (
+        PoolExport(ipaddress.ip_network("10.50.0.0/16"), 29, True),
+        PoolExport(ipaddress.ip_network("172.16.0.0/16"), 26, False),
+        PoolExport(ipaddress.ip_network("192.168.0.0/16"), 26, True),
+        PoolExport(ipaddress.ip_network("fd00:244::/48"), 122, True),
+    )
+
+
+@pytest.mark.parametrize(("net", "exported"), CASES)
+def test_bgpd_export_policy_exports_blocks_never_the_addresses_inside(
+    net: str, exported: bool
+) -> None:
+    config = from_mapping(
+        BgpdConfig, tomllib.loads(render_bgpd_toml(plan_for("kube-master", POOLS)))
+    )
+    by_peer = export_of(config)
+    # Every peer, mesh or external, runs the same policy.
+    assert {p.export_policy for p in config.peers} == {EXPORT_POLICY}
+    assert "Global_10_192_0_254" in by_peer
+    assert len(set(by_peer.values())) == 1
+    (policy,) = set(by_peer.values())
+    family = IPV6_UNICAST if ":" in net else IPV4_UNICAST
+    attrs = PathAttributes(origin=0)
+    assert (policy.evaluate(family, make_prefix(net), attrs) is not None) is exported
+
+
+def test_without_pools_nothing_is_exported_and_the_file_still_loads() -> None:
+    docs = [
+        d
+        for d in yaml.safe_load_all(textwrap.dedent(BASE))
+        if d and d["kind"] in ("Node", "BGPConfiguration")
+    ]
+    plan = compute_plan("kube-master", build_view(parse_resource(d) for d in docs))
+    assert plan.pools == () and plan.originate == ()
+    text = render_bgpd_toml(plan)
+    assert "[[prefix_lists]]" not in text
+    config = from_mapping(BgpdConfig, tomllib.loads(text))
+    for policy in export_of(config).values():
+        assert (
+            policy.evaluate(IPV4_UNICAST, make_prefix("192.168.10.0/26"), PathAttributes()) is None
+        )
+
+
+def test_bird_export_filter_says_the_same() -> None:
+    """The BIRD filter's prefix sets are the bgpd policy's prefix lists, term for term."""
+    text = render_bird(plan_for("kube-master", POOLS))
+    assert "if net ~ [ 172.16.0.0/16+ ] then reject;" in text
+    assert "if net ~ [ 10.50.0.0/16{16,29}, 192.168.0.0/16{16,26} ] then accept;" in text
+    assert "if net ~ [ fd00:244::/48{48,122} ] then accept;" in text
+    assert "RTS_BGP" not in text  # learned routes outside the pools are not passed on
+
+
+@pytest.mark.debian("bird")
+def test_bird_export_filter_parses(tmp_path: Path) -> None:
+    conf = tmp_path / "bird.conf"
+    conf.write_text(render_bird(plan_for("kube-master", POOLS), loopback_next_hops=True))
+    out = subprocess.run(
+        ["bird", "-p", "-c", str(conf)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert out.returncode == 0, out.stderr + conf.read_text()
