@@ -126,12 +126,19 @@ class SnapshotStore:
         blob = encode_snapshot_file(index, term, conf_state, data)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            view = memoryview(blob)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                view = memoryview(blob)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            # A full disk above all: give the partial file's space back now, not at the next
+            # open, so that the member can be restarted on the same disk once it has room.
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         os.rename(tmp, path)
         fsync_dir(self.directory)
         _log.info("snapshot.saved", path=path, index=index, term=term, bytes=len(blob))
