@@ -56,6 +56,7 @@ def make_rpc_server(speaker: Speaker) -> RPCServer:
             "uptime": time.time() - speaker.started,
             "reloads": speaker.reloads,
             "unknown_connections": speaker.unknown_connections,
+            "graceful_restart": speaker.restart_status(),
         }
 
     async def neighbors(address: str = "") -> list[dict[str, object]]:

@@ -263,6 +263,15 @@ class Speaker:
         self.sink.on_restart_done = self._restart_done
         self.sink.begin_restart(waits, limit)
 
+    def restart_status(self) -> dict[str, object]:
+        """For `status`: how bgpd last started, and the deferral if it restarted."""
+        deferral = self.sink.restart_status() if isinstance(self.sink, RoutingSink) else None
+        return {
+            "restarted": self.downtime is not None,
+            "downtime": self.downtime,
+            "deferral": deferral,
+        }
+
     def _restart_done(self) -> None:
         """Selection is done: later OPENs carry R = 0 (RFC 4724 §4.1: R says we restarted);
         the settings apply when each session next starts, so no session is touched now."""
