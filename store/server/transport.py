@@ -1,9 +1,13 @@
 """Peer transport: Raft messages between members over the shared ipc package.
 
 Each member serves `raft.step` (a batch of `store.raft.to_wire` messages) on its peer endpoint,
-TCP with mutual TLS between hosts or a Unix socket in a local cluster. Outbound, one sender task
-per peer drains that peer's queue and ships everything queued as one call, so a busy leader sends
-one frame per peer per round trip however many entries it carries.
+TCP with mutual TLS between hosts or a Unix socket in a local cluster. Outbound, `send` writes
+one frame per peer straight into that peer's connection, on the caller's stack: a Ready's
+messages are on the wire before the member goes on to write its WAL, with no task hop and no
+waiting for the previous frame's answer (the answers are empty and ignored, as etcd's stream
+transport never acknowledges a message). Only when the connection is down or its write buffer
+is over the high-water mark do messages wait in a queue, which one sender task per peer drains
+once it has (re)connected or the buffer has drained.
 
 Raft tolerates lost, duplicated and reordered messages (the paper's §5.1 network model), so the
 transport never retries and drops rather than blocks: a peer that is down or slow costs at most
@@ -20,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ipc import ClientOptions, RPCClient, RPCError, TLSConfig
+from ipc.messages import REQUEST
 from runtime.log import get_logger
 from store.raft import Message, to_wire
 
@@ -70,6 +75,7 @@ class PeerTransport:
         return peer.client
 
     def send(self, messages: tuple[Message, ...] | list[Message]) -> None:
+        touched: dict[int, _Peer] = {}
         for m in messages:
             peer = self._peers.get(m.dst)
             if peer is None or m.dst in self.blocked:
@@ -79,24 +85,48 @@ class PeerTransport:
                 peer.queue.popleft()
                 self.dropped += 1
             peer.queue.append(m)
-            peer.wake.set()
+            touched[m.dst] = peer
+        for peer in touched.values():
+            if not self._write(peer):
+                peer.wake.set()
+
+    def _write(self, peer: _Peer) -> bool:
+        """Write the peer's queue to its live connection now; False if it must wait."""
+        # The ipc client has no one-way call that the server dispatches, so each frame is a
+        # request whose msgid nobody waits for: its (empty) answer is dropped on arrival.
+        conn = peer.client._conn
+        if conn is None or conn.lost or conn._write_paused:
+            return not peer.queue
+        queue = peer.queue
+        try:
+            while queue:
+                n = min(len(queue), MAX_BATCH)
+                batch = [to_wire(queue.popleft()) for _ in range(n)]
+                msgid = peer.client._msgid()
+                conn.send(conn.packer.pack([REQUEST, msgid, "raft.step", [self.self_id, batch]]))
+        except RPCError:
+            return False
+        return True
 
     async def _sender(self, pid: int, peer: _Peer) -> None:
         while True:
             await peer.wake.wait()
             peer.wake.clear()
             while peer.queue:
-                n = min(len(peer.queue), MAX_BATCH)
-                batch = [to_wire(peer.queue.popleft()) for _ in range(n)]
                 try:
-                    await peer.client.call("raft.step", self.self_id, batch, timeout=self.timeout)
+                    conn = await peer.client._connection()
+                    if conn._write_paused:
+                        await conn.drain()
                 except RPCError as exc:
-                    self.dropped += len(batch)
+                    self.dropped += len(peer.queue)
+                    peer.queue.clear()
                     log.debug("peer.send_failed", peer=pid, code=exc.code)
                     if self.on_unreachable is not None:
                         self.on_unreachable(pid)
                     # Do not spin against a dead peer; Raft resends what matters.
                     await asyncio.sleep(min(self.timeout, 0.05))
+                    continue
+                self._write(peer)
 
     def _close_peer(self, pid: int) -> None:
         peer = self._peers.pop(pid)

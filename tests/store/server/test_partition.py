@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from ipc import RPCServer
 from store.client import StoreClient, StoreUnavailableError, prefix_end
+from store.raft import from_wire
+from store.raft.messages import Heartbeat
+from store.server.transport import PeerTransport
 from tests.store.server.cluster import Cluster
 
 pytestmark = pytest.mark.slow
@@ -95,3 +100,47 @@ async def test_partitioned_follower_does_not_stop_the_majority(
     finally:
         await kv.close()
         await lone.close()
+
+
+async def test_transport_writes_without_waiting_queues_while_down_and_drops_blocked(
+    tmp_path: Path,
+) -> None:
+    """The peer transport puts a Ready's messages on the wire from `send` itself, keeps what it
+    could not send while the peer is unreachable (bounded) and delivers it once connected, and
+    drops traffic to a blocked peer (the partition hook)."""
+    sock = f"unix:{tmp_path}/peer.sock"
+    got: list[tuple[int, list[object]]] = []
+    arrived = asyncio.Event()
+
+    async def raft_step(src: int, batch: list[object]) -> None:
+        got.append((src, batch))
+        arrived.set()
+
+    t = PeerTransport(1, None, timeout=2.0)
+    t.set_peers({1: "unix:/nonexistent", 2: sock})
+    server = RPCServer()
+    server.register("raft.step", raft_step)
+    try:
+        t.send([Heartbeat(1, 1, 2, 0, seq) for seq in (1, 2)])  # nobody listens yet: queued
+        await server.listen(sock)
+        await asyncio.wait_for(arrived.wait(), 10)
+        t.send([Heartbeat(1, 1, 2, 0, 3)])
+        # Connected: the frame is in the socket before `send` returns, without a task hop.
+        client = t.client(2)
+        assert client is not None and client._conn is not None
+        t.blocked.add(2)
+        t.send([Heartbeat(1, 1, 2, 0, 4)])
+        t.blocked.clear()
+        t.send([Heartbeat(1, 1, 2, 0, 5)])
+        for _ in range(200):
+            if sum(len(b) for _, b in got) >= 4:
+                break
+            await asyncio.sleep(0.01)
+        msgs = [from_wire(item) for _, batch in got for item in batch]
+        seqs = [m.read_seq for m in msgs if isinstance(m, Heartbeat)]
+        assert seqs == [1, 2, 3, 5]
+        assert all(src == 1 for src, _ in got)
+        assert t.dropped == 1
+    finally:
+        await t.close()
+        await server.close()
