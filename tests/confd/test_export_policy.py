@@ -6,6 +6,7 @@ Mesh, reflector and external peers get the same filter."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 import subprocess
 import textwrap
 import tomllib
@@ -14,8 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bgpd.core.events import State
 from bgpd.core.routing.policy import Policy
 from bgpd.daemon.config import BgpdConfig
+from bgpd.daemon.routing import RoutingSink
+from bgpd.daemon.speaker import Speaker
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.wire.prefix import make_prefix
@@ -26,6 +30,7 @@ from confd.render.model import PoolExport
 from confd.render.view import build_view
 from resources.resource import parse_resource
 from runtime.config import from_mapping
+from tests.bgpd.daemon.conftest import wait_for
 from tests.confd.test_plan import BASE, plan_for
 
 POOLS = """
@@ -136,3 +141,67 @@ def test_bird_export_filter_parses(tmp_path: Path) -> None:
         ["bird", "-p", "-c", str(conf)], capture_output=True, text=True, timeout=30, check=False
     )
     assert out.returncode == 0, out.stderr + conf.read_text()
+
+
+E2E_NODES = {"node-a": "127.0.0.71", "node-b": "127.0.0.72"}
+
+
+def _e2e_cluster(port: int) -> str:
+    docs = [
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n"
+        f"spec: {{listenPort: {port}, bindMode: NodeIP}}",
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pods}\n"
+        "spec: {cidr: 10.244.0.0/16}",
+        "apiVersion: projectcalico.org/v3\nkind: BlockAffinity\nmetadata: {name: node-a-10-244-1-0-26}\n"
+        "spec: {state: confirmed, node: node-a, cidr: 10.244.1.0/26}",
+    ]
+    for name, address in E2E_NODES.items():
+        docs.append(
+            f"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: {name}}}\n"
+            f"spec: {{bgp: {{ipv4Address: {address}/8}}}}"
+        )
+    return "\n---\n".join(docs)
+
+
+async def test_rendered_bgpd_config_exports_the_block_but_not_a_pod_route(tmp_path: Path) -> None:
+    """End to end: confd's rendering runs in tabby-bgpd; the pod /32 and a prefix outside the
+    pools, announced on node-a over the API, never reach node-b; the block does."""
+
+    from bgpd.daemon.speaker import Speaker
+
+    with socket.socket() as s:
+        s.bind((E2E_NODES["node-a"], 0))
+        port = s.getsockname()[1]
+    view = build_view(parse_resource(d) for d in yaml.safe_load_all(_e2e_cluster(port)))
+    speakers: dict[str, Speaker] = {}
+    try:
+        # node-a is passive toward node-b (greater address): start it first, node-b dials.
+        for name in E2E_NODES:
+            base: dict[str, str | bool] = {
+                "control_socket": str(tmp_path / f"{name}.sock"),
+                "uvloop": False,
+            }
+            text = render_bgpd_toml(compute_plan(name, view), base)
+            config = from_mapping(BgpdConfig, tomllib.loads(text))
+            speakers[name] = Speaker(config)
+            await speakers[name].start()
+        a, b = speakers["node-a"].sink, speakers["node-b"].sink
+        assert isinstance(a, RoutingSink) and isinstance(b, RoutingSink)
+        a.announce("10.244.1.5/32")
+        a.announce("192.168.99.0/24")
+
+        def learned() -> set[str]:
+            routes = b.rib()["routes"]
+            assert isinstance(routes, list)
+            return {str(r["prefix"]) for r in routes}
+
+        await wait_for(lambda: "10.244.1.0/26" in learned(), 20)
+        assert learned() == {"10.244.1.0/26"}
+        (tables,) = a.table.peers.values()
+        assert len(tables.adj_out) == 1
+        assert all(
+            r.core.state is State.ESTABLISHED for sp in speakers.values() for r in sp.peers.values()
+        )
+    finally:
+        for sp in speakers.values():
+            await sp.stop()
