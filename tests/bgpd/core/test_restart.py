@@ -15,6 +15,10 @@ from bgpd.wire.messages import Open
 V4, V6 = IPV4_UNICAST, IPV6_UNICAST
 
 
+def finished(d: Deferral) -> bool:
+    return d.finished  # a call, so that mypy does not keep an earlier assert's narrowing
+
+
 @pytest.mark.parametrize(
     ("enabled", "downtime", "restart_time", "hold", "expected"),
     [
@@ -85,10 +89,10 @@ def test_rfc4724_4_1_deferral_ends_when_every_waited_peer_sent_end_of_rib() -> N
     d.session_up("a", 1.0, (V4, V6), gr=True)
     d.session_up("b", 2.0, (V4,), gr=True)
     d.end_of_rib("a", V4, 3.0)
-    assert not d.finished and d.waiting() == ["a", "b"]  # a still owes IPv6
+    assert not finished(d) and d.waiting() == ["a", "b"]  # a still owes IPv6
     d.end_of_rib("b", V4, 3.5)
     d.end_of_rib("a", V6, 4.0)
-    assert d.finished and d.ended_at == 4.0
+    assert finished(d) and d.ended_at == 4.0
     assert d.released == {"a": "end-of-rib", "b": "end-of-rib"}
     assert d.get_timer() is None
 
@@ -102,9 +106,9 @@ def test_rfc4724_4_1_a_silent_peer_is_dropped_after_its_own_wait_not_the_others(
     d.end_of_rib("a", V4, 2.5)
     assert d.waiting() == ["b"] and d.get_timer() == 12.0
     d.handle_timer(11.9)
-    assert not d.finished
+    assert not finished(d)
     d.handle_timer(12.0)
-    assert d.finished and d.released["b"] == "timeout" and d.ended_at == 12.0
+    assert finished(d) and d.released["b"] == "timeout" and d.ended_at == 12.0
 
 
 def test_rfc4724_4_1_a_peer_that_never_returns_stops_being_waited_for_at_its_deadline() -> None:
@@ -113,7 +117,7 @@ def test_rfc4724_4_1_a_peer_that_never_returns_stops_being_waited_for_at_its_dea
     d.handle_timer(5.0)
     assert d.released == {"gone": "timeout"} and d.waiting() == ["slow"]
     d.end_of_rib("slow", V4, 6.0)
-    assert d.finished
+    assert finished(d)
 
 
 def test_rfc4724_4_1_upper_bound_releases_everyone() -> None:
@@ -121,15 +125,15 @@ def test_rfc4724_4_1_upper_bound_releases_everyone() -> None:
     d.session_up("a", 15.0, (V4,), gr=True)
     assert d.get_timer() == 20.0  # its own wait is capped by the upper bound
     d.handle_timer(20.0)
-    assert d.finished and d.released == {"a": "deferral limit"}
+    assert finished(d) and d.released == {"a": "deferral limit"}
 
 
 def test_rfc4724_4_1_peers_without_gr_or_restarting_too_are_not_waited_for() -> None:
     d = Deferral(0.0, 60.0, {"a": 30.0, "b": 30.0})
     d.session_up("a", 1.0, (V4,), gr=False)
-    assert d.released == {"a": "no graceful restart"} and not d.finished
+    assert d.released == {"a": "no graceful restart"} and not finished(d)
     d.forget("b", 2.0)
-    assert d.finished
+    assert finished(d)
 
 
 def test_rfc4724_4_1_flapping_peer_counts_end_of_rib_again_but_keeps_its_deadline() -> None:
@@ -138,15 +142,15 @@ def test_rfc4724_4_1_flapping_peer_counts_end_of_rib_again_but_keeps_its_deadlin
     d.end_of_rib("a", V4, 2.0)
     d.session_down("a")
     d.end_of_rib("a", V6, 3.0)  # not established: ignored
-    assert not d.finished
+    assert not finished(d)
     d.session_up("a", 4.0, (V4, V6), gr=True)
     assert d.get_timer() == 11.0  # still 10 s from its first session, not from this one
     d.end_of_rib("a", V6, 5.0)
-    assert not d.finished  # IPv4's End-of-RIB is owed again after the flap
+    assert not finished(d)  # IPv4's End-of-RIB is owed again after the flap
     d.end_of_rib("a", V4, 6.0)
-    assert d.finished
+    assert finished(d)
 
 
 def test_no_peers_or_zero_limit_means_no_deferral() -> None:
-    assert Deferral(0.0, 60.0, {}).finished
-    assert Deferral(0.0, 0.0, {"a": 5.0}).finished
+    assert finished(Deferral(0.0, 60.0, {}))
+    assert finished(Deferral(0.0, 0.0, {"a": 5.0}))

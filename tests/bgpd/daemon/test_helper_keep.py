@@ -1,0 +1,66 @@
+"""When the helper keeps a peer's routes stale (RFC 4724 §4.2, RFC 8538 §4): `keeps_stale`
+as a table, and through the routing shell (a kept peer's routes stay, a flushed peer's go)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bgpd.core.effects import DownKind, DownReason
+from bgpd.daemon.routing import keeps_stale
+from bgpd.wire.errors import ADMINISTRATIVE_SHUTDOWN, CEASE, HARD_RESET, HOLD_TIMER_EXPIRED
+from tests.bgpd.routing_interop.test_sink import (
+    FakeSender,
+    announcement,
+    negotiated,
+    peer,
+    sink_with_peers,
+)
+
+SHUT = (CEASE, ADMINISTRATIVE_SHUTDOWN)
+HARD = (CEASE, HARD_RESET)
+HOLD = (HOLD_TIMER_EXPIRED, 0)
+
+
+@pytest.mark.parametrize(
+    ("gr", "n", "kind", "code", "keep"),
+    [
+        # RFC 4724 §4.2: the TCP session ends without a NOTIFICATION
+        (True, False, DownKind.PEER_CLOSED, (0, 0), True),
+        (True, False, DownKind.SOCKET_ERROR, (0, 0), True),
+        (False, True, DownKind.PEER_CLOSED, (0, 0), False),  # no GR: flush
+        # without N, any NOTIFICATION (hold timer expiry too) flushes
+        (True, False, DownKind.NOTIFICATION_RECEIVED, SHUT, False),
+        (True, False, DownKind.HOLD_TIMER_EXPIRED, HOLD, False),
+        # RFC 8538 §4: with N, a NOTIFICATION either way keeps them, unless a Hard Reset
+        (True, True, DownKind.NOTIFICATION_RECEIVED, SHUT, True),
+        (True, True, DownKind.HOLD_TIMER_EXPIRED, HOLD, True),
+        (True, True, DownKind.NOTIFICATION_SENT, (3, 1), True),
+        (True, True, DownKind.NOTIFICATION_RECEIVED, HARD, False),
+        (True, True, DownKind.ADMIN_DOWN, HARD, False),
+    ],
+)
+def test_rfc4724_4_2_and_rfc8538_4_helper_keeps_or_flushes(
+    gr: bool, n: bool, kind: DownKind, code: tuple[int, int], keep: bool
+) -> None:
+    neg = dataclasses.replace(negotiated(1, gr=gr), gr_notification=n)
+    assert keeps_stale(neg, DownReason(kind, 0.0, *code)) is keep
+
+
+async def test_rfc8538_hold_timer_expiry_with_n_keeps_routes_stale_hard_reset_flushes() -> None:
+    sink, _ = sink_with_peers(2)
+    for n, reason, stays in (
+        (1, DownReason(DownKind.HOLD_TIMER_EXPIRED, 0.0, *HOLD), True),
+        (3, DownReason(DownKind.NOTIFICATION_RECEIVED, 0.0, *HARD), False),
+    ):
+        neg = dataclasses.replace(negotiated(n, gr=True), gr_notification=True)
+        sink.on_session_up(peer(n), neg, FakeSender())
+        sink.on_update(peer(n), announcement(n, 2))
+        sink.on_session_down(peer(n), reason)
+        routes = sink.rib(peer=peer(n).name)["routes"]
+        assert isinstance(routes, list)
+        assert (len(routes) == 2) is stays
+        assert all(r["stale"] for r in routes)
+    for timer in sink.stale_timers.values():
+        timer.cancel()
