@@ -1,0 +1,307 @@
+"""Network partitions made by the kernel: each member in its own network namespace, peers over
+TCP on a bridge, nftables drop rules cutting members apart (issue 6 "Tests": "a partitioned
+minority and a partitioned leader (network namespaces with nftables drops ...)").
+
+Unlike test_partition.py (the peer transport's drop hook), nothing in tabby-store knows about
+the partition: packets vanish in the kernel, established TCP connections stall rather than
+break, and healing relies on TCP retransmission. Clients reach every member through its Unix
+socket (a path crosses namespaces), so a client can still talk to a cut-off member.
+
+Checked while clients keep writing and reading: the majority elects a new leader and goes on,
+the cut-off leader steps down (check-quorum) and can neither commit nor answer a linearizable
+read, a cut-off follower cannot raise its term (pre-vote), every acknowledged write is on
+every member after healing, and the recorded history is linearizable (lincheck.py).
+
+Addresses are 192.0.2.0/24 (TEST-NET-1) inside namespaces the test creates and deletes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from store.client import StoreClient, StoreUnavailableError, prefix_end
+from tests.store.server.cluster import Cluster
+from tests.store.server.lincheck import Op, check_history
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.netns,
+    pytest.mark.debian("nft"),
+]
+
+KEYS = [b"/np/a", b"/np/b", b"/np/c"]
+PEER_PORT = 2380
+TABLE = "tabby_partition"
+
+
+def _run(*args: str, stdin: str | None = None) -> None:
+    done = subprocess.run(
+        list(args), input=stdin, capture_output=True, text=True, timeout=30, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
+
+
+class NetnsCluster(Cluster):
+    """A Cluster whose members run in namespaces `<tag>1..n` wired to a bridge in `<tag>h`."""
+
+    def __init__(self, root: Path, n: int, tag: str, **settings: object) -> None:
+        super().__init__(root, n, **settings)
+        self.tag = tag
+        self.hub = f"{tag}h"
+        self.ns = {i: f"{tag}{i}" for i in self.ids}
+        self.peer = {i: f"tcp://{self.address(i)}:{PEER_PORT}" for i in self.ids}
+        self.made: list[str] = []
+
+    @staticmethod
+    def address(i: int) -> str:
+        return f"192.0.2.{i}"
+
+    def wire(self) -> None:
+        for ns in [self.hub, *self.ns.values()]:
+            _run("ip", "netns", "add", ns)
+            self.made.append(ns)
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+        _run("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge")
+        _run("ip", "-n", self.hub, "link", "set", "br0", "up")
+        for i, ns in self.ns.items():
+            hub_end = f"v{i}"
+            _run(
+                "ip", "-n", self.hub, "link", "add", hub_end, "type", "veth",
+                "peer", "name", "eth0", "netns", ns,
+            )  # fmt: skip
+            _run("ip", "-n", self.hub, "link", "set", hub_end, "master", "br0", "up")
+            _run("ip", "-n", ns, "addr", "add", f"{self.address(i)}/24", "dev", "eth0")
+            _run("ip", "-n", ns, "link", "set", "eth0", "up")
+
+    def start(self, i: int, state: str = "new", cluster: list[int] | None = None) -> None:
+        """As Cluster.start, inside member i's namespace (`ip netns exec` execs, so the PID
+        is the member's own)."""
+        cfg = self.write_config(i, state, cluster)
+        log = open(self.root / f"m{i}.log", "ab")  # noqa: SIM115 - owned by the process
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("NOTIFY_SOCKET", None)
+        self.procs[i] = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns[i], sys.executable, "-m", "store.main", "-c", str(cfg)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(Path(__file__).resolve().parents[3]),
+        )
+        log.close()
+
+    def cut(self, isolated: list[int]) -> None:
+        """Drop every packet between `isolated` and the other members, in both directions, in
+        each member's own namespace (one nftables table per namespace)."""
+        for i, ns in self.ns.items():
+            far = [j for j in self.ids if (j in isolated) != (i in isolated)]
+            if not far:
+                continue
+            addrs = ", ".join(self.address(j) for j in far)
+            _run(
+                "ip", "netns", "exec", ns, "nft", "-f", "-",
+                stdin=(
+                    f"table inet {TABLE} {{\n"
+                    "  chain input { type filter hook input priority -10; policy accept;\n"
+                    f"    ip saddr {{ {addrs} }} drop\n  }}\n"
+                    "  chain output { type filter hook output priority -10; policy accept;\n"
+                    f"    ip daddr {{ {addrs} }} drop\n  }}\n"
+                    "}\n"
+                ),
+            )  # fmt: skip
+
+    def heal(self) -> None:
+        for ns in self.ns.values():
+            subprocess.run(
+                ["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", TABLE],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+
+    def teardown(self) -> None:
+        self.close()
+        for ns in self.made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30, check=False)
+
+
+@pytest.fixture
+def netns_cluster(tmp_path: Path) -> Iterator[NetnsCluster]:
+    root = Path("/tmp") / f"tabby-np-{os.getpid() % 100000}-{random.randrange(10**6)}"
+    root.mkdir()
+    c = NetnsCluster(root, 3, f"tbn{os.getpid() % 10000}{random.randrange(100)}")
+    try:
+        c.wire()
+        c.start_all()
+        yield c
+    finally:
+        c.teardown()
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+class Load:
+    """Clients writing and reading the registers in KEYS (recorded for lincheck) and unique
+    keys (every acknowledged one must survive), until stopped; bounded in count."""
+
+    def __init__(self, c: Cluster, clients: dict[int, list[int]], seed: int) -> None:
+        self.c = c
+        self.clients = clients  # client id -> the members it may use, in order
+        self.seed = seed
+        self.history: list[Op] = []
+        self.acked_unique: dict[bytes, bytes] = {}
+        self.acked = 0
+        self.stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._worker(cid, ms)) for cid, ms in self.clients.items()]
+
+    async def finish(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(asyncio.gather(*self._tasks), 60)
+
+    async def wait_acked(self, more: int, timeout: float = 60.0) -> None:
+        target = self.acked + more
+        deadline = time.monotonic() + timeout
+        while self.acked < target:
+            assert time.monotonic() < deadline, f"only {self.acked} of {target} writes acked"
+            await asyncio.sleep(0.05)
+
+    async def _worker(self, cid: int, members: list[int]) -> None:
+        kv = self.c.client(members, timeout=3.0)
+        rng = random.Random(self.seed * 100 + cid)
+        try:
+            for n in range(2000):
+                if self.stop.is_set():
+                    return
+                start = time.monotonic()
+                roll = rng.random()
+                if roll < 0.35:
+                    key, value = rng.choice(KEYS), b"%d-%d" % (cid, n)
+                    try:
+                        await kv.put(key, value)
+                    except StoreUnavailableError:
+                        self.history.append(Op(cid, key, "put", value, start, math.inf))
+                        continue
+                    self.history.append(Op(cid, key, "put", value, start, time.monotonic()))
+                    self.acked += 1
+                elif roll < 0.7:
+                    key = rng.choice(KEYS)
+                    try:
+                        r = await kv.range(key)
+                    except StoreUnavailableError:
+                        continue  # a failed read has no effect
+                    got = r.kvs[0].value if r.kvs else None
+                    self.history.append(Op(cid, key, "get", got, start, time.monotonic()))
+                else:
+                    key = b"/np/u/%d-%d" % (cid, n)
+                    try:
+                        await kv.put(key, b"%d" % n)
+                    except StoreUnavailableError:
+                        continue
+                    self.acked_unique[key] = b"%d" % n
+                    self.acked += 1
+        finally:
+            await kv.close()
+
+
+async def _status(c: Cluster, i: int) -> dict[str, object]:
+    st = await c.status(i)
+    assert st is not None, f"member {i} does not answer status"
+    return st
+
+
+async def _converged(c: Cluster, load: Load) -> None:
+    """After healing: every member holds every acknowledged unique key (serializable reads of
+    its own state, retried until it caught up), and final linearizable reads of the registers
+    through every member go into the history, so a lost write shows up in lincheck."""
+    for i in c.ids:
+        kv = StoreClient(c.client_endpoint(i), timeout=5.0)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                r = await kv.range(b"/np/u/", prefix_end(b"/np/u/"), serializable=True)
+                have = {x.key: x.value for x in r.kvs}
+                missing = [k for k, v in load.acked_unique.items() if have.get(k) != v]
+                if not missing:
+                    break
+                assert time.monotonic() < deadline, f"member {i} lacks {missing[:5]}"
+                await asyncio.sleep(0.2)
+            for key in KEYS:
+                start = time.monotonic()
+                got = await kv.range(key)
+                value = got.kvs[0].value if got.kvs else None
+                load.history.append(Op(100 + i, key, "get", value, start, time.monotonic()))
+        finally:
+            await kv.close()
+
+
+async def test_netns_partitioned_leader_steps_down_majority_elects(
+    netns_cluster: NetnsCluster,
+) -> None:
+    c = netns_cluster
+    old = await c.wait_leader()
+    majority = [i for i in c.ids if i != old]
+    # Clients on the majority in both orders, and one stuck with the old leader.
+    load = Load(c, {0: majority, 1: majority[::-1], 2: majority, 3: [old]}, seed=1)
+    load.start()
+    await load.wait_acked(30)
+    c.cut([old])
+    new = await c.wait_leader(majority, timeout=60)
+    assert new != old
+    # Check-quorum: the old leader notices it lost the majority and steps down by itself.
+    deadline = time.monotonic() + 30
+    while (await _status(c, old))["leader"] == old:
+        assert time.monotonic() < deadline, "the cut-off leader never stepped down"
+        await asyncio.sleep(0.1)
+    await load.wait_acked(60)  # the majority goes on
+    lone = StoreClient(c.client_endpoint(old), timeout=2.0)
+    try:
+        with pytest.raises(StoreUnavailableError):
+            await lone.put(b"/np/lost", b"x")
+        with pytest.raises(StoreUnavailableError):
+            await lone.range(KEYS[0])  # no linearizable read without a quorum
+    finally:
+        await lone.close()
+    c.heal()
+    await load.wait_acked(30)
+    await load.finish()
+    await _converged(c, load)
+    assert await c.wait_leader(timeout=60) in c.ids
+    acknowledged = [op for op in load.history if op.kind == "put" and op.ret != math.inf]
+    assert len(acknowledged) > 20
+    assert check_history(load.history) == []
+
+
+async def test_netns_partitioned_follower_cannot_disrupt(netns_cluster: NetnsCluster) -> None:
+    c = netns_cluster
+    leader = await c.wait_leader()
+    cut = next(i for i in c.ids if i != leader)
+    majority = [i for i in c.ids if i != cut]
+    load = Load(c, {0: majority, 1: majority[::-1], 2: [cut, *majority]}, seed=2)
+    load.start()
+    await load.wait_acked(30)
+    c.cut([cut])
+    term = (await _status(c, cut))["raft_term"]
+    await load.wait_acked(60)  # the majority does not notice
+    # Pre-vote: however many election timeouts pass, the cut-off follower's pre-campaigns
+    # never win a pre-vote, so its term stays where it was.
+    await asyncio.sleep(3.0)
+    assert (await _status(c, cut))["raft_term"] == term
+    c.heal()
+    await load.wait_acked(30)
+    await load.finish()
+    await _converged(c, load)
+    assert check_history(load.history) == []
