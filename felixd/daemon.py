@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +51,8 @@ from felixd.plan import (
 )
 from felixd.plan.diff import compare_touched
 from felixd.plan.incremental import IncrementalPlanner
-from felixd.plan.model import Problem, Touched
+from felixd.plan.links import LinkChange, LinkMessage, LinkTracker, Resync, parse_link_messages
+from felixd.plan.model import Problem, Route, Touched, sysctl_interface
 from ipc import RPCClient, RPCServer
 from ipc.client import ClientOptions
 from ipc.errors import RPCError
@@ -97,13 +99,16 @@ class FelixdConfig(DaemonConfig):
     pod_mtu_file: Path = Path("/var/lib/tabby/felixd/mtu")
     nftables: bool = True
     link_events: bool = True  # resync when links come, go or change state (RTMGRP_LINK)
+    endpoint_grace: float = 10.0  # a workload interface may be missing this long unreported
     status_interval: float = 30.0  # Calico's reportingInterval: the status key's refresh
     status_ttl: int = 90  # Calico's reportingTTL: the lease on the status key (0: no key)
 
     def validate(self) -> None:
         super().validate()
-        if self.debounce < 0 or self.graceful_restart_time < 0:
-            raise ConfigError("debounce, graceful_restart_time: must not be negative")
+        if self.debounce < 0 or self.graceful_restart_time < 0 or self.endpoint_grace < 0:
+            raise ConfigError(
+                "debounce, graceful_restart_time, endpoint_grace: must not be negative"
+            )
         if not self.store_endpoints:
             raise ConfigError("store_endpoints: at least one endpoint is needed")
 
@@ -112,14 +117,36 @@ class FelixdConfig(DaemonConfig):
         return self.node_name or socket.gethostname()
 
 
-RTMGRP_LINK = 1
+RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
+RTMGRP_IPV6_IFADDR = 0x100
+RTM_GETLINK = 18
+NLM_F_REQUEST_DUMP = 0x1 | 0x300
 
 
 def _link_socket() -> socket.socket:
+    """Link and address events, and one dump of the links (answered on the same socket, with
+    our sequence number) so the tracker knows what was there before the first event."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
-    sock.bind((0, RTMGRP_LINK))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
+    ifinfo = bytes(16)
+    sock.send(
+        struct.pack("=IHHII", 16 + len(ifinfo), RTM_GETLINK, NLM_F_REQUEST_DUMP, 1, 0) + ifinfo
+    )
     sock.setblocking(False)
     return sock
+
+
+def _on_link(route: Route, name: str) -> bool:
+    return route.dev == name or any(hop.dev == name for hop in route.nexthops)
+
+
+@dataclasses.dataclass(slots=True)
+class _Keys:
+    routes: set[tuple[int, str, int]] = dataclasses.field(default_factory=set)
+    neighbours: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    sysctls: set[str] = dataclasses.field(default_factory=set)
 
 
 class CachedKernel:
@@ -128,9 +155,12 @@ class CachedKernel:
     so a change costs plan + diff + apply, not a dump of every route. Any error, a link event
     or the refresh timer drops the copy and the next read goes to the kernel."""
 
-    def __init__(self, backend: DataplaneBackend) -> None:
+    def __init__(self, backend: DataplaneBackend, down: set[str] | None = None) -> None:
         self.backend = backend
         self.copy: RecordingKernel | None = None
+        # Workload interfaces that exist but are down: shown as missing, since the kernel
+        # refuses routes on them (ENETDOWN) and would only be asked again and again.
+        self.down = down if down is not None else set()
 
     def invalidate(self) -> None:
         self.copy = None
@@ -138,7 +168,39 @@ class CachedKernel:
     def read(self) -> ObservedState:
         if self.copy is None:
             self.copy = RecordingKernel.from_state(self.backend.read())
-        return self.copy.read()
+        state = self.copy.read()
+        if self.down & state.links:
+            state = dataclasses.replace(state, links=state.links - self.down)
+        return state
+
+    def link_changed(self, change: LinkChange, name: str, keys: _Keys) -> bool:
+        """Mirror in the cached copy what the kernel did to one workload interface's entries,
+        adding the keys it dropped to `keys`; False when there is no copy (a full read comes)."""
+        copy = self.copy
+        if copy is None:
+            return False
+        if change is LinkChange.UP:
+            return True  # nothing was flushed; the entries felixd held back follow now
+        gone = [k for k, r in copy.routes.items() if _on_link(r, name)]
+        for key in gone:
+            del copy.routes[key]
+        keys.routes.update(gone)
+        dropped = [k for k, n in copy.neighbours.items() if n.dev == name]
+        for nkey in dropped:
+            del copy.neighbours[nkey]
+        keys.neighbours.update(dropped)
+        if change is LinkChange.DOWN:
+            return True  # routes and neighbours go; sysctls stay
+        stale = [p for p in copy.sysctls if sysctl_interface(p) == name]
+        for path in stale:
+            del copy.sysctls[path]  # a new interface has the kernel's defaults
+        keys.sysctls.update(stale)
+        if change is LinkChange.GONE:
+            copy.links.discard(name)
+            copy.devices.pop(name, None)
+        else:
+            copy.links.add(name)
+        return True
 
     def view(self) -> ObservedState | None:
         """The cached kernel itself, not a copy (for one diff in the worker thread), or None
@@ -150,7 +212,7 @@ class CachedKernel:
             routes=copy.routes,
             neighbours=copy.neighbours,
             fdb=copy.fdb,
-            links=frozenset(copy.links),
+            links=frozenset(copy.links - self.down),
             devices=copy.devices,
             sysctls=copy.sysctls,
             nft_tables=copy.nft_tables,
@@ -191,6 +253,17 @@ def _blocked_names(touched: Touched) -> set[tuple[str, str]]:
     names |= {("FDB", f"{mac} on {dev}") for dev, mac in touched.fdb}
     names |= {("Sysctl", path) for path in touched.sysctls}
     return names
+
+
+def _blocked_interface(problem: Problem) -> str | None:
+    """The interface a blocked entry waits for, if it is blocked for a missing interface."""
+    if problem.kind == "Route" and problem.reason.startswith("interface "):
+        return problem.reason.split()[1]
+    if problem.reason != "interface is missing":
+        return None
+    if problem.kind == "Sysctl":
+        return sysctl_interface(problem.name)
+    return problem.name.rpartition(" on ")[2]
 
 
 class Felixd:
@@ -244,6 +317,13 @@ class Felixd:
         self.store_problems: list[str] = []
         self._pod_mtu_written: int | None = None
         self._hosts_dirty = True
+        self.links = LinkTracker()
+        self._link_changes: list[tuple[LinkChange, str]] = []
+        self.full_syncs = 0
+        self.interface_syncs = 0  # per-interface resyncs (a workload link came, went, flapped)
+        # Workload interfaces of valid endpoints that are missing or down, since when
+        # (time.monotonic()): reported in status only after `endpoint_grace`.
+        self.missing_since: dict[str, float] = {}
 
     def _default_backend(self, owner: Ownership) -> DataplaneBackend:
         from felixd.netlink import NetlinkBackend
@@ -423,7 +503,8 @@ class Felixd:
                 continue
             refresh = self.state.config.route_refresh_interval
             due = time.time() - self.last_resync >= refresh
-            if self.state.revision == planned_revision and not (self.force_resync or due):
+            pending = self.force_resync or due or self._link_changes or self._hosts_dirty
+            if self.state.revision == planned_revision and not pending:
                 continue
             try:
                 planned_revision = await self.sync_once()
@@ -455,7 +536,7 @@ class Felixd:
         if self._backend is None or self._kernel is None or owner != self._owner:
             self._owner = owner
             self._backend = await self._in_worker(lambda: self._backend_factory(owner))
-            self._kernel = CachedKernel(self._backend)
+            self._kernel = CachedKernel(self._backend, self.links.down)
             await self._watch_links()
         backend, kernel = self._backend, self._kernel
         started = time.monotonic()
@@ -472,11 +553,30 @@ class Felixd:
             self._hosts_dirty = False
             found: list[HostInterface] = await self._in_worker(hosts)
             self.state.snapshot(HostInterface, found)
+        self.links.prefix = self.state.config.interface_prefix
+        link_changes, self._link_changes = self._link_changes, []
+        link_keys: _Keys | None = None
+        if link_changes and not full:
+            link_keys = await self._in_worker(lambda: self._mirror_links(link_changes))
         revision = self.state.revision
         # A full resync plans everything again too (mark and sweep), as a safety net under
         # the incremental planner; between resyncs a delta plans and diffs only its keys.
         update = self.planner.update(full=full)
         desired, touched = update.desired, update.touched
+        if link_keys is not None and touched is not None:
+            # Per-interface resync: that interface's desired and (formerly) observed entries.
+            for _change, name in link_changes:
+                mine = self.planner.interface_keys(name)
+                link_keys.routes.update(mine.routes)
+                link_keys.neighbours.update(mine.neighbours)
+                link_keys.sysctls.update(mine.sysctls)
+            touched = Touched(
+                touched.routes | link_keys.routes,
+                touched.neighbours | link_keys.neighbours,
+                touched.fdb,
+                touched.sysctls | link_keys.sysctls,
+            )
+            self.interface_syncs += 1
         report: SyncReport | None = None
         if touched is not None and not full:
             part = touched
@@ -497,6 +597,7 @@ class Felixd:
         if report is None:
             report = await self._in_worker(lambda: sync(desired, kernel))
             touched = None
+            self.full_syncs += 1
         if touched is None:
             self.blocked = set(report.blocked)
         else:
@@ -505,6 +606,7 @@ class Felixd:
             self.blocked.update(report.blocked)
         report = dataclasses.replace(report, blocked=tuple(sorted(self.blocked)))
         self.desired, self.last_report = desired, report
+        self._track_missing(kernel)
         self.syncs += 1
         self.last_sync_s = time.monotonic() - started
         if full:
@@ -528,6 +630,59 @@ class Felixd:
         if not self.ready.is_set():
             self.ready.set()
         return revision
+
+    def _mirror_links(self, changes: list[tuple[LinkChange, str]]) -> _Keys | None:
+        """In the worker: apply what the kernel did on each changed workload interface to the
+        cached view; None when there is no view (the full read sees it all)."""
+        keys = _Keys()
+        kernel = self._kernel
+        if kernel is None:
+            return None
+        for change, name in changes:
+            if not kernel.link_changed(change, name, keys):
+                return None
+        if any(change is LinkChange.NEW for change, _ in changes):
+            refresh = getattr(self._backend, "refresh_links", None)
+            if callable(refresh):
+                refresh()  # the new interface's index, for the messages that name it
+        return keys
+
+    def _track_missing(self, kernel: CachedKernel) -> None:
+        """Since when each valid endpoint's interface has been missing (or down)."""
+        copy = kernel.copy
+        if copy is None:
+            return
+        now = time.monotonic()
+        wanted = self.planner.endpoint_interfaces()
+        live = copy.links - kernel.down
+        missing = {name for name in wanted if name not in live}
+        for name in missing:
+            self.missing_since.setdefault(name, now)
+        for name in list(self.missing_since):
+            if name not in missing:
+                del self.missing_since[name]
+
+    def problem_lines(self) -> list[str]:
+        """Status problems: planner problems, blocked entries and skipped store values. Entries
+        on a workload interface that vanished (the CNI plugin may be re-creating it) are not
+        listed; once it has been missing longer than `endpoint_grace`, its endpoint is."""
+        desired, report = self.desired, self.last_report
+        lines = [str(p) for p in desired.problems] if desired else []
+        now = time.monotonic()
+        held = set(self.missing_since)
+        for problem in report.blocked if report else ():
+            if _blocked_interface(problem) not in held:
+                lines.append(str(problem))
+        owners = self.planner.endpoint_interfaces()
+        for name, since in sorted(self.missing_since.items()):
+            age = now - since
+            if age >= self.config.endpoint_grace:
+                state = "down" if name in self.links.down else "missing"
+                lines.append(
+                    f"WorkloadEndpoint {owners.get(name, '?')!r}: interface {name} "
+                    f"{state} for {age:.0f}s"
+                )
+        return lines + self.store_problems
 
     async def _drop_backend(self) -> None:
         backend, self._backend, self._kernel = self._backend, None, None
@@ -554,12 +709,42 @@ class Felixd:
         sock = self._link_events
         if sock is None:
             return
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            while sock.recv(65536):
-                pass
-        # ENOBUFS on overrun: we resync anyway, which is the only right answer to a lost event.
-        self.force_resync = True
-        self.wake.set()
+        for _ in range(1000):  # bounded: the rest waits for the next callback
+            try:
+                data = sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                # ENOBUFS: events were lost; a full resync is the only right answer.
+                log.info("link_events.overrun", error=str(exc))
+                self.force_resync = True
+                self.wake.set()
+                continue
+            if not data:
+                break
+            found, addresses = parse_link_messages(data)
+            self.on_link_messages(found, addresses)
+
+    def on_link_messages(self, found: Sequence[LinkMessage], addresses: bool = False) -> None:
+        """Decide per message: a workload interface's change resyncs that interface only; a
+        host interface's change re-reads the host interfaces (or everything, when the kernel
+        may have flushed routes through it)."""
+        wake = addresses
+        if addresses:
+            self._hosts_dirty = True
+        for msg in found:
+            outcome = self.links.feed(msg)
+            if isinstance(outcome, LinkChange):
+                self._link_changes.append((outcome, msg.name))
+                log.info("link.changed", interface=msg.name, change=outcome.value)
+                wake = True
+            elif outcome is Resync.HOSTS:
+                self._hosts_dirty = wake = True
+            elif outcome is Resync.FULL:
+                self._hosts_dirty = self.force_resync = wake = True
+                log.info("link.resync", interface=msg.name)
+        if wake:
+            self.wake.set()
 
     def status_key(self) -> bytes:
         """Calico's felix status key (`/calico/felix/v2/<region>/host/<node>/status`)."""
@@ -623,9 +808,7 @@ class Felixd:
 
     async def status_rpc(self) -> dict[str, object]:
         desired, report = self.desired, self.last_report
-        problems = [str(p) for p in desired.problems] if desired else []
-        problems += [str(p) for p in report.blocked] if report else []
-        problems += self.store_problems
+        problems = self.problem_lines()
         return {
             "node": self.node,
             "ready": self.ready.is_set(),

@@ -118,6 +118,25 @@ class IncrementalPlanner:
         problems = tuple(sorted({x for group in self._problems.values() for x in group}))
         return Update(p.result(problems, copy=True), touch.frozen())
 
+    def interface_keys(self, name: str) -> Touched:
+        """The entries planned on one workload interface (for a per-interface resync)."""
+        p = self._planner
+        endpoint = p.interface_owner.get(name) if p is not None else None
+        placed = p.placed.get(endpoint) if p is not None and endpoint is not None else None
+        if placed is None:
+            return Touched()
+        return Touched(
+            frozenset(placed.routes),
+            frozenset(placed.neighbours),
+            frozenset(),
+            frozenset(placed.sysctls),
+        )
+
+    def endpoint_interfaces(self) -> dict[str, str]:
+        """Interface → endpoint name, for the valid endpoints of the last plan."""
+        p = self._planner
+        return dict(p.interface_owner) if p is not None else {}
+
     def _incremental(self, changes: Changes, p: Planner) -> bool:
         if changes.config or p.clashed:
             return False

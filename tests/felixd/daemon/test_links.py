@@ -1,0 +1,124 @@
+"""Link events (issue 10): a workload interface that comes, goes or flaps resyncs only its own
+routes, neighbours and sysctls (no kernel dump); a vanished workload interface is not a problem
+during a grace period (the CNI plugin may be re-creating it), is reported after it, and gets its
+routes back at once when it reappears."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from felixd.plan.links import (
+    IFLA_IFNAME,
+    RTM_DELLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    LinkChange,
+    LinkMessage,
+    LinkTracker,
+    Resync,
+    parse_link_messages,
+)
+from felixd.plan.model import ObservedState
+from tests.felixd.daemon.test_daemon import Harness, HostKernel, dsts, resources, until
+
+
+def _link(kind: int, index: int, name: str, up: bool, seq: int = 0) -> bytes:
+    raw = name.encode() + b"\0"
+    attr = struct.pack("=HH", 4 + len(raw), IFLA_IFNAME) + raw
+    attr += bytes(-len(attr) % 4)
+    body = struct.pack("=BxHiII", 0, 1, index, 1 if up else 0, 0) + attr
+    return struct.pack("=IHHII", 16 + len(body), kind, 0, seq, 0) + body
+
+
+def test_link_messages_parse() -> None:
+    addr = struct.pack("=IHHII", 16 + 8, RTM_NEWADDR, 0, 0, 0) + bytes(8)
+    data = _link(RTM_NEWLINK, 7, "cali1", True) + addr + _link(RTM_DELLINK, 8, "eth1", False, 3)
+    found, addresses = parse_link_messages(data)
+    assert found == [
+        LinkMessage(7, "cali1", True, False, False),
+        LinkMessage(8, "eth1", False, True, True),
+    ]
+    assert addresses
+    assert parse_link_messages(data[:-3]) == (found[:1], True)  # a torn tail is ignored
+
+
+def test_tracker_decides_per_interface_or_full() -> None:
+    t = LinkTracker("cali")
+    assert t.feed(LinkMessage(2, "eth0", True, False, True)) is Resync.NONE  # start-up dump
+    assert t.feed(LinkMessage(5, "cali1", False, False, False)) is LinkChange.NEW
+    assert t.down == {"cali1"}
+    assert t.feed(LinkMessage(5, "cali1", False, False, False)) is Resync.NONE  # same state
+    assert t.feed(LinkMessage(5, "cali1", True, False, False)) is LinkChange.UP
+    assert t.down == set()
+    assert t.feed(LinkMessage(5, "cali1", False, False, False)) is LinkChange.DOWN
+    assert t.feed(LinkMessage(5, "cali1", False, True, False)) is LinkChange.GONE
+    assert t.down == set()
+    assert t.feed(LinkMessage(6, "cali2", True, False, False)) is LinkChange.NEW
+    assert t.feed(LinkMessage(6, "cali9", True, False, False)) is Resync.FULL  # rename
+    assert t.feed(LinkMessage(2, "eth0", True, False, False)) is Resync.HOSTS  # MTU, address
+    assert t.feed(LinkMessage(2, "eth0", False, False, False)) is Resync.FULL  # routes flushed
+    assert t.feed(LinkMessage(9, "veth9", False, False, False)) is Resync.HOSTS
+    assert t.feed(LinkMessage(9, "veth9", False, True, False)) is Resync.HOSTS  # was down
+
+
+class CountingKernel(HostKernel):
+    def __init__(self) -> None:
+        super().__init__(("lo", "eth0", "cali1"))
+        self.reads = 0
+
+    def read(self) -> ObservedState:
+        self.reads += 1
+        return super().read()
+
+
+async def test_a_workload_interface_comes_and_goes_without_a_full_resync(tmp_path: Path) -> None:
+    k = CountingKernel()
+    h = Harness(tmp_path, k, endpoint_grace=0.3)
+    d = h.daemon
+    await h.store.queue.put(resources())
+    await d.start()
+    try:
+        await until(lambda: "10.244.0.5/32" in dsts(k), "the pod's route")
+        d.on_link_messages([LinkMessage(5, "cali1", True, False, True)])  # start-up dump
+        reads, route = k.reads, k.routes[(254, "10.244.0.5/32", 0)]
+
+        # The pod's veth is deleted: the kernel flushes what was on it.
+        k.remove_link("cali1")
+        d.on_link_messages([LinkMessage(5, "cali1", False, True, False)])
+        await until(lambda: d.interface_syncs == 1, "a per-interface resync")
+        assert "cali1" in d.missing_since
+        assert not [p for p in d.problem_lines() if "cali1" in p or "10.244.0.5" in p]
+        await until(
+            lambda: any("n1-cni-abc-eth0" in p and "missing" in p for p in d.problem_lines()),
+            "the endpoint reported after the grace period",
+        )
+
+        # The CNI plugin makes it again: down first (no route can go on it), then up.
+        k.add_link("cali1")
+        d.on_link_messages([LinkMessage(6, "cali1", False, False, False)])
+        await until(lambda: d.interface_syncs == 2, "the new interface seen")
+        assert "10.244.0.5/32" not in dsts(k) and d.errors == 0
+        d.on_link_messages([LinkMessage(6, "cali1", True, False, False)])
+        await until(lambda: "10.244.0.5/32" in dsts(k), "the route on the new interface")
+        assert k.routes[(254, "10.244.0.5/32", 0)] == route
+        assert k.sysctls["net/ipv4/conf/cali1/proxy_arp"] == "1"
+        assert not d.missing_since and not d.problem_lines()
+
+        # Set down: the kernel drops the routes and neighbours on it; up: they come back.
+        k.routes = {key: r for key, r in k.routes.items() if r.dev != "cali1"}
+        k.neighbours = {key: n for key, n in k.neighbours.items() if n.dev != "cali1"}
+        d.on_link_messages([LinkMessage(6, "cali1", False, False, False)])
+        await until(lambda: d.interface_syncs == 4, "the down interface seen")
+        assert d.errors == 0 and "10.244.0.5/32" not in dsts(k)
+        d.on_link_messages([LinkMessage(6, "cali1", True, False, False)])
+        await until(lambda: "10.244.0.5/32" in dsts(k), "the route after the flap")
+        assert k.neighbours[("cali1", "10.244.0.5")].lladdr == "ee:ee:ee:ee:ee:01"
+        assert k.reads == reads and d.errors == 0  # never a dump of the kernel
+
+        # A host interface going down may have lost routes through it: everything is read.
+        d.on_link_messages([LinkMessage(2, "eth0", True, False, True)])
+        d.on_link_messages([LinkMessage(2, "eth0", False, False, False)])
+        await until(lambda: k.reads > reads, "a full resync")
+    finally:
+        await d.stop()
