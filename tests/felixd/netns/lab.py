@@ -122,6 +122,7 @@ class Lab:
         self.router = ns_name("rt")
         self.outside = ns_name("out") if outside else ""
         self.felixd_extra = felixd_extra
+        self.vxlan_mode = "Never"  # what the test's pool uses, for its own checks
         self.nodes = [
             LabNode(i, subnet, ns_name(f"n{i}"), tmp / f"n{i}")
             for i, subnet in enumerate(subnets, 1)

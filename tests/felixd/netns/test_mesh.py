@@ -1,15 +1,16 @@
 """Issue 10's system test: three nodes on one bridge fabric, each running tabby-confd,
 tabby-bgpd and tabby-felixd in its own namespace against one store, two pods per node wired and
-recorded as Calico's CNI plugin and calico-ipam would (`lab.py`). No-encap mode, so every remote
-block route comes from bgpd's best paths (calico.md §4.2).
+recorded as Calico's CNI plugin and calico-ipam would (`lab.py`), in no-encap mode (remote block
+routes from bgpd's best paths) and in VXLAN Always mode (from the store; calico.md §4.2).
 
-Checked: every pod pings every other pod (30 pairs); each node's kernel holds exactly its
+Checked in both modes: every pod pings every other pod (30 pairs); each node's kernel holds its
 workload routes, its blackhole and one route per remote block; `tabbyctl node status` on a live
-node shows the BGP peers and route counts equal to what the kernel holds; a block released by
-one node and claimed by another moves its routes on every node (withdrawn, then re-announced via
-the new owner) and a pod in it is reachable; stopping a node's bgpd withdraws its block
-elsewhere while that node's felixd keeps its own routes as stale (felixd's side of graceful
-restart), and starting bgpd again brings everything back. Nothing outside the lab's namespaces
+node shows the BGP peers, and route counts equal to what the kernel holds, the pod MTU and the
+tunnel; a block released by one node and claimed by another moves its routes on every node
+(withdrawn, then routed to the new owner) and a pod in it is reachable. Stopping a node's bgpd:
+in no-encap mode its block is withdrawn elsewhere while that node's felixd keeps its own routes
+as stale (felixd's side of graceful restart), and starting bgpd again brings everything back; in
+VXLAN mode no route changes and the pods still answer. Nothing outside the lab's namespaces
 changes.
 """
 
@@ -19,7 +20,7 @@ import asyncio
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,14 @@ pytestmark = [pytest.mark.netns, pytest.mark.slow]
 SPARE = "10.244.103.0/26"  # a block with no pods yet: released by n3, claimed by n1
 
 
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Lab]:
+@pytest.fixture(params=["Never", "Always"], ids=["no-encap", "vxlan"])
+async def mesh(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Lab]:
     before = root_snapshot()
     lab = Lab(tmp_path, subnets=[10, 10, 10], pods_per_node=2)
+    lab.vxlan_mode = str(request.param)
     try:
         lab.build()
-        await lab.start(lab.cluster_docs("Never", nat_outgoing=False))
+        await lab.start(lab.cluster_docs(lab.vxlan_mode, nat_outgoing=False))
         yield lab
     finally:
         lab.close()
@@ -54,16 +56,40 @@ async def felixd_status(node: LabNode) -> dict[str, object]:
     return status
 
 
+async def status_when(
+    node: LabNode, ready: Callable[[dict[str, object]], bool], timeout: float = 20.0
+) -> dict[str, object]:
+    """felixd's status once `ready` holds for it (polled; the daemons react asynchronously)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not ready(status := await felixd_status(node)):
+        assert loop.time() < deadline, status
+        await asyncio.sleep(0.1)
+    return status
+
+
+def via(lab: Lab, owner: LabNode) -> str:
+    """How a block of `owner` is routed elsewhere (calico.md §4.2)."""
+    if lab.vxlan_mode == "Always":
+        return f"via {owner.vtep} dev vxlan.calico onlink"
+    return f"via {owner.address} dev eth0 onlink"
+
+
 def kernel_counts(node: LabNode) -> dict[str, int]:
-    """felixd's route kinds counted from the kernel itself (no-encap: no tunnels)."""
-    counts = {"blackhole": 0, "remote-direct": 0, "workload": 0}
+    """felixd's route kinds counted from the kernel itself."""
+    counts: dict[str, int] = {}
     for line in node.routes().splitlines():
         if line.startswith("blackhole "):
-            counts["blackhole"] += 1
+            kind = "blackhole"
         elif " dev cali" in line:
-            counts["workload"] += 1
+            kind = "workload"
+        elif " dev vxlan.calico " in line:
+            kind = "remote-vxlan"
         elif " via " in line and " dev eth0 " in line:
-            counts["remote-direct"] += 1
+            kind = "remote-direct"
+        else:
+            continue
+        counts[kind] = counts.get(kind, 0) + 1
     return counts
 
 
@@ -92,9 +118,14 @@ def assert_status_text(text: str, node: LabNode, lab: Lab) -> None:
     shown = {k: int(n) for k, _, n in (item.rpartition(" ") for item in routes[1].split(", "))}
     kernel = kernel_counts(node)
     assert {k: v for k, v in shown.items() if v} == kernel, (shown, node.routes())
-    assert kernel == {"blackhole": 1, "remote-direct": 2, "workload": 2}
+    remote = "remote-vxlan" if lab.vxlan_mode == "Always" else "remote-direct"
+    assert kernel == {"blackhole": 1, remote: 2, "workload": 2}
     assert routes[2] == "0"
-    assert "  pod MTU: 1500" in text and "  tunnels: none" in text
+    if lab.vxlan_mode == "Always":
+        assert "  pod MTU: 1450" in text
+        assert "  tunnel vxlan.calico: VNI 4096, port 4789, MTU 1450" in text
+    else:
+        assert "  pod MTU: 1500" in text and "  tunnels: none" in text
     assert re.search(r"^  last resync: \d+ s ago \(converged\); errors 0;", text, re.M), text
 
 
@@ -109,13 +140,19 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
             assert f"{pod.ip} dev {pod.iface} scope link" in routes
         for other in lab.nodes:
             if other is not node:
-                assert f"{other.block} via {other.address} dev eth0 onlink" in routes
+                assert f"{other.block} {via(lab, other)}" in routes
     assert_status_text(await asyncio.to_thread(node_status, n1), n1, lab)
 
-    # A spare block claimed by n3: announced by n3's bgpd, routed via n3 on n1 and n2.
+    # A spare block claimed by n3: routed via n3 on n1 and n2 (no-encap: announced by n3's
+    # bgpd; VXLAN: from the block and n3's Node in the store).
     await lab.write(lab.ipam_docs("n3", SPARE, [], tunnel=False))
-    await until(lambda: f"{SPARE} via {n3.address}" in n2.routes(), "the spare block via n3")
-    assert f"{SPARE} via {n3.address}" in n1.routes() and f"blackhole {SPARE}" in n3.routes()
+    await until(
+        lambda: (
+            all(f"{SPARE} {via(lab, n3)}" in n.routes() for n in (n1, n2))
+            and f"blackhole {SPARE}" in n3.routes()
+        ),
+        "the spare block via n3",
+    )
     # calico-ipam releases it (empty block: affinity and block deleted): withdrawn everywhere.
     await lab.write(lab.ipam_docs("n3", SPARE, [], tunnel=False), mode="delete")
     await until(lambda: SPARE not in n2.routes() and SPARE not in n1.routes(), "withdrawal")
@@ -126,24 +163,30 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
     lab.extra_pods.append(pod)
     await lab.write(lab.ipam_docs("n1", SPARE, [pod], tunnel=False))
     for node in (n2, n3):
-        await until(lambda node=node: f"{SPARE} via {n1.address}" in node.routes(), "the move")  # type: ignore[misc]
-    assert f"blackhole {SPARE}" in n1.routes()
+        await until(lambda node=node: f"{SPARE} {via(lab, n1)}" in node.routes(), "the move")  # type: ignore[misc]
+    await until(lambda: f"blackhole {SPARE}" in n1.routes(), "n1's blackhole for its new block")
     await lab.until_pings([*n2.pods, *n3.pods], [pod])
 
-    # Stop n3's bgpd (SIGTERM: a Cease to its peers): n1 and n2 withdraw n3's block; felixd on
-    # n3 keeps the routes bgpd had given it, marked stale, until bgpd is back.
     lab.stop_daemon(n3, "bgpd")
+    if lab.vxlan_mode == "Always":
+        # VXLAN routes come from the store (Calico's VXLAN mode needs no BGP): nothing moves.
+        before = [node.routes() for node in lab.nodes]
+        await lab.until_pings([*n1.pods, *n2.pods], n3.pods)
+        assert [node.routes() for node in lab.nodes] == before
+        return
+    # No-encap: stopping n3's bgpd (SIGTERM: a Cease to its peers) withdraws n3's block on n1
+    # and n2; felixd on n3 keeps the routes bgpd had given it, marked stale, until bgpd is back.
     for node in (n1, n2):
         await until(lambda node=node: n3.block not in node.routes(), "n3's block withdrawn")  # type: ignore[misc]
-    status = await felixd_status(n3)
-    assert not status["bgpd_connected"] and status["stale_routes"] == 3, status
+    status = await status_when(n3, lambda s: not s["bgpd_connected"])
+    assert status["stale_routes"] == 3, status
     kept = n3.routes()
-    for block in (n1.block, n2.block, SPARE):
-        assert f"{block} via {n1.address if block != n2.block else n2.address}" in kept
+    for block, owner in ((n1.block, n1), (n2.block, n2), (SPARE, n1)):
+        assert f"{block} {via(lab, owner)}" in kept
     await lab.start_daemon(n3, "bgpd")
     await lab.until_pings(n3.pods, timeout=30)
     await lab.until_pings([*n1.pods, *n2.pods], n3.pods, timeout=30)
-    status = await felixd_status(n3)
-    assert status["bgpd_connected"] and status["stale_routes"] == 0, status
+    status = await status_when(n3, lambda s: bool(s["bgpd_connected"]))
+    assert status["stale_routes"] == 0, status
     counts = status["routes"]
     assert isinstance(counts, dict) and counts["remote-direct"] == 3, counts
