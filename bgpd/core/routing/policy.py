@@ -50,6 +50,7 @@ class PrefixMatch:
     le: int
     # Derived: the network's AFI, length, and address bits above its length.
     _afi: int = field(init=False, repr=False, compare=False)
+    _length: int = field(init=False, repr=False, compare=False)
     _high: int = field(init=False, repr=False, compare=False)
     _shift: int = field(init=False, repr=False, compare=False)
 
@@ -58,6 +59,7 @@ class PrefixMatch:
         shift = net.max_prefixlen - net.prefixlen
         object.__setattr__(self, "_afi", AFI_IPV6 if net.version == 6 else AFI_IPV4)
         object.__setattr__(self, "_shift", shift)
+        object.__setattr__(self, "_length", net.prefixlen)
         object.__setattr__(self, "_high", int(net.network_address) >> shift)
 
     def matches(self, net: IPNetwork) -> bool:
@@ -70,7 +72,7 @@ class PrefixMatch:
         return (
             afi == self._afi
             and self.ge <= length <= self.le
-            and length >= self.network.prefixlen
+            and length >= self._length
             and address >> self._shift == self._high
         )
 
@@ -167,7 +169,10 @@ class Term:
             return False
         if self.prefixes:
             assert wp is not None
-            if not any(m.matches_wire(wp) for m in self.prefixes):
+            for m in self.prefixes:  # a loop, not any(): no generator per evaluated prefix
+                if m.matches_wire(wp):
+                    break
+            else:
                 return False
         if self.communities and set(self.communities).isdisjoint(attrs.communities):
             return False
