@@ -8,9 +8,10 @@ is tabby-store-only: docs/store.md maps each call to the etcd v3 RPC a second ba
 `StoreClient` implements it over the ipc package against tabby-store members:
 - endpoint failover: one RPC client per member endpoint; a member that cannot answer (down,
   no leader, not reachable) makes the client move to the next endpoint;
-- retries only where safe: ranges are retried on any failure within the timeout; writes are
-  retried only when the error proves they never ran (`no_leader`, `not_leader`, connect
-  failures); a write whose connection dropped after it was sent raises
+- retries only where safe: ranges are retried on any failure within the timeout (on the next
+  member); writes are retried only when the error proves they never ran (`no_leader`,
+  `not_leader`, `unavailable`, `overloaded`, connect failures); a write whose connection
+  dropped after it was sent, or whose handler failed (`internal`), raises
   `StoreUnavailableError(outcome_unknown=True)`, because it may have committed;
 - timeouts: every call has a deadline (`timeout`, default 5 s) covering all its attempts;
 - bounded: at most `max_in_flight` calls per client are outstanding at once;
@@ -41,6 +42,8 @@ from store.kv import (
     CompactRequest,
     CompactResponse,
     Compare,
+    DefragmentRequest,
+    DefragmentResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
     ErrorResponse,
@@ -66,10 +69,22 @@ from store.kv.messages import RequestOp
 from store.wire import decode_response, decode_watch_response
 
 _KINDS = {k.value: k for k in ErrorKind}
-# Server answers that prove the request was not carried out (see store/server/api.py).
-_NOT_EXECUTED = frozenset({"no_leader", "not_leader", ipc_errors.UNAVAILABLE})
+# Server answers that prove the request was not carried out (see store/server/api.py);
+# `overloaded` is the ipc server refusing a request before its handler runs.
+_NOT_EXECUTED = frozenset(
+    {"no_leader", "not_leader", ipc_errors.UNAVAILABLE, ipc_errors.OVERLOADED}
+)
+# Answers after which a write may have committed. `internal` (a handler that failed, e.g. on a
+# member whose disk filled up) belongs here: the failure may have come after the proposal. A
+# read that meets any of them is retried, on the next member.
 _MAYBE_EXECUTED = frozenset(
-    {"outcome_unknown", ipc_errors.CONNECTION_LOST, ipc_errors.TIMEOUT, ipc_errors.CANCELLED}
+    {
+        "outcome_unknown",
+        ipc_errors.CONNECTION_LOST,
+        ipc_errors.TIMEOUT,
+        ipc_errors.CANCELLED,
+        ipc_errors.INTERNAL,
+    }
 )
 
 
@@ -422,6 +437,11 @@ class StoreClient:
 
     async def alarm_disarm(self, alarm: AlarmType = AlarmType.NOSPACE) -> AlarmResponse:
         return cast(AlarmResponse, await self._write(AlarmRequest(AlarmAction.DEACTIVATE, alarm)))
+
+    async def defragment(self) -> DefragmentResponse:
+        """etcd Maintenance.Defragment, replicated through Raft: db_size drops to what is in
+        use on every member at once (a disarm is still needed to clear NOSPACE)."""
+        return cast(DefragmentResponse, await self._write(DefragmentRequest()))
 
     async def snapshot(self) -> bytes:
         return cast(bytes, await self._read("maint.snapshot"))
