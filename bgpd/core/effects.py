@@ -43,16 +43,20 @@ class DownReason:
     data: bytes = b""
     communication: str | None = None  # RFC 9003 Shutdown Communication, when there is one
     detail: str = ""
+    # RFC 8538 §3: the NOTIFICATION was a Cease/Hard Reset; code, subcode and data are then
+    # those of the cause it carried (as FRR shows them), so "why" reads the same either way.
+    hard_reset: bool = False
 
     @classmethod
     def notification(
         cls, kind: DownKind, n: Notification, at: float, detail: str = ""
     ) -> DownReason:
         inner = n.hard_reset_cause  # RFC 8538 §3: the cause inside a Hard Reset
-        text = n.communication if inner is None else inner.communication
-        if inner is not None and not detail:
-            detail = f"hard reset: {error_name(inner.code, inner.subcode)}"
-        return cls(kind, at, n.code, n.subcode, n.data, text, detail)
+        if inner is not None:
+            return cls(
+                kind, at, inner.code, inner.subcode, inner.data, inner.communication, detail, True
+            )
+        return cls(kind, at, n.code, n.subcode, n.data, n.communication, detail)
 
     def describe(self) -> str:
         """One line for logs and `tabbyctl node status`."""
@@ -61,6 +65,8 @@ class DownReason:
             text += f": {error_name(self.code, self.subcode)}"
             if self.communication:
                 text += f' "{self.communication}"'
+        if self.hard_reset:
+            text += " (hard reset)"
         if self.detail:
             text += f" ({self.detail})"
         return text
@@ -74,6 +80,7 @@ class DownReason:
             "data": self.data.hex(),
             "communication": self.communication,
             "detail": self.detail,
+            "hard_reset": self.hard_reset,
             "text": self.describe(),
         }
 

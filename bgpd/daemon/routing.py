@@ -68,7 +68,8 @@ def keeps_stale(negotiated: Negotiated, reason: DownReason) -> bool:
         return True
     if not negotiated.gr_notification or reason.kind not in KEEP_STALE_WITH_N:
         return False
-    return not (reason.code == CEASE and reason.subcode == HARD_RESET)
+    # A Hard Reset (its cause unwrapped in the reason, or a malformed one kept as is) flushes.
+    return not reason.hard_reset and not (reason.code == CEASE and reason.subcode == HARD_RESET)
 
 
 def peer_id(key: PeerKey) -> str:

@@ -13,7 +13,6 @@ from bgpd.wire.errors import (
     ADMINISTRATIVE_RESET,
     ADMINISTRATIVE_SHUTDOWN,
     CEASE,
-    HARD_RESET,
     OTHER_CONFIGURATION_CHANGE,
 )
 from bgpd.wire.messages import Notification
@@ -48,10 +47,14 @@ def test_rfc8538_5_admin_shutdown_goes_inside_a_hard_reset_with_its_communicatio
     net.advance(1.0)
     (down,) = net.downs("b")
     r = down.reason
-    assert (r.code, r.subcode) == (CEASE, HARD_RESET)
-    assert r.data[:2] == bytes((CEASE, ADMINISTRATIVE_SHUTDOWN))  # §3: the cause inside
+    # §3: a Hard Reset went out; the reason holds the cause it carried, marked as hard.
+    assert (r.code, r.subcode, r.hard_reset) == (CEASE, ADMINISTRATIVE_SHUTDOWN, True)
     assert r.communication == "bye"
-    assert "Administrative Shutdown" in r.describe()
+    assert (
+        r.describe() == 'NOTIFICATION received: Cease / Administrative Shutdown "bye" (hard reset)'
+    )
+    (sent,) = net.downs("a")
+    assert sent.reason.hard_reset and sent.reason.kind is DownKind.ADMIN_DOWN
 
 
 def test_rfc8538_5_admin_reset_is_hard_by_default_and_plain_when_graceful() -> None:
@@ -59,12 +62,12 @@ def test_rfc8538_5_admin_reset_is_hard_by_default_and_plain_when_graceful() -> N
     reset = Notification.shutdown("r", ADMINISTRATIVE_RESET)
     a.stop(net.now, reset, DownKind.ADMIN_RESET, restart=True)
     net.advance(15.0)
-    assert (net.downs("b")[0].reason.code, net.downs("b")[0].reason.subcode) == (CEASE, HARD_RESET)
+    assert net.downs("b")[0].reason.hard_reset
     assert a.state is State.ESTABLISHED
     a.stop(net.now, reset, DownKind.ADMIN_RESET, restart=True, graceful=True)
     net.advance(15.0)
     r = net.downs("b")[1].reason
-    assert (r.code, r.subcode) == (CEASE, ADMINISTRATIVE_RESET)
+    assert (r.code, r.subcode, r.hard_reset) == (CEASE, ADMINISTRATIVE_RESET, False)
 
 
 def test_rfc8538_5_other_configuration_change_stays_a_plain_cease() -> None:
@@ -72,7 +75,7 @@ def test_rfc8538_5_other_configuration_change_stays_a_plain_cease() -> None:
     a.stop(net.now, Notification(CEASE, OTHER_CONFIGURATION_CHANGE), DownKind.CONFIG_CHANGED)
     net.advance(1.0)
     r = net.downs("b")[0].reason
-    assert (r.code, r.subcode) == (CEASE, OTHER_CONFIGURATION_CHANGE)
+    assert (r.code, r.subcode, r.hard_reset) == (CEASE, OTHER_CONFIGURATION_CHANGE, False)
 
 
 def test_without_n_bit_admin_shutdown_is_not_wrapped() -> None:
@@ -80,4 +83,9 @@ def test_without_n_bit_admin_shutdown_is_not_wrapped() -> None:
     a.stop(net.now, Notification.shutdown("bye"))
     net.advance(1.0)
     r = net.downs("b")[0].reason
-    assert (r.code, r.subcode, r.communication) == (CEASE, ADMINISTRATIVE_SHUTDOWN, "bye")
+    assert (r.code, r.subcode, r.communication, r.hard_reset) == (
+        CEASE,
+        ADMINISTRATIVE_SHUTDOWN,
+        "bye",
+        False,
+    )

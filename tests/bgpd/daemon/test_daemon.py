@@ -21,7 +21,6 @@ from bgpd.wire.errors import (
     ADMINISTRATIVE_RESET,
     ADMINISTRATIVE_SHUTDOWN,
     CEASE,
-    HARD_RESET,
     OTHER_CONFIGURATION_CHANGE,
 )
 from ctl import node
@@ -192,20 +191,19 @@ async def test_control_api_hard_reset_and_rfc9003_shutdown(
         down = rb.last_down
         # Both sides sent the RFC 8538 N bit: the reset goes out inside a Hard Reset (§5), so
         # B flushes A's routes instead of keeping them stale; the cause travels inside it.
-        assert down is not None and (down.code, down.subcode) == (CEASE, HARD_RESET)
-        assert down.data[:2] == bytes((CEASE, ADMINISTRATIVE_RESET))
-        assert down.communication == "rekey"
+        assert down is not None and (down.code, down.subcode) == (CEASE, ADMINISTRATIVE_RESET)
+        assert down.hard_reset and down.communication == "rekey"
         assert await client.call("neighbor.reset", B, "soft") == 1
         assert await client.call("neighbor.shutdown", B, "planned maintenance") == 1
         await wait_for(lambda: rb.core.state is not State.ESTABLISHED)
         err = rb.core.primary.last_error
         assert err is not None and err.kind is DownKind.NOTIFICATION_RECEIVED
-        assert (err.code, err.subcode, err.communication) == (
+        assert (err.code, err.subcode, err.communication, err.hard_reset) == (
             CEASE,
-            HARD_RESET,
+            ADMINISTRATIVE_SHUTDOWN,
             "planned maintenance",
+            True,
         )
-        assert err.data[:2] == bytes((CEASE, ADMINISTRATIVE_SHUTDOWN))
         rows = await client.call("neighbors")
         assert isinstance(rows, list) and rows[0]["bird_state"] == "down"
         with pytest.raises(RPCError) as info:

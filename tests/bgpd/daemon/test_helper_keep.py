@@ -37,15 +37,17 @@ HOLD = (HOLD_TIMER_EXPIRED, 0)
         (True, True, DownKind.NOTIFICATION_RECEIVED, SHUT, True),
         (True, True, DownKind.HOLD_TIMER_EXPIRED, HOLD, True),
         (True, True, DownKind.NOTIFICATION_SENT, (3, 1), True),
-        (True, True, DownKind.NOTIFICATION_RECEIVED, HARD, False),
-        (True, True, DownKind.ADMIN_DOWN, HARD, False),
+        (True, True, DownKind.NOTIFICATION_RECEIVED, HARD, False),  # malformed: no cause
+        (True, True, DownKind.NOTIFICATION_RECEIVED, (*SHUT, True), False),
+        (True, True, DownKind.ADMIN_DOWN, (*SHUT, True), False),
     ],
 )
 def test_rfc4724_4_2_and_rfc8538_4_helper_keeps_or_flushes(
-    gr: bool, n: bool, kind: DownKind, code: tuple[int, int], keep: bool
+    gr: bool, n: bool, kind: DownKind, code: tuple[int, ...], keep: bool
 ) -> None:
     neg = dataclasses.replace(negotiated(1, gr=gr), gr_notification=n)
-    assert keeps_stale(neg, DownReason(kind, 0.0, *code)) is keep
+    reason = DownReason(kind, 0.0, code[0], code[1], hard_reset=len(code) > 2)
+    assert keeps_stale(neg, reason) is keep
 
 
 async def test_rfc8538_hold_timer_expiry_with_n_keeps_routes_stale_hard_reset_flushes() -> None:
