@@ -11,6 +11,7 @@
     tabbyctl store move-leader ID
     tabbyctl store snapshot save FILE | restore FILE --data-dir DIR --initial-cluster ID=EP,...
     tabbyctl store compact REV
+    tabbyctl store defrag
     tabbyctl store alarm list | disarm
 
 Output follows etcdctl's "simple" format (key and value on their own lines, `OK` after a put,
@@ -179,7 +180,8 @@ async def _status(kv: StoreClient, args: argparse.Namespace) -> int:
             print(
                 f"{ep}, {st['id']:x}, leader {st['leader']:x}, term {st['raft_term']}, "
                 f"index {st['raft_index']}, applied {st['applied_index']}, revision "
-                f"{st['revision']}, db {st['db_size']} B, learner {st['is_learner']}, "
+                f"{st['revision']}, db {st['db_size']} B ({st.get('db_size_in_use', '?')} B "
+                f"in use), learner {st['is_learner']}, "
                 f"alarms {st['alarms']}"
             )
     return 0 if rows else 1
@@ -236,6 +238,15 @@ def _write_atomically(path: Path, blob: bytes) -> None:
 async def _compact(kv: StoreClient, args: argparse.Namespace) -> int:
     r = await kv.compact(args.rev, physical=args.physical)
     print(f"compacted revision {args.rev} (store at {r.revision})")
+    return 0
+
+
+async def _defrag(kv: StoreClient, args: argparse.Namespace) -> int:
+    # One replicated request: every member gives back the freed space at the same log index
+    # (etcdctl defrag works per endpoint; tabby-store's quota must agree on every member).
+    await kv.defragment()
+    st = await kv.status_raw()
+    print(f"Finished defragmenting the cluster (db {st['db_size']} B)")
     return 0
 
 
@@ -383,6 +394,9 @@ def register(subparsers: Any) -> None:
     c.add_argument("rev", type=int)
     c.add_argument("--physical", action="store_true")
     c.set_defaults(func=_run(_compact))
+
+    df = sub.add_parser("defrag", help="give back the space compaction freed (every member)")
+    df.set_defaults(func=_run(_defrag))
 
     a = sub.add_parser("alarm", help="list or disarm alarms")
     asub = a.add_subparsers(dest="alarm_op", required=True)

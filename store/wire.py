@@ -18,6 +18,7 @@ from store.kv.messages import (
     AlarmResponse,
     AlarmType,
     CompactResponse,
+    DefragmentResponse,
     DeleteRangeResponse,
     ErrorResponse,
     Event,
@@ -107,6 +108,7 @@ _ENCODERS: dict[type, Callable[..., Wire]] = {
     LeaseRevokeResponse: lambda r: ["revoke", r.revision],
     LeaseCheckpointResponse: lambda r: ["checkpoint", r.revision],
     AlarmResponse: lambda r: ["alarm", r.revision, [int(a) for a in r.alarms]],
+    DefragmentResponse: lambda r: ["defrag", r.revision],
     ErrorResponse: _enc_error,
 }
 
@@ -151,6 +153,7 @@ _DECODERS: dict[str, Callable[[list[object]], Response]] = {
     "revoke": lambda w: LeaseRevokeResponse(_i(w[1])),
     "checkpoint": lambda w: LeaseCheckpointResponse(_i(w[1])),
     "alarm": lambda w: AlarmResponse(_i(w[1]), tuple(AlarmType(_i(a)) for a in _list(w[2]))),
+    "defrag": lambda w: DefragmentResponse(_i(w[1])),
     "error": _dec_error,
 }
 

@@ -24,6 +24,7 @@ from store.kv.messages import (
     Compare,
     CompareResult,
     CompareTarget,
+    DefragmentRequest,
     DeleteRangeRequest,
     LeaseCheckpoint,
     LeaseCheckpointRequest,
@@ -52,6 +53,7 @@ TAG_LEASE_GRANT = 5
 TAG_LEASE_REVOKE = 6
 TAG_LEASE_CHECKPOINT = 7
 TAG_ALARM = 8
+TAG_DEFRAGMENT = 9
 
 Wire = list[object]
 
@@ -109,6 +111,8 @@ def request_to_wire(req: Request) -> Wire:
             return [TAG_LEASE_CHECKPOINT, [[c.id, c.remaining_ttl] for c in req.checkpoints]]
         case AlarmRequest():
             return [TAG_ALARM, int(req.action), int(req.alarm)]
+        case DefragmentRequest():
+            return [TAG_DEFRAGMENT]
     raise TypeError(f"not a KV request: {type(req).__name__}")
 
 
@@ -255,6 +259,7 @@ _DECODERS: dict[int, tuple[int, Callable[[list[object]], Request]]] = {
     TAG_LEASE_REVOKE: (2, _dec_revoke),
     TAG_LEASE_CHECKPOINT: (2, _dec_checkpoint),
     TAG_ALARM: (3, _dec_alarm),
+    TAG_DEFRAGMENT: (1, lambda w: DefragmentRequest()),
 }
 _TXN_OP_TAGS = frozenset({TAG_RANGE, TAG_PUT, TAG_DELETE_RANGE, TAG_TXN})
 

@@ -41,6 +41,8 @@ from store.kv.messages import (
     Compare,
     CompareResult,
     CompareTarget,
+    DefragmentRequest,
+    DefragmentResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
     ErrorResponse,
@@ -97,6 +99,7 @@ class KVStatus:
     alarms: tuple[AlarmType, ...]
     keys: int
     leases: int
+    db_size_in_use: int = 0
 
 
 class WatchSink(Protocol):
@@ -167,6 +170,7 @@ def _strip_value(kv: KeyValue) -> KeyValue:
 class KVStateMachine:
     __slots__ = (
         "_alarms",
+        "_allocated",
         "_leases",
         "_next_lease_id",
         "applied_index",
@@ -182,6 +186,9 @@ class KVStateMachine:
         self.applied_index = 0
         self._leases: dict[int, _Lease] = {}
         self._alarms: set[AlarmType] = set()
+        # The high-water mark of db_size_in_use since the last defragmentation: space that
+        # compaction or a revoke freed stays allocated, as bbolt's file keeps its pages.
+        self._allocated = 0
         self._next_lease_id = 1
         self.watch_hub: WatchSink | None = None
         self.lease_observer: LeaseObserver | None = None
@@ -197,9 +204,16 @@ class KVStateMachine:
         return self.store.compact_revision
 
     @property
-    def db_size(self) -> int:
-        """The logical size the quota is measured against (records and leases, with overheads)."""
+    def db_size_in_use(self) -> int:
+        """The logical size of what is kept (records and leases, with etcd's overheads)."""
         return self.store.size + LEASE_OVERHEAD * len(self._leases)
+
+    @property
+    def db_size(self) -> int:
+        """What the quota is measured against, as etcd measures its backend file: in use plus
+        what compaction and revokes freed since the last defragmentation (etcd dbSize)."""
+        in_use = self.store.size + LEASE_OVERHEAD * len(self._leases)
+        return in_use if in_use > self._allocated else self._allocated
 
     def range(self, req: RangeRequest) -> RangeResponse:
         """A read at the current or an older revision; raises KVError."""
@@ -225,6 +239,7 @@ class KVStateMachine:
             self.alarms(),
             len(self.store),
             len(self._leases),
+            self.db_size_in_use,
         )
 
     def alarms(self) -> tuple[AlarmType, ...]:
@@ -273,6 +288,8 @@ class KVStateMachine:
                     return self._compact(req)
                 case AlarmRequest():
                     return self._alarm(req)
+                case DefragmentRequest():
+                    return self._defragment()
         except KVError as err:
             return ErrorResponse(self.store.revision, err.kind.value, err.code.value, err.message)
         raise TypeError(f"not a KV request: {type(req).__name__}")
@@ -341,9 +358,11 @@ class KVStateMachine:
             check_request(req)
         store = self.store
         cost = len(key) + len(value) + RECORD_OVERHEAD  # = put_cost(req)
+        quota = self.config.quota_bytes
         if (
             self._alarms
-            or store.size + LEASE_OVERHEAD * len(self._leases) + cost > self.config.quota_bytes
+            or self._allocated + cost > quota
+            or store.size + LEASE_OVERHEAD * len(self._leases) + cost > quota
         ):
             self._check_quota(cost)
         if special or lease:
@@ -513,6 +532,7 @@ class KVStateMachine:
             raise KVError(ErrorKind.COMPACTED)
         if req.revision > self.store.revision:
             raise KVError(ErrorKind.FUTURE_REV)
+        self._allocated = self.db_size
         self.store.compact(req.revision)
         if self.watch_hub is not None:
             self.watch_hub.on_compact(req.revision)
@@ -537,9 +557,10 @@ class KVStateMachine:
         return LeaseGrantResponse(self.store.revision, lease_id, ttl)
 
     def _lease_revoke(self, req: LeaseRevokeRequest) -> LeaseRevokeResponse:
-        lease = self._leases.pop(req.id, None)
-        if lease is None:
+        if req.id not in self._leases:
             raise KVError(ErrorKind.LEASE_NOT_FOUND)
+        self._allocated = self.db_size
+        lease = self._leases.pop(req.id)
         if lease.keys:
             # Sorted: set order follows the per-process hash seed, revisions must not.
             rev = self.store.revision + 1
@@ -556,6 +577,13 @@ class KVStateMachine:
             if lease is not None:  # revoked since the leader checkpointed it: nothing to keep
                 lease.remaining_ttl = max(cp.remaining_ttl, 0)
         return LeaseCheckpointResponse(self.store.revision)
+
+    def _defragment(self) -> DefragmentResponse:
+        """Give back what compaction and revokes freed (etcd's defrag rewrites the backend file;
+        an in-memory store has nothing to rewrite, only the allocation to forget). The NOSPACE
+        alarm stays: only a disarm clears it, as in etcd."""
+        self._allocated = 0
+        return DefragmentResponse(self.store.revision)
 
     def _alarm(self, req: AlarmRequest) -> AlarmResponse:
         if req.action is AlarmAction.ACTIVATE and req.alarm is not AlarmType.NONE:
@@ -578,6 +606,7 @@ class KVStateMachine:
             leases,
             [int(a) for a in self.alarms()],
             self._next_lease_id,
+            self._allocated,
         ]
         data: bytes = msgpack.packb(image, use_bin_type=True)
         return data
@@ -587,13 +616,15 @@ class KVStateMachine:
         """A state machine equal to the one that wrote `data`; raises SnapshotError."""
         try:
             image = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
-            fmt, applied, store_image, leases, alarms, next_lease_id = image
+            # Images written before defragmentation existed have no allocation field.
+            fmt, applied, store_image, leases, alarms, next_lease_id, *allocated = image
             if fmt != SNAPSHOT_FORMAT:
                 raise SnapshotError(f"snapshot format {fmt!r}, this build reads {SNAPSHOT_FORMAT}")
             machine = cls(config)
             machine.store = MVCCStore.load(store_image)
             machine.applied_index = int(applied)
             machine._next_lease_id = int(next_lease_id)
+            machine._allocated = int(allocated[0]) if allocated else 0
             machine._alarms = {AlarmType(a) for a in alarms}
             for lease_id, ttl, remaining in leases:
                 machine._leases[int(lease_id)] = _Lease(int(lease_id), int(ttl), int(remaining))

@@ -152,6 +152,12 @@ class CompactRequest:
     physical: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class DefragmentRequest:
+    """etcd Maintenance.Defragment, replicated: every member rebuilds at the same log index, so
+    `db_size` (which the quota is checked against) stays the same on every member."""
+
+
 # --- lease requests --------------------------------------------------------------------------
 
 
@@ -216,6 +222,7 @@ Request = (
     | LeaseRevokeRequest
     | LeaseCheckpointRequest
     | AlarmRequest
+    | DefragmentRequest
 )
 
 
@@ -255,6 +262,11 @@ OpResponse = RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse
 
 @dataclass(frozen=True, slots=True)
 class CompactResponse:
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class DefragmentResponse:
     revision: int
 
 
@@ -301,6 +313,7 @@ Response = (
     | LeaseRevokeResponse
     | LeaseCheckpointResponse
     | AlarmResponse
+    | DefragmentResponse
     | ErrorResponse
 )
 

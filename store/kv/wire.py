@@ -18,6 +18,7 @@ from store.kv.messages import (
     AlarmResponse,
     AlarmType,
     CompactResponse,
+    DefragmentResponse,
     DeleteRangeResponse,
     ErrorResponse,
     Event,
@@ -89,6 +90,7 @@ def event_from_wire(obj: object) -> Event:
 # --- responses -----------------------------------------------------------------------------
 
 _RANGE, _PUT, _DELETE, _TXN, _COMPACT, _GRANT, _REVOKE, _CHECKPOINT, _ALARM, _ERROR = range(10)
+_DEFRAGMENT = 10
 
 
 def response_to_wire(resp: Response | OpResponse) -> Wire:
@@ -119,6 +121,8 @@ def response_to_wire(resp: Response | OpResponse) -> Wire:
             return [_CHECKPOINT, resp.revision]
         case AlarmResponse():
             return [_ALARM, resp.revision, [int(a) for a in resp.alarms]]
+        case DefragmentResponse():
+            return [_DEFRAGMENT, resp.revision]
         case ErrorResponse():
             return [_ERROR, resp.revision, resp.kind, resp.code, resp.message]
     raise TypeError(f"not a KV response: {type(resp).__name__}")
@@ -186,6 +190,7 @@ _DECODE: dict[int, tuple[int, Callable[[list[object]], Response]]] = {
             codec.expect_int(w[1]), tuple(_alarm(a) for a in codec.expect_list(w[2]))
         ),
     ),
+    _DEFRAGMENT: (2, lambda w: DefragmentResponse(codec.expect_int(w[1]))),
     _ERROR: (
         5,
         lambda w: ErrorResponse(codec.expect_int(w[1]), _str(w[2]), _str(w[3]), _str(w[4])),

@@ -690,6 +690,7 @@ class Member:
             "revision": self.machine.revision,
             "compact_revision": self.machine.compact_revision,
             "db_size": self.machine.db_size,
+            "db_size_in_use": self.machine.db_size_in_use,
             "is_learner": self.id in conf.learners,
             "alarms": [int(a) for a in self.machine.alarms()],
             "snapshot_index": self._snap_index,

@@ -12,6 +12,7 @@ from store.kv.messages import (
     Compare,
     CompareResult,
     CompareTarget,
+    DefragmentRequest,
     DeleteRangeRequest,
     LeaseCheckpoint,
     LeaseCheckpointRequest,
@@ -122,4 +123,5 @@ any_requests: st.SearchStrategy[Request] = st.one_of(
         st.lists(st.builds(LeaseCheckpoint, int64, int64), max_size=3).map(tuple),
     ),
     st.builds(AlarmRequest, st.sampled_from(AlarmAction), st.sampled_from(AlarmType)),
+    st.just(DefragmentRequest()),
 )

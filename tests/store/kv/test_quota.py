@@ -15,6 +15,8 @@ from store.kv.messages import (
     Compare,
     CompareResult,
     CompareTarget,
+    DefragmentRequest,
+    DefragmentResponse,
     DeleteRangeRequest,
     LeaseGrantRequest,
     LeaseRevokeRequest,
@@ -68,15 +70,79 @@ def test_while_alarmed_reads_deletes_revokes_and_compaction_work() -> None:
     assert a.machine.alarms() == (AlarmType.NOSPACE,)  # compaction alone does not disarm
 
 
-def test_only_disarm_clears_the_alarm_and_compaction_makes_room_again() -> None:
+def test_only_disarm_clears_the_alarm_and_defragmentation_makes_room_again() -> None:
+    """etcd maintenance.md "Space quota": compact, defrag, disarm, and puts work again."""
     a = full()
+    filled = a.machine.db_size
     a.ok(CompactRequest(a.machine.revision))
+    assert a.machine.db_size_in_use < filled  # compaction freed space...
+    assert a.machine.db_size == filled  # ...that stays allocated until a defrag, as in etcd
     assert a.err(PutRequest(b"k", b"v")).kind == ErrorKind.NO_SPACE
     resp = a.ok(AlarmRequest(AlarmAction.DEACTIVATE, AlarmType.NOSPACE))
     assert isinstance(resp, AlarmResponse) and resp.alarms == ()
+    # Disarmed but not defragmented: the put still does not fit and raises the alarm again.
+    assert a.err(PutRequest(b"k", b"v")).kind == ErrorKind.NO_SPACE
+    assert a.machine.alarms() == (AlarmType.NOSPACE,)
+    defrag = a.ok(DefragmentRequest())
+    assert isinstance(defrag, DefragmentResponse) and defrag.revision == a.machine.revision
+    assert a.machine.db_size == a.machine.db_size_in_use
+    assert a.machine.alarms() == (AlarmType.NOSPACE,)  # defrag alone does not disarm
+    a.ok(AlarmRequest(AlarmAction.DEACTIVATE, AlarmType.NOSPACE))
     a.ok(PutRequest(b"k", b"v"))
     listed = a.ok(AlarmRequest(AlarmAction.GET))
     assert isinstance(listed, AlarmResponse) and listed.alarms == ()
+
+
+def test_freed_space_is_reused_before_the_allocation_grows() -> None:
+    """Like bbolt's free pages: writes after a compaction fill freed space first, so db_size
+    stays at its high-water mark until in-use data passes it."""
+    a = Applier(KVConfig(quota_bytes=1 << 20))
+    for i in range(10):
+        a.ok(PutRequest(b"k", b"x" * 100 + b"%d" % i))
+    high = a.machine.db_size
+    a.ok(CompactRequest(a.machine.revision))
+    for i in range(5):
+        a.ok(PutRequest(b"k", b"y" * 100 + b"%d" % i))
+    assert a.machine.db_size_in_use < high == a.machine.db_size
+    for i in range(10):
+        a.ok(PutRequest(b"k", b"z" * 100 + b"%d" % i))
+    assert a.machine.db_size == a.machine.db_size_in_use > high
+
+
+def test_a_revoke_frees_lease_space_only_for_a_defrag() -> None:
+    a = Applier(KVConfig(quota_bytes=1 << 20))
+    a.ok(LeaseGrantRequest(60, 7))
+    before = a.machine.db_size
+    a.ok(LeaseRevokeRequest(7))
+    assert a.machine.db_size == before > a.machine.db_size_in_use
+    a.ok(DefragmentRequest())
+    assert a.machine.db_size == a.machine.db_size_in_use == 0
+
+
+def test_allocation_is_replicated_state() -> None:
+    """db_size decides NOSPACE inside apply, so a member restored from a snapshot must agree
+    on it, defragmented or not."""
+    a = full()
+    a.ok(CompactRequest(a.machine.revision))
+    restored = KVStateMachine.from_snapshot(a.machine.to_snapshot(), KVConfig(quota_bytes=QUOTA))
+    assert (restored.db_size, restored.db_size_in_use) == (
+        a.machine.db_size,
+        a.machine.db_size_in_use,
+    )
+    assert restored.status() == a.machine.status()
+
+
+def test_fresh_store_reports_compact_revision_minus_one_as_etcd_does() -> None:
+    """etcd 3.4.23 on a fresh data dir: `etcdctl endpoint hashkv` reports compact_revision -1
+    (mvcc compactMainRev starts at -1); `compact 0` then succeeds once, a second one fails with
+    ErrCompacted, and after it the compact revision is 0 (observed against Debian's etcd)."""
+    a = Applier()
+    assert a.machine.compact_revision == -1
+    assert a.machine.hash_kv()[2] == -1
+    assert a.machine.status().compact_revision == -1
+    a.ok(CompactRequest(0))
+    assert a.machine.compact_revision == 0
+    assert a.err(CompactRequest(0)).kind == ErrorKind.COMPACTED
 
 
 def test_the_alarm_is_replicated_state() -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from store.kv.machine import KVStateMachine, SnapshotError
 from store.kv.messages import (
     CompactRequest,
+    DefragmentRequest,
     LeaseGrantRequest,
     PutRequest,
     RangeRequest,
@@ -24,7 +25,13 @@ from tests.store.kv import strategies as s
 from tests.store.kv.helpers import Applier
 
 writes = st.lists(
-    st.one_of(s.puts, s.deletes, s.txns(1), st.builds(CompactRequest, st.integers(1, 20))),
+    st.one_of(
+        s.puts,
+        s.deletes,
+        s.txns(1),
+        st.builds(CompactRequest, st.integers(1, 20)),
+        st.just(DefragmentRequest()),
+    ),
     max_size=20,
 )
 

@@ -12,6 +12,7 @@ from store.kv.messages import (
     AlarmAction,
     AlarmRequest,
     CompactRequest,
+    DefragmentRequest,
     LeaseGrantRequest,
     LeaseRevokeRequest,
     Request,
@@ -38,6 +39,7 @@ requests = st.lists(
         st.builds(LeaseGrantRequest, st.integers(1, 60), st.integers(0, 3)),
         st.builds(LeaseRevokeRequest, st.integers(0, 3)),
         st.just(AlarmRequest(AlarmAction.GET)),
+        st.just(DefragmentRequest()),
     ),
     max_size=25,
 )
