@@ -7,10 +7,12 @@ Checked in both modes: every pod pings every other pod (30 pairs); each node's k
 workload routes, its blackhole and one route per remote block; `tabbyctl node status` on a live
 node shows the BGP peers, and route counts equal to what the kernel holds, the pod MTU and the
 tunnel; a block released by one node and claimed by another moves its routes on every node
-(withdrawn, then routed to the new owner) and a pod in it is reachable. Stopping a node's bgpd:
-in no-encap mode its block is withdrawn elsewhere while that node's felixd keeps its own routes
-as stale (felixd's side of graceful restart), and starting bgpd again brings everything back; in
-VXLAN mode no route changes and the pods still answer. Nothing outside the lab's namespaces
+(withdrawn, then routed to the new owner) and a pod in it is reachable. No-encap: a kill -9
+of a node's bgpd and its restart is a graceful restart end to end (peers keep its block, its
+felixd keeps its routes as stale, bgpd defers its first snapshot until End-of-RIB): every pair
+pings throughout and no node's kernel sees a route deleted or added; a clean stop of that bgpd
+then withdraws its block elsewhere while its felixd keeps its own routes as stale. VXLAN:
+stopping bgpd changes no route and the pods still answer. Nothing outside the lab's namespaces
 changes.
 """
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from ctl.cluster.procs import kill9
 from ipc import RPCClient
 from tests.felixd.netns.lab import Lab, LabNode, Pod, until
 from tests.felixd.netns.nsutil import ns_name, root_snapshot
@@ -167,15 +170,47 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
     await until(lambda: f"blackhole {SPARE}" in n1.routes(), "n1's blackhole for its new block")
     await lab.until_pings([*n2.pods, *n3.pods], [pod])
 
-    lab.stop_daemon(n3, "bgpd")
     if lab.vxlan_mode == "Always":
         # VXLAN routes come from the store (Calico's VXLAN mode needs no BGP): nothing moves.
+        lab.stop_daemon(n3, "bgpd")
         before = [node.routes() for node in lab.nodes]
         await lab.until_pings([*n1.pods, *n2.pods], n3.pods)
         assert [node.routes() for node in lab.nodes] == before
         return
-    # No-encap: stopping n3's bgpd (SIGTERM: a Cease to its peers) withdraws n3's block on n1
-    # and n2; felixd on n3 keeps the routes bgpd had given it, marked stale, until bgpd is back.
+
+    # Graceful restart (RFC 4724) across the whole stack: kill -9 n3's bgpd (no Cease; the
+    # restart marker stays) and start it again. n1 and n2, as helpers, keep n3's block while it
+    # is away; felixd on n3 keeps its routes (stale); every pair still pings meanwhile. bgpd comes
+    # back with the Restart State bit and defers its first snapshot to felixd until End-of-RIB
+    # from its peers, so no node's kernel sees a route deleted or added (`ip monitor route`).
+    monitors = [
+        subprocess.Popen(  # noqa: ASYNC220 - background readers, collected below
+            ["ip", "-n", node.ns, "monitor", "route"], stdout=subprocess.PIPE, text=True
+        )
+        for node in lab.nodes
+    ]
+    try:
+        kill9(n3.procs.pop("bgpd"))
+        status = await status_when(n3, lambda s: not s["bgpd_connected"])
+        assert status["stale_routes"] == 3, status
+        await lab.until_pings(timeout=10)
+        await lab.start_daemon(n3, "bgpd")
+        status = await status_when(n3, lambda s: bool(s["bgpd_connected"]), timeout=40)
+        assert status["stale_routes"] == 0, status
+        for node in (n1, n2):
+            await until(lambda node=node: established(node, n3), "n3's session again", 30)  # type: ignore[misc]
+        await lab.until_pings(timeout=10)
+    finally:
+        outputs = []
+        for monitor in monitors:
+            monitor.terminate()
+            outputs.append(monitor.communicate(timeout=10)[0])
+    for node, out in zip(lab.nodes, outputs, strict=True):
+        assert "proto 80" not in out, f"{node.name}: {out}"
+
+    # A clean stop (SIGTERM: a Cease to its peers) is not a restart: n1 and n2 withdraw n3's
+    # block at once; felixd on n3 still keeps the routes bgpd had given it, marked stale.
+    lab.stop_daemon(n3, "bgpd")
     for node in (n1, n2):
         await until(lambda node=node: n3.block not in node.routes(), "n3's block withdrawn")  # type: ignore[misc]
     status = await status_when(n3, lambda s: not s["bgpd_connected"])
@@ -183,10 +218,8 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
     kept = n3.routes()
     for block, owner in ((n1.block, n1), (n2.block, n2), (SPARE, n1)):
         assert f"{block} {via(lab, owner)}" in kept
-    await lab.start_daemon(n3, "bgpd")
-    await lab.until_pings(n3.pods, timeout=30)
-    await lab.until_pings([*n1.pods, *n2.pods], n3.pods, timeout=30)
-    status = await status_when(n3, lambda s: bool(s["bgpd_connected"]))
-    assert status["stale_routes"] == 0, status
-    counts = status["routes"]
-    assert isinstance(counts, dict) and counts["remote-direct"] == 3, counts
+
+
+def established(node: LabNode, peer: LabNode) -> bool:
+    text = node_status(node)
+    return bool(re.search(rf"\| {re.escape(peer.address)} +\| node-to-node mesh \| up ", text))
