@@ -263,6 +263,9 @@ class StoreClient:
                     raise KVError(kind) from None
                 last = f"{client.endpoints[0]}: {exc.code}: {exc.message}"
                 if exc.code in _MAYBE_EXECUTED and not retry_any:
+                    # Not retried, but the next call goes elsewhere: a member that failed a
+                    # write this way (lost connection, failed handler) is suspect.
+                    self._rotate(index)
                     raise StoreUnavailableError(f"{method}: {last}", outcome_unknown=True) from None
                 if exc.code not in _NOT_EXECUTED and exc.code not in _MAYBE_EXECUTED:
                     raise StoreUnavailableError(f"{method}: {last}") from None

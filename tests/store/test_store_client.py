@@ -66,6 +66,9 @@ async def test_reads_move_on_writes_only_when_not_executed(
             with pytest.raises(StoreUnavailableError) as err:
                 await kv.put(b"k", b"v")
             assert err.value.outcome_unknown and calls == ["bad.write"]
+            # The suspect member is left: the next write goes to the other one.
+            assert (await kv.put(b"k", b"v")).revision == 4
+            assert calls == ["bad.write", "good.write"]
     finally:
         await kv.close()
         await bad.close()
