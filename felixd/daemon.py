@@ -216,6 +216,7 @@ class CachedKernel:
             devices=copy.devices,
             sysctls=copy.sysctls,
             nft_tables=copy.nft_tables,
+            tunnels=copy.tunnels,
         )
 
     def apply(self, ops: Sequence[Op]) -> list[OpResult]:

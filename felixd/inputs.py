@@ -63,8 +63,13 @@ def node_info(res: Resource[object]) -> NodeInfo:
     )
     tunnel = getattr(spec, "ipv4_vxlan_tunnel_addr", None)
     mac = getattr(spec, "vxlan_tunnel_mac_addr", None)
+    ipip = getattr(bgp, "ipv4_ipip_tunnel_addr", None)
     return NodeInfo(
-        res.metadata.name, addresses, str(tunnel) if tunnel is not None else None, mac or None
+        res.metadata.name,
+        addresses,
+        str(tunnel) if tunnel is not None else None,
+        mac or None,
+        str(ipip) if ipip is not None else None,
     )
 
 

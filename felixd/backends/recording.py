@@ -20,6 +20,7 @@ from felixd.backends.base import OpResult
 from felixd.plan.model import (
     FdbEntry,
     FdbKey,
+    IpipDevice,
     Neighbour,
     NeighbourKey,
     NftTable,
@@ -45,6 +46,7 @@ from felixd.plan.ops import (
     ReplaceNeighbour,
     ReplaceNftTable,
     ReplaceRoute,
+    SetIpipDevice,
     SetSysctl,
     SetVxlanDevice,
 )
@@ -59,6 +61,7 @@ class RecordingKernel:
         self.fdb: dict[FdbKey, FdbEntry] = {}
         self.sysctls: dict[str, str] = {}
         self.nft_tables: dict[tuple[str, str], NftTable] = {}
+        self.tunnels: dict[str, IpipDevice] = {}
         self.applied: list[Op] = []
         self.batches = 0
 
@@ -71,6 +74,7 @@ class RecordingKernel:
         kernel.fdb = dict(state.fdb)
         kernel.sysctls = dict(state.sysctls)
         kernel.nft_tables = dict(state.nft_tables)
+        kernel.tunnels = dict(state.tunnels)
         return kernel
 
     # -- what tests do to the world --------------------------------------------------------
@@ -82,6 +86,7 @@ class RecordingKernel:
         """A link disappears (a pod's veth deleted): the kernel flushes everything on it."""
         self.links.discard(name)
         self.devices.pop(name, None)
+        self.tunnels.pop(name, None)
         self.routes = {k: r for k, r in self.routes.items() if name not in r.devices}
         self.neighbours = {k: n for k, n in self.neighbours.items() if n.dev != name}
         self.fdb = {k: e for k, e in self.fdb.items() if e.dev != name}
@@ -110,6 +115,7 @@ class RecordingKernel:
             devices=dict(self.devices),
             sysctls=dict(self.sysctls),
             nft_tables=dict(self.nft_tables),
+            tunnels=dict(self.tunnels),
         )
 
     def apply(self, ops: Sequence[Op]) -> list[OpResult]:
@@ -169,6 +175,10 @@ class RecordingKernel:
                 if not have.same_identity(device):
                     return errno.EOPNOTSUPP  # the kernel cannot change a VNI in place
                 self.devices[device.name] = device
+            case SetIpipDevice(ipip):
+                if ipip.name not in self.links:
+                    return errno.EOPNOTSUPP  # tunl0 missing: the kernel has no ipip module
+                self.tunnels[ipip.name] = ipip
             case DeleteLink(name):
                 if name not in self.links:
                     return errno.ENODEV

@@ -51,6 +51,7 @@ from felixd.plan.ops import (
     ReplaceNeighbour,
     ReplaceNftTable,
     ReplaceRoute,
+    SetIpipDevice,
     SetSysctl,
     SetVxlanDevice,
 )
@@ -111,6 +112,7 @@ def compare(desired: DesiredDataplane, observed: ObservedState) -> Diff:
     """The batch and the blocked entries; `diff` and `blocked` are its two halves."""
     batch = _Batch(desired.owner)
     _links(batch, desired, observed)
+    _tunnels(batch, desired, observed)
     _sysctls(batch, desired, observed)
     _fdb(batch, desired, observed)
     _neighbours(batch, desired, observed)
@@ -215,6 +217,17 @@ def _links(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) ->
         elif have != want:
             batch.creates.append(SetVxlanDevice(want))
     batch.live = frozenset((observed.links - batch.deleted) | created)
+
+
+def _tunnels(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) -> None:
+    # tunl0 exists exactly when the kernel has the ipip module (the module makes it in every
+    # namespace): without it, the device and every route via it are blocked, not failed.
+    for name in sorted(desired.tunnels):
+        want = desired.tunnels[name]
+        if name not in batch.live:
+            batch.block("Link", name, "interface is missing (no ipip module in this kernel?)")
+        elif observed.tunnels.get(name) != want:
+            batch.creates.append(SetIpipDevice(want))
 
 
 def _sysctls(batch: _Batch, desired: DesiredDataplane, observed: ObservedState) -> None:

@@ -37,6 +37,7 @@ class NodeInfo:
     addresses: tuple[str, ...] = ()
     ipv4_vxlan_tunnel_address: str | None = None
     vxlan_tunnel_mac: str | None = None
+    ipv4_ipip_tunnel_address: str | None = None  # Node.spec.bgp.ipv4IPIPTunnelAddr
 
     @property
     def key(self) -> str:

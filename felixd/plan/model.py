@@ -146,6 +146,17 @@ class VxlanDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class IpipDevice:
+    """The IPIP device `tunl0` as felix configures it (calico.md §4.2, ipip_mgr.go): up, with
+    this MTU and exactly this IPv4 address (`/32`, "" for none). The kernel makes `tunl0` when
+    the ipip module loads, in every namespace; felixd never creates or deletes it."""
+
+    name: str
+    mtu: int
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
 class NftSet:
     name: str
     type: str  # "ipv4_addr" | "ipv6_addr"
@@ -285,6 +296,7 @@ class ObservedState:
     devices: Mapping[str, VxlanDevice] = field(default_factory=dict)
     sysctls: Mapping[str, str] = field(default_factory=dict)
     nft_tables: Mapping[tuple[str, str], NftTable] = field(default_factory=dict)
+    tunnels: Mapping[str, IpipDevice] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +323,7 @@ class DesiredDataplane:
     devices: Mapping[str, VxlanDevice] = field(default_factory=dict)
     sysctls: Mapping[str, str] = field(default_factory=dict)
     nft_tables: Mapping[tuple[str, str], NftTable] = field(default_factory=dict)
+    tunnels: Mapping[str, IpipDevice] = field(default_factory=dict)
     pod_mtu: int = 1500
     stale_prefixes: frozenset[str] = frozenset()
     problems: tuple[Problem, ...] = ()

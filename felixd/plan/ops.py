@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from felixd.plan.model import FdbEntry, Neighbour, NftTable, Route, VxlanDevice
+from felixd.plan.model import FdbEntry, IpipDevice, Neighbour, NftTable, Route, VxlanDevice
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,15 @@ class SetVxlanDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class SetIpipDevice:
+    """Bring the IPIP device up with this MTU and exactly this address (felix's
+    configureIPIPDevice); the netlink backend's `ensure_ipip` does it, writing only what
+    differs."""
+
+    device: IpipDevice
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteLink:
     """Delete a link felixd created; the kernel drops its routes, neighbours and FDB with it."""
 
@@ -114,6 +123,7 @@ Op = (
     | DeleteFdb
     | AddVxlanDevice
     | SetVxlanDevice
+    | SetIpipDevice
     | DeleteLink
     | SetSysctl
     | AddNftTable

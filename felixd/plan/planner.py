@@ -48,6 +48,7 @@ from felixd.plan.model import (
     DesiredDataplane,
     FdbEntry,
     FdbKey,
+    IpipDevice,
     Neighbour,
     NeighbourKey,
     NextHop,
@@ -165,6 +166,7 @@ class Planner:
         self.ipip_mtu = DEFAULT_MTU - OVERHEAD["ipip"]
         self.remotes: dict[str, _Remote] = {}
         self.nft: NftTable | None = None
+        self.ipip: IpipDevice | None = None
         self.pod_mtu = DEFAULT_MTU
         self.route_src: dict[RouteKey, Source] = {}
         self.clashed: set[Source] = set()
@@ -201,6 +203,8 @@ class Planner:
         ]
         if vxlan_on:
             self.vxlan = self._vxlan_device(vxlan_mtu)
+        if ipip_on:
+            self.ipip = self._ipip_device(ipip_mtu)
         self._workloads()
         self._blocks()
         self._best_paths()
@@ -220,6 +224,7 @@ class Planner:
             devices={vxlan.name: vxlan} if vxlan is not None else {},
             sysctls=dict(self.sysctls) if copy else self.sysctls,
             nft_tables={nft.key: nft} if nft is not None else {},
+            tunnels={self.ipip.name: self.ipip} if self.ipip is not None else {},
             pod_mtu=self.pod_mtu,
             stale_prefixes=frozenset(self.stale),
             problems=problems,
@@ -535,6 +540,19 @@ class Planner:
             mtu=mtu,
             address=f"{tunnel}/32",
         )
+
+    def _ipip_device(self, mtu: int) -> IpipDevice:
+        """tunl0 up with the IPIP MTU and the node's IPIP tunnel address (calico.md §4.2, §4.6;
+        felix's configureIPIPDevice). Without an address it is still configured, with none:
+        remote blocks route through it either way, and the missing address is reported."""
+        node = self.state.nodes.get(self.me)
+        text = node.ipv4_ipip_tunnel_address if node is not None else None
+        tunnel = parse_address(text or "")
+        if node is not None and (tunnel is None or tunnel.version != 4):
+            self.problem("Node", self.me, "IPIP needs this node's ipv4IPIPTunnelAddr")
+            tunnel = None
+        address = f"{tunnel}/32" if tunnel is not None else ""
+        return IpipDevice(self.cfg.ipip_device, mtu, address)
 
     def _parent_nic(self, ip: IPAddress) -> str | None:
         for iface in sorted(self.state.host_interfaces.values(), key=lambda i: i.name):

@@ -11,6 +11,7 @@ from felixd.plan.addresses import network_sort_key
 from felixd.plan.model import (
     DesiredDataplane,
     FdbEntry,
+    IpipDevice,
     Neighbour,
     NextHop,
     ObservedState,
@@ -35,6 +36,7 @@ from felixd.plan.ops import (
     ReplaceNeighbour,
     ReplaceNftTable,
     ReplaceRoute,
+    SetIpipDevice,
     SetSysctl,
     SetVxlanDevice,
 )
@@ -90,9 +92,15 @@ def device_text(dev: VxlanDevice) -> str:
     )
 
 
+def tunnel_text(dev: IpipDevice) -> str:
+    inet = f" inet {dev.address}" if dev.address else ""
+    return f"{dev.name}: ipip mtu {dev.mtu}{inet} up"
+
+
 def dataplane_lines(dp: DesiredDataplane | ObservedState) -> list[str]:
     """Every entry, grouped devices, FDB, neighbours, routes; sorted inside each group."""
     lines = [device_text(dp.devices[n]) for n in sorted(dp.devices)]
+    lines += [tunnel_text(dp.tunnels[n]) for n in sorted(dp.tunnels)]
     lines += [fdb_text(dp.fdb[k]) for k in sorted(dp.fdb)]
     lines += [neighbour_text(dp.neighbours[k]) for k in sorted(dp.neighbours)]
     keys = sorted(dp.routes, key=lambda k: (k[0], network_sort_key(k[1]), k[2]))
@@ -125,6 +133,8 @@ def op_text(op: Op) -> str:
             return f"link add {device_text(device)}"
         case SetVxlanDevice(device):
             return f"link set {device_text(device)}"
+        case SetIpipDevice(ipip):
+            return f"link set {tunnel_text(ipip)}"
         case DeleteLink(name):
             return f"link del {name}"
         case SetSysctl(path, value):

@@ -219,6 +219,7 @@ CASES: list[Case] = [
         EncapMode.ALWAYS,
         _no_encap,
         [
+            "tunl0: ipip mtu 1480 inet 10.244.0.1/32 up",
             POD_NEIGH,
             *LOCAL,
             "10.244.1.0/26 via 192.168.1.11 dev tunl0 proto 80 onlink mtu 1480",
@@ -232,6 +233,7 @@ CASES: list[Case] = [
         EncapMode.CROSS_SUBNET,
         _no_encap,
         [
+            "tunl0: ipip mtu 1480 inet 10.244.0.1/32 up",
             POD_NEIGH,
             *LOCAL,
             "10.244.1.0/26 via 192.168.1.11 dev eth0 proto 80 onlink",

@@ -31,9 +31,15 @@ def world(
     config: FelixConfig | None = None,
 ) -> PlannerState:
     state = PlannerState(ME, config)
-    state.set(NodeInfo("node-a", ("192.168.1.10/24",), "10.244.0.1", "66:00:00:00:00:0a"))
-    state.set(NodeInfo("node-b", ("192.168.1.11/24",), "10.244.1.1", "66:00:00:00:00:0b"))
-    state.set(NodeInfo("node-c", ("192.168.2.12/24",), "10.244.2.1", "66:00:00:00:00:0c"))
+    state.set(
+        NodeInfo("node-a", ("192.168.1.10/24",), "10.244.0.1", "66:00:00:00:00:0a", "10.244.0.1")
+    )
+    state.set(
+        NodeInfo("node-b", ("192.168.1.11/24",), "10.244.1.1", "66:00:00:00:00:0b", "10.244.1.1")
+    )
+    state.set(
+        NodeInfo("node-c", ("192.168.2.12/24",), "10.244.2.1", "66:00:00:00:00:0c", "10.244.2.1")
+    )
     state.set(HostInterface("lo", ("127.0.0.1/8",), 65536))
     state.set(HostInterface("eth0", ("192.168.1.10/24",), 1500))
     state.set(Pool("default-pool", "10.244.0.0/16", ipip, vxlan, nat_outgoing=nat))
