@@ -32,15 +32,25 @@ from hypothesis.reporting import with_reporter
 from bgpd.fuzz import cases
 from bgpd.fuzz.cases import Example
 from bgpd.fuzz.speaker import HarnessError, Speaker
+from bgpd.fuzz.stateful import (
+    SequenceReport,
+    StatefulResult,
+    Step,
+    replay_steps,
+    run_stateful,
+)
 from bgpd.fuzz.target import Target
 from bgpd.fuzz.verdict import (
     Finding,
+    Liveness,
     Observation,
     describe_notification,
+    disabled_family,
     judge_malformed,
     judge_propagation,
+    summarize_liveness,
 )
-from bgpd.wire import PathAttributes, Update, WireContext, encode_message, format_prefix
+from bgpd.wire import Action, PathAttributes, Update, WireContext, encode_message, format_prefix
 from bgpd.wire.attributes import AS_SEQUENCE
 
 PROBE = bytes((24, 10, 0, 0))  # 10.0.0.0/24: the NLRI of every malformed UPDATE strategy
@@ -59,6 +69,7 @@ class Options:
     database: Path | None = None
     properties: tuple[str, ...] = cases.PROPERTIES
     settle: float = 3.0  # how long to wait for the barrier / a NOTIFICATION
+    steps: int = 10  # stateful mode: the longest sequence (hypothesis's stateful_step_count)
     workdir: Path | None = None
 
 
@@ -116,6 +127,11 @@ class RunResult:
     elapsed: float = 0.0
     harness_errors: list[str] = field(default_factory=list)
     per_property: dict[str, int] = field(default_factory=dict)
+    liveness: list[Liveness] = field(default_factory=list)
+
+    @property
+    def liveness_findings(self) -> list[Finding]:
+        return [f for lv in self.liveness for f in lv.findings]
 
     @property
     def rate(self) -> float:
@@ -136,6 +152,17 @@ class Harness:
         self.token = 0
         self.target_as = target.asn
         self.last_exit: int | None = None
+        self.sessions: list[tuple[str, Speaker]] = []  # every session opened, for liveness
+
+    def liveness(self) -> list[Liveness]:
+        """The target's longest silences per role over the run (RFC 4271 §4.4, §10)."""
+        now = self.loop.time()
+        per: dict[str, list[tuple[int, float, float]]] = {}
+        for role, sp in self.sessions:
+            g = sp.gaps(now)
+            if g is not None:
+                per.setdefault(role, []).append((sp.negotiated_hold, g[0], g[1]))
+        return [summarize_liveness(role, per[role]) for role in sorted(per)]
 
     # --- target process ---------------------------------------------------------------------
     def start_target(self) -> None:
@@ -170,7 +197,13 @@ class Harness:
         return self.proc.poll()
 
     # --- sessions -----------------------------------------------------------------------------
-    def _speaker(self, role: str, four_octet_as: bool) -> Speaker:
+    def _speaker(
+        self,
+        role: str,
+        four_octet_as: bool,
+        hold_time: int | None = None,
+        route_refresh: bool = True,
+    ) -> Speaker:
         r = self.target.fuzzer if role == "fuzzer" else self.target.monitor
         return Speaker(
             self.target.address,
@@ -179,13 +212,21 @@ class Harness:
             r.asn,
             int(ipaddress.IPv4Address(r.address)),
             four_octet_as,
-            self.target.hold_time,
+            self.target.hold_time if hold_time is None else hold_time,
+            route_refresh,
         )
 
-    async def _connect(self, role: str, four_octet_as: bool, deadline: float) -> Speaker:
+    async def _connect(
+        self,
+        role: str,
+        four_octet_as: bool,
+        deadline: float,
+        hold_time: int | None = None,
+        route_refresh: bool = True,
+    ) -> Speaker:
         last: Exception | None = None
         while time.monotonic() < deadline:
-            sp = self._speaker(role, four_octet_as)
+            sp = self._speaker(role, four_octet_as, hold_time, route_refresh)
             try:
                 await sp.connect(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
             except HarnessError as err:
@@ -194,6 +235,7 @@ class Harness:
                 continue
             if sp.peer_open is not None and not self.target_as:
                 self.target_as = sp.peer_open.asn
+            self.sessions.append((role, sp))
             return sp
         raise HarnessError(f"{role}: {last}")
 
@@ -270,10 +312,11 @@ class Harness:
             down = sp.closed.is_set()
             await sp.close()
             # A Cease (Connection Rejected; Collision Resolution with the session just dropped,
-            # RFC 4486 §4) is never the answer to an OPEN error: the connection was refused.
-            refused = down and (
-                (sp.peer_open is None and not sp.notifications)
-                or bool(sp.notifications and sp.notifications[0].code == 6)
+            # RFC 4486 §4) is never the answer to an OPEN error: the connection was refused,
+            # in Idle (RFC 4271 §8.2.2) or while the target still held the old session
+            # (§6.8). The Cease may be read before the close is: it alone decides.
+            refused = bool(sp.notifications and sp.notifications[0].code == 6) or (
+                down and sp.peer_open is None and not sp.notifications
             )
             if not refused or time.monotonic() > deadline:
                 return sp, down
@@ -310,12 +353,15 @@ class Harness:
         if fuzzer.closed.is_set():
             await fuzzer.wait_for(lambda: False, 0.05)
         exp = ex.expected
+        ipv4_disabled = (
+            exp is not None
+            and exp.action is Action.AFISAFI_DISABLE
+            and not fuzzer.closed.is_set()
+            and disabled_family(exp.data) == (1, 1)
+        )
         if (
-            barrier
-            and exp is not None
-            and exp.action is not None
-            and exp.action.name == "TREAT_AS_WITHDRAW"
-        ):
+            barrier and exp is not None and exp.action is Action.TREAT_AS_WITHDRAW
+        ) or ipv4_disabled:
             # Export order across prefixes is the target's choice: give the withdrawal time.
             await monitor.wait_for(lambda: PROBE not in monitor.routes, 0.5)
         if barrier and ex.sent is not None:
@@ -345,6 +391,11 @@ class Harness:
             monitor_down=monitor.closed.is_set(),
             exit_status=self.exited(),
         )
+        if exp is not None and exp.action is Action.AFISAFI_DISABLE and not fuzzer.closed.is_set():
+            # RFC 4760 §7: the target may now ignore a family for the rest of this session.
+            await fuzzer.close()
+            self.fuzzer = None
+            return obs
         if ex.sent is not None and not fuzzer.closed.is_set():
             # Withdraw and wait for it at the monitor, so that the next example announcing the
             # same prefix is seen fresh (targets may coalesce a withdraw and a re-announce).
@@ -486,6 +537,8 @@ def fuzz(
             result.reports.append(report)
     finally:
         result.elapsed = time.monotonic() - start
+        with contextlib.suppress(Exception):
+            result.liveness = harness.liveness()
         harness.close()
     return result
 
@@ -497,5 +550,30 @@ def replay(target: Target, ex: Example, options: Options) -> Report:
         return Report(
             ex.property, ex, findings, obs, replay_command(target, ex), harness.log_tail()
         )
+    finally:
+        harness.close()
+
+
+def fuzz_stateful(
+    target: Target,
+    options: Options,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> StatefulResult:
+    """Stateful mode (`bgpd.fuzz.stateful`): sequences against a model of the advertised
+    table, shrunk to a minimal failing sequence."""
+    harness = Harness(target, options)
+    try:
+        result = run_stateful(harness, options, progress)
+        with contextlib.suppress(Exception):
+            result.liveness = harness.liveness()
+        return result
+    finally:
+        harness.close()
+
+
+def replay_sequence(target: Target, steps: list[Step], options: Options) -> SequenceReport | None:
+    harness = Harness(target, options)
+    try:
+        return replay_steps(harness, steps, options.settle)
     finally:
         harness.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from bgpd.fuzz.verdict import Route
 from bgpd.wire import (
@@ -28,7 +29,7 @@ from bgpd.wire import (
     decode_message,
     encode_message,
 )
-from bgpd.wire.capabilities import FourOctetAs, Multiprotocol, RouteRefreshCapability
+from bgpd.wire.capabilities import Capability, FourOctetAs, Multiprotocol, RouteRefreshCapability
 from bgpd.wire.context import IPV4_UNICAST
 
 Prefix = bytes
@@ -74,6 +75,7 @@ class Speaker:
     router_id: int
     four_octet_as: bool = True
     hold_time: int = 30
+    route_refresh: bool = True
     context: WireContext = field(default_factory=WireContext)
     routes: dict[Prefix, Route] = field(default_factory=dict)
     received: int = 0  # UPDATE announcements received, for "fresh since" checks
@@ -83,12 +85,20 @@ class Speaker:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     peer_open: Open | None = None
+    # Liveness (RFC 4271 §4.4, §10): loop times of what the target sent once Established.
+    negotiated_hold: int = 0
+    established_at: float | None = None
+    ended_at: float | None = None
+    keepalive_times: list[float] = field(default_factory=list)
+    hold_restart_times: list[float] = field(default_factory=list)  # KEEPALIVE or UPDATE
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def _open(self) -> Open:
-        caps = (Multiprotocol(*IPV4_UNICAST), RouteRefreshCapability())
+        caps: tuple[Capability, ...] = (Multiprotocol(*IPV4_UNICAST),)
+        if self.route_refresh:
+            caps = (*caps, RouteRefreshCapability())
         if self.four_octet_as:
             return Open.build(self.asn, self.hold_time, self.router_id, caps)
         return Open(self.asn, self.hold_time, self.router_id, caps)
@@ -148,20 +158,19 @@ class Speaker:
                 framer.context = self.context
                 self._writer.write(encode_message(Keepalive(), self.context))
             elif isinstance(msg, Keepalive) and got_open:
+                assert self.peer_open is not None
+                # RFC 4271 §4.2: the smaller of the two Hold Times; 0 means no keepalives.
+                self.negotiated_hold = min(self.hold_time, self.peer_open.hold_time)
+                self.established_at = asyncio.get_running_loop().time()
                 return
 
     async def _read_loop(self, framer: Framer) -> None:
         assert self._reader is not None
+        data = b""
         try:
             while True:
-                data = await self._reader.read(65536)
-                if not data:
-                    break
-                try:
-                    framer.feed(data)
-                except BGPError as err:
-                    self.undecodable.append((bytes(data[:64]), err))
-                    return
+                # Frames that came with the handshake's last read are already in the
+                # framer: handle them before waiting for more bytes.
                 while True:
                     try:
                         frame = framer.next_frame()
@@ -171,10 +180,18 @@ class Speaker:
                     if frame is None:
                         break
                     self._receive(frame)
+                data = await self._reader.read(65536)
+                if not data:
+                    break
+                try:
+                    framer.feed(data)
+                except BGPError as err:
+                    self.undecodable.append((bytes(data[:64]), err))
+                    return
         except OSError:
             pass
         finally:
-            self.closed.set()
+            self._end()
             self.changed.set()
 
     def _receive(self, frame: bytes) -> None:
@@ -183,6 +200,11 @@ class Speaker:
         except BGPError as err:
             self.undecodable.append((frame, err))
             return
+        if isinstance(msg, (Keepalive, Update)):
+            now = asyncio.get_running_loop().time()
+            self.hold_restart_times.append(now)  # RFC 4271 §8.2.2: Events 26 and 27
+            if isinstance(msg, Keepalive):
+                self.keepalive_times.append(now)
         if isinstance(msg, Notification):
             self.notifications.append(msg)
         elif isinstance(msg, Open):
@@ -205,7 +227,9 @@ class Speaker:
             self.announced_at[p] = self.received
 
     async def _keepalive_loop(self) -> None:
-        interval = max(self.hold_time / 3, 0.5)
+        if self.negotiated_hold == 0:
+            return  # RFC 4271 §4.4: with a zero Hold Time no KEEPALIVEs are sent
+        interval = max(self.negotiated_hold / 3, 0.5)
         while not self.closed.is_set():
             await asyncio.sleep(interval)
             self.send(encode_message(Keepalive(), self.context))
@@ -230,6 +254,27 @@ class Speaker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), left)
 
+    def _end(self) -> None:
+        if self.ended_at is None:
+            with contextlib.suppress(RuntimeError):
+                self.ended_at = asyncio.get_running_loop().time()
+        self.closed.set()
+
+    def gaps(self, now: float) -> tuple[float, float] | None:
+        """The longest silences of the target on this session once Established: between
+        KEEPALIVEs, and between messages that restart the hold timer (KEEPALIVE or UPDATE),
+        each counted from Established to the session's end (or `now`). None when no hold
+        time was negotiated (RFC 4271 §4.2: zero means no keepalives at all)."""
+        if self.established_at is None or self.negotiated_hold == 0:
+            return None
+        end = self.ended_at if self.ended_at is not None else now
+
+        def widest(times: list[float]) -> float:
+            marks = [self.established_at or 0.0, *(t for t in times if t <= end), end]
+            return max(b - a for a, b in pairwise(marks))
+
+        return widest(self.keepalive_times), widest(self.hold_restart_times)
+
     def abort(self) -> None:
         for t in self._tasks:
             t.cancel()
@@ -237,7 +282,7 @@ class Speaker:
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.transport.abort()
-        self.closed.set()
+        self._end()
 
     async def close(self) -> None:
         tasks = list(self._tasks)

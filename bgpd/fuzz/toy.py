@@ -8,7 +8,13 @@ without MED and LOCAL_PREF (§5.1.4, §5.1.5), unknown transitive attributes mar
 
 Bugs: `med-reset` resets the session on a malformed MED (RFC 7606 §7.4 says treat-as-withdraw);
 `drop-partial` passes unknown optional transitive attributes on without the Partial bit
-(RFC 4271 §5).
+(RFC 4271 §5); `keep-routes` keeps advertising a peer's routes after its session ends
+(RFC 4271 §8.2.2, §9.2; for the stateful mode); `no-keepalive` never sends a KEEPALIVE once
+Established (RFC 4271 §4.4; for the liveness check).
+
+Clean, it also closes a second connection from an Established peer with Cease/Connection
+Collision Resolution (RFC 4271 §6.8, RFC 4486 §4) and sends KEEPALIVEs every third of the
+negotiated Hold Time (none when it is zero, §4.4).
 
 Run: `python -m bgpd.fuzz.toy --address 127.0.0.41 --port 1179 --asn 65000 --monitor
 127.0.0.43 [--bug med-reset]`.
@@ -37,7 +43,7 @@ from bgpd.wire.attributes import AS_SEQUENCE, PARTIAL, RawAttribute, Segment
 from bgpd.wire.capabilities import FourOctetAs, Multiprotocol
 from bgpd.wire.context import IPV4_UNICAST
 
-BUGS = ("med-reset", "drop-partial")
+BUGS = ("med-reset", "drop-partial", "keep-routes", "no-keepalive")
 
 
 class Toy:
@@ -48,6 +54,7 @@ class Toy:
         self.bugs = bugs
         self.table: dict[bytes, PathAttributes] = {}
         self.monitor: tuple[asyncio.StreamWriter, WireContext] | None = None
+        self.established: set[str] = set()  # peers with an Established connection
 
     def export(self, attrs: PathAttributes) -> PathAttributes:
         path: tuple[Segment, ...] = attrs.as_path or ()
@@ -106,7 +113,7 @@ class Toy:
         framer = Framer(ctx)
         established = False
         mine: set[bytes] = set()
-        keepalive = asyncio.create_task(self._keepalive(writer, ctx))
+        keepalive: asyncio.Task[None] | None = None
         try:
             while True:
                 data = await reader.read(65536)
@@ -117,7 +124,14 @@ class Toy:
                     while (frame := framer.next_frame()) is not None:
                         msg = decode_message(frame, ctx)
                         note = self._message(msg, is_monitor, established, writer, ctx, mine)
+                        if isinstance(msg, Open) and peer in self.established:
+                            # RFC 4271 §6.8: the Established connection wins the collision.
+                            writer.write(encode_message(Notification(6, 7), ctx))
+                            return
                         if isinstance(msg, Open):
+                            hold = min(30, msg.hold_time)  # RFC 4271 §4.2
+                            if "no-keepalive" not in self.bugs and hold:
+                                keepalive = asyncio.create_task(self._keepalive(writer, hold))
                             ctx = WireContext(
                                 four_octet_as=any(
                                     isinstance(c, FourOctetAs) for c in msg.capabilities
@@ -128,6 +142,7 @@ class Toy:
                                 self.monitor = (writer, ctx)
                         if isinstance(msg, Keepalive) and not established:
                             established = True
+                            self.established.add(peer)
                             if is_monitor:
                                 for p, a in self.table.items():
                                     self.advertise((p,), a)
@@ -143,10 +158,13 @@ class Toy:
         except OSError:
             return
         finally:
-            keepalive.cancel()
+            if keepalive is not None:
+                keepalive.cancel()
+            if established:
+                self.established.discard(peer)
             if is_monitor and self.monitor is not None and self.monitor[0] is writer:
                 self.monitor = None
-            if mine:
+            if mine and "keep-routes" not in self.bugs:
                 dropped = tuple(p for p in mine if self.table.pop(p, None) is not None)
                 self.advertise(dropped, None)
             with contextlib.suppress(Exception):
@@ -175,11 +193,11 @@ class Toy:
                 return self.apply(msg)
         return None
 
-    async def _keepalive(self, writer: asyncio.StreamWriter, ctx: WireContext) -> None:
+    async def _keepalive(self, writer: asyncio.StreamWriter, hold: int) -> None:
         while True:
-            await asyncio.sleep(10)
+            await asyncio.sleep(hold / 3)  # RFC 4271 §10: a third of the Hold Time
             with contextlib.suppress(OSError, RuntimeError):
-                writer.write(encode_message(Keepalive(), ctx))
+                writer.write(encode_message(Keepalive(), WireContext()))
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -119,6 +119,8 @@ def judge_malformed(expected: Expected, probe: Prefix, obs: Observation) -> list
             out.append(Finding(section, f"data={want.data.hex()}", f"sent data={n.data.hex()}"))
         return out
     section = _case_section(expected.case)
+    if expected.action is Action.AFISAFI_DISABLE:
+        return out + _judge_disable(expected, section, probe, obs)
     if obs.session_down or obs.notification is not None:
         # RFC 7606 §2: these errors are handled without resetting the session.
         assert expected.action is not None
@@ -147,6 +149,72 @@ def judge_malformed(expected: Expected, probe: Prefix, obs: Observation) -> list
                 section + " (attribute discard)",
                 "the route is kept without the attribute",
                 "withdrew it",
+            )
+        )
+    return out
+
+
+def disabled_family(attribute: bytes) -> tuple[int, int] | None:
+    """The (AFI, SAFI) of a malformed MP_REACH/MP_UNREACH attribute (flags, type, length,
+    value as RFC 4271 §4.3 frames it), when its value is long enough to hold them."""
+    if len(attribute) < 3:
+        return None
+    start = 4 if attribute[0] & 0x10 else 3  # Extended Length: a 2-octet length field
+    value = attribute[start:]
+    if len(value) < 3:
+        return None
+    return int.from_bytes(value[:2], "big"), value[2]
+
+
+def _judge_disable(
+    expected: Expected, section: str, probe: Prefix, obs: Observation
+) -> list[Finding]:
+    """A malformed MP_REACH/MP_UNREACH whose AFI/SAFI could be read.
+
+    Two outcomes conform. RFC 7606 §3(j) and §7.11 say "the 'session reset' approach (or the
+    'AFI/SAFI disable' approach) MUST be followed", and RFC 4760 §7, which defines the
+    disable, adds "the speaker may terminate the BGP session ... The session SHOULD be
+    terminated with ... 'UPDATE Message Error'/'Optional Attribute Error'". So a reset with
+    3/9 (data: the attribute, RFC 4271 §6.3) passes; so does keeping the session with every
+    route of that family from this peer removed (RFC 4760 §7 MUST) - for IPv4 unicast that
+    includes the probe, and later IPv4 routes may be ignored ("SHOULD ignore"), so the
+    barrier is not required; for another family IPv4 must keep working untouched."""
+    out: list[Finding] = []
+    n = obs.notification
+    if obs.session_down or n is not None:
+        want = Notification(3, 9, expected.data)
+        if n is None:
+            out.append(
+                Finding(section, describe_notification(want), "closed the session without one")
+            )
+        elif (n.code, n.subcode) != (3, 9):
+            out.append(
+                Finding("RFC 4760 §7", describe_notification(want), describe_notification(n))
+            )
+        elif expected.data and n.data != expected.data:
+            out.append(
+                Finding("RFC 4271 §6.3", f"data={expected.data.hex()}", f"sent data={n.data.hex()}")
+            )
+        return out
+    family = disabled_family(expected.data)
+    if family == (1, 1):
+        if probe in obs.routes:
+            out.append(
+                Finding(
+                    section + " (AFI/SAFI disable)",
+                    "every IPv4 unicast route from the peer removed",
+                    "still advertises the probe route",
+                )
+            )
+        return out
+    if not obs.barrier:
+        out.append(Finding(section, "IPv4 unicast keeps working", "stopped forwarding UPDATEs"))
+    elif probe not in obs.routes:
+        out.append(
+            Finding(
+                section + " (AFI/SAFI disable)",
+                f"only routes of AFI/SAFI {family} removed",
+                "withdrew the IPv4 probe route",
             )
         )
     return out
@@ -195,15 +263,16 @@ def judge_propagation(
                 )
             )
             continue
-        for f in _attribute_findings(attrs, route, target_as, monitor_as):
+        for f in attribute_findings(attrs, route, target_as, monitor_as):
             if f not in out:  # one line per fault, not one per prefix
                 out.append(f)
     return out
 
 
-def _attribute_findings(
+def attribute_findings(
     sent: PathAttributes, route: Route, target_as: int, monitor_as: int
 ) -> list[Finding]:
+    """What an eBGP target got wrong in passing `sent` on to an eBGP monitor (RFC 4271 §5)."""
     got = route.attributes
     out: list[Finding] = []
     want_path = _prepend(sent.as_path or (), target_as)
@@ -276,3 +345,81 @@ def _prepend(path: tuple[Segment, ...], asn: int) -> tuple[Segment, ...]:
 
 def _fmt(prefix: Prefix) -> str:
     return format_prefix(prefix)
+
+
+# --- liveness: the target's KEEPALIVEs (RFC 4271 §4.4, §10) ------------------------------------
+
+KEEPALIVE_SLACK = 1.0
+"""Seconds allowed past hold_time/3 before a KEEPALIVE gap is a warning: scheduling on a
+loaded machine, and the harness's own reading of the socket."""
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """How long the target stayed silent toward one harness role over a run.
+
+    hold_time: the negotiated Hold Time of the session with the widest silence relative to
+        it; keepalive_gap: the widest gap between the target's KEEPALIVEs; hold_gap: the
+        widest gap between messages that restart the hold timer (KEEPALIVE or UPDATE, RFC
+        4271 §8.2.2 Events 26/27), each from Established to the session's end.
+    """
+
+    role: str
+    sessions: int
+    hold_time: int
+    keepalive_gap: float
+    hold_gap: float
+    findings: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+
+
+def judge_keepalives(
+    role: str, hold_time: int, keepalive_gap: float, hold_gap: float
+) -> tuple[list[Finding], list[Finding]]:
+    """(findings, warnings) for one session's silences.
+
+    A finding when nothing that restarts the hold timer came for longer than the Hold Time:
+    our hold timer would have expired (RFC 4271 §4.4: KEEPALIVEs are sent "often enough as
+    not to cause the Hold Timer to expire"). A warning when KEEPALIVEs came further apart
+    than the suggested hold_time/3 (§10, "KeepaliveTime ... 1/3 of the HoldTime") plus
+    slack: allowed, but one lost message from an expiry."""
+    findings: list[Finding] = []
+    warnings: list[Finding] = []
+    if hold_time <= 0:
+        return findings, warnings
+    if hold_gap > hold_time:
+        findings.append(
+            Finding(
+                "RFC 4271 §4.4",
+                f"a KEEPALIVE or UPDATE to the {role} within the hold time ({hold_time} s)",
+                f"was silent for {hold_gap:.1f} s",
+            )
+        )
+    if keepalive_gap > hold_time / 3 + KEEPALIVE_SLACK:
+        warnings.append(
+            Finding(
+                "RFC 4271 §10",
+                f"KEEPALIVEs to the {role} every ~{hold_time / 3:.1f} s (hold time/3)",
+                f"sent none for {keepalive_gap:.1f} s",
+            )
+        )
+    return findings, warnings
+
+
+def summarize_liveness(role: str, sessions: list[tuple[int, float, float]]) -> Liveness:
+    """One role's sessions as (negotiated hold time, keepalive gap, hold gap), each judged
+    against its own hold time; the numbers shown are those of the session that came
+    closest to (or past) its limits."""
+    findings: list[Finding] = []
+    warnings: list[Finding] = []
+    for hold, kgap, hgap in sessions:
+        f, w = judge_keepalives(role, hold, kgap, hgap)
+        findings += f
+        warnings += w
+
+    def pressure(t: tuple[int, float, float]) -> float:
+        hold, kgap, hgap = t
+        return max(hgap / hold, kgap / (hold / 3 + KEEPALIVE_SLACK)) if hold else 0.0
+
+    hold, kgap, hgap = max(sessions, key=pressure)
+    return Liveness(role, len(sessions), hold, kgap, hgap, tuple(findings[:1]), tuple(warnings[:1]))

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bgpd.fuzz.verdict import Observation, Route, judge_malformed, judge_propagation
+from bgpd.fuzz.verdict import (
+    Observation,
+    Route,
+    judge_keepalives,
+    judge_malformed,
+    judge_propagation,
+    summarize_liveness,
+)
 from bgpd.wire import Notification, PathAttributes, Update, WireContext, make_prefix
 from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, OPTIONAL, PARTIAL, TRANSITIVE, RawAttribute
 from bgpd.wire.errors import Action, MessageHeaderError, UpdateMessageError
@@ -120,3 +127,64 @@ def test_rfc4271_s4_3_as_set_order_does_not_matter() -> None:
     )
     got = BASE._replace(as_path=((AS_SEQUENCE, (65000, 65001)), (AS_SET, (3, 7))))
     assert judge_propagation(sent, 65000, 65002, Observation(routes={PROBE: Route(got)})) == []
+
+
+MP_REACH_ATTR = b"\x80\x0e\x0a\x00\x02\x01\x05" + b"\x20" * 5 + b"\x00"
+MP_REACH_V4_ATTR = b"\x80\x0e\x03\x00\x01\x01"
+MP_DISABLE = Expected(CTX, None, 3, 9, MP_REACH_ATTR, Action.AFISAFI_DISABLE, "mp-reach-malformed")
+MP_DISABLE_V4 = Expected(
+    CTX, None, 3, 9, MP_REACH_V4_ATTR, Action.AFISAFI_DISABLE, "mp-reach-malformed"
+)
+
+
+def test_rfc4760_s7_session_reset_with_optional_attribute_error_passes() -> None:
+    """RFC 7606 §3(j), §7.11: "session reset" or "AFI/SAFI disable"; RFC 4760 §7: 3/9."""
+    assert judge_malformed(MP_DISABLE, PROBE, down(3, 9, MP_REACH_ATTR)) == []
+
+
+def test_rfc4760_s7_reset_with_another_code_or_data_is_a_finding() -> None:
+    (f,) = judge_malformed(MP_DISABLE, PROBE, down(3, 1))
+    assert f.rfc == "RFC 4760 §7" and "3/1" in f.observed
+    (f,) = judge_malformed(MP_DISABLE, PROBE, down(3, 9, b""))
+    assert f.rfc == "RFC 4271 §6.3"
+    (f,) = judge_malformed(MP_DISABLE, PROBE, Observation(session_down=True, barrier=False))
+    assert "without" in f.observed
+
+
+def test_rfc4760_s7_disable_of_another_family_keeps_ipv4_working() -> None:
+    kept = {PROBE: Route(BASE)}
+    assert judge_malformed(MP_DISABLE, PROBE, Observation(routes=kept)) == []
+    (f,) = judge_malformed(MP_DISABLE, PROBE, Observation())
+    assert "withdrew the IPv4 probe" in f.observed
+    (f,) = judge_malformed(MP_DISABLE, PROBE, Observation(barrier=False, routes=kept))
+    assert "stopped forwarding" in f.observed
+
+
+def test_rfc4760_s7_disable_of_ipv4_removes_its_routes_and_may_ignore_more() -> None:
+    assert judge_malformed(MP_DISABLE_V4, PROBE, Observation(barrier=False)) == []
+    (f,) = judge_malformed(
+        MP_DISABLE_V4, PROBE, Observation(barrier=False, routes={PROBE: Route(BASE)})
+    )
+    assert "still advertises" in f.observed
+
+
+def test_rfc4271_s4_4_silence_past_the_hold_time_is_a_finding() -> None:
+    (f,), (w,) = judge_keepalives("monitor", 30, 31.0, 30.5)
+    assert f.rfc == "RFC 4271 §4.4" and "30.5" in f.observed
+    assert w.rfc == "RFC 4271 §10"
+
+
+def test_rfc4271_s10_keepalives_past_a_third_of_the_hold_time_are_a_warning() -> None:
+    assert judge_keepalives("fuzzer", 30, 10.5, 10.5) == ([], [])
+    findings, (w,) = judge_keepalives("fuzzer", 30, 12.0, 12.0)
+    assert findings == [] and "12.0" in w.observed
+
+
+def test_rfc4271_s4_2_zero_hold_time_means_no_keepalives_expected() -> None:
+    assert judge_keepalives("fuzzer", 0, 100.0, 100.0) == ([], [])
+
+
+def test_liveness_summary_shows_the_session_closest_to_its_hold_time() -> None:
+    lv = summarize_liveness("fuzzer", [(30, 10.0, 10.0), (3, 1.0, 3.5), (30, 3.0, 3.0)])
+    assert (lv.sessions, lv.hold_time, lv.hold_gap) == (3, 3, 3.5)
+    assert len(lv.findings) == 1 and lv.warnings == ()
