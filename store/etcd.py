@@ -154,12 +154,13 @@ class _GRPCError(Exception):
 class _Conn:
     """One HTTP/1.1 connection to an etcd member; one request at a time."""
 
-    __slots__ = ("reader", "reusable", "writer")
+    __slots__ = ("fresh", "reader", "reusable", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.reusable = True
+        self.fresh = True  # no answer read on it yet
 
     @property
     def alive(self) -> bool:
@@ -307,6 +308,13 @@ class EtcdClient:
                 conn.send(ep.host, path, body)
                 status, headers = await conn.read_head()
                 data = await conn.read_body(headers, self.max_response_bytes)
+        except ssl.SSLError as exc:
+            conn.close()
+            if conn.fresh and "ALERT" in (exc.reason or ""):
+                # TLS 1.3: the server judges our certificate after we sent the request, and
+                # its refusal (an alert) is what we read back; nothing reached etcd.
+                raise _ConnectError(f"{ep.url}: TLS handshake refused: {exc}") from None
+            raise _LostError(f"{ep.url}{path}: {exc}") from None
         except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             conn.close()
             raise _LostError(f"{ep.url}{path}: {exc or type(exc).__name__}") from None
@@ -316,6 +324,7 @@ class EtcdClient:
         except _LostError:
             conn.close()
             raise
+        conn.fresh = False
         self._give_back(index, conn)
         try:
             doc = json.loads(data) if data else {}

@@ -16,6 +16,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -51,17 +52,25 @@ def _free_port(host: str) -> int:
 class EtcdProcess:
     """One etcd member on 127.0.0.x (a fresh data dir), for tests; alone or in a cluster."""
 
-    def __init__(self, root: Path, host: str | None = None, name: str = "e1") -> None:
+    def __init__(
+        self,
+        root: Path,
+        host: str | None = None,
+        name: str = "e1",
+        tls_args: list[str] | None = None,
+    ) -> None:
         self.root = root
         self.name = name
         self.host = host or f"127.0.0.{random.randint(2, 250)}"
         self.client_port = _free_port(self.host)
         self.peer_port = _free_port(self.host)
+        self.tls_args = tls_args or []  # --cert-file ... : the client URL is https
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.client_port}"
+        scheme = "https" if self.tls_args else "http"
+        return f"{scheme}://{self.host}:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -81,18 +90,20 @@ class EtcdProcess:
                 "--initial-cluster", initial_cluster or f"{self.name}={self.peer_url}",
                 "--initial-cluster-state", state,
                 "--log-level", "warn",
+                *self.tls_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0, ctx: ssl.SSLContext | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None and self.proc.poll() is None, self.log()
             try:
-                with socket.create_connection((self.host, self.client_port), timeout=1) as s:
+                with socket.create_connection((self.host, self.client_port), timeout=1) as raw:
+                    s = raw if ctx is None else ctx.wrap_socket(raw, server_hostname=self.host)
                     body = b'{"key":"AA=="}'
                     s.sendall(
                         b"POST /v3/kv/range HTTP/1.1\r\nHost: e\r\nContent-Length: %d\r\n\r\n%s"
