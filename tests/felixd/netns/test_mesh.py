@@ -6,7 +6,10 @@ routes from bgpd's best paths) and in VXLAN Always mode (from the store; calico.
 Checked in both modes: every pod pings every other pod (30 pairs); each node's kernel holds its
 workload routes, its blackhole and one route per remote block; `tabbyctl node status` on a live
 node shows the BGP peers, and route counts equal to what the kernel holds, the pod MTU and the
-tunnel; a block released by one node and claimed by another moves its routes on every node
+tunnel; felixd's status key is in the store under a lease; stopping felixd and starting it
+again changes no route and does not rewrite the natOutgoing table (`ip monitor route`, `nft
+monitor`); deleting a WorkloadEndpoint removes its route and only that one; a block released
+by one node and claimed by another moves its routes on every node
 (withdrawn, then routed to the new owner) and a pod in it is reachable. No-encap: a kill -9
 of a node's bgpd and its restart is a graceful restart end to end (peers keep its block, its
 felixd keeps its routes as stale, bgpd defers its first snapshot until End-of-RIB): every pair
@@ -19,6 +22,7 @@ changes.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -29,8 +33,9 @@ import pytest
 
 from ctl.cluster.procs import kill9
 from ipc import RPCClient
+from store.client import StoreClient
 from tests.felixd.netns.lab import Lab, LabNode, Pod, until
-from tests.felixd.netns.nsutil import ns_name, root_snapshot
+from tests.felixd.netns.nsutil import ns_name, root_snapshot, sh
 from tests.store_process import ROOT
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -45,7 +50,7 @@ async def mesh(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[
     lab.vxlan_mode = str(request.param)
     try:
         lab.build()
-        await lab.start(lab.cluster_docs(lab.vxlan_mode, nat_outgoing=False))
+        await lab.start(lab.cluster_docs(lab.vxlan_mode, nat_outgoing=True))
         yield lab
     finally:
         lab.close()
@@ -144,7 +149,47 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
         for other in lab.nodes:
             if other is not node:
                 assert f"{other.block} {via(lab, other)}" in routes
+        if lab.vxlan_mode == "Always":
+            fdb = sh("ip", "netns", "exec", node.ns, "bridge", "fdb", "show", "dev", "vxlan.calico")
+            for other in lab.nodes:
+                if other is not node:
+                    assert f"dst {other.address} self permanent" in fdb, fdb
     assert_status_text(await asyncio.to_thread(node_status, n1), n1, lab)
+    # felixd's status key in the store, under a lease (Calico's reportingInterval/TTL).
+    async with StoreClient([lab.endpoint]) as store:
+        found = (await store.get(f"/calico/felix/v2/no-region/host/{n1.name}/status".encode())).kvs
+    assert found and found[0].lease != 0 and json.loads(found[0].value)["ready"]
+
+    # calico.md §4.3: a restart of felixd rewrites nothing (watched with the netlink and
+    # nftables monitors; the natOutgoing table exists, so the nft check means something).
+    assert "masquerade" in sh(
+        "ip", "netns", "exec", n1.ns, "nft", "list", "table", "inet", "tabby-nat"
+    )
+    route_monitor = subprocess.Popen(  # noqa: ASYNC220 - background readers, collected below
+        ["ip", "-n", n1.ns, "monitor", "route"], stdout=subprocess.PIPE, text=True
+    )
+    nft_monitor = subprocess.Popen(  # noqa: ASYNC220
+        ["ip", "netns", "exec", n1.ns, "nft", "monitor"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        await asyncio.sleep(0.3)  # let both monitors subscribe
+        lab.stop_daemon(n1, "felixd")
+        await lab.start_daemon(n1, "felixd")
+        await lab.until_pings(n1.pods, timeout=20)
+    finally:
+        route_monitor.terminate()
+        nft_monitor.terminate()
+        routes_seen = route_monitor.communicate(timeout=10)[0]
+        nft_seen = nft_monitor.communicate(timeout=10)[0]
+    assert "proto 80" not in routes_seen, routes_seen
+    assert "tabby-nat" not in nft_seen, nft_seen
+
+    # Deleting a pod's WorkloadEndpoint (CNI DEL) removes its route, and only that.
+    gone, kept_pod = n1.pods[1], n1.pods[0]
+    await lab.write([lab.endpoint_doc(n1.name, gone)], mode="delete")
+    n1.pods.remove(gone)
+    await until(lambda: f"{gone.ip} dev {gone.iface}" not in n1.routes(), "the pod's route gone")
+    assert f"{kept_pod.ip} dev {kept_pod.iface} scope link" in n1.routes()
 
     # A spare block claimed by n3: routed via n3 on n1 and n2 (no-encap: announced by n3's
     # bgpd; VXLAN: from the block and n3's Node in the store).
