@@ -68,6 +68,9 @@ from bgpd.wire.errors import (
 from bgpd.wire.framer import Framer
 from bgpd.wire.messages import (
     KEEPALIVE_MESSAGE,
+    REFRESH_BORR,
+    REFRESH_EORR,
+    REFRESH_NORMAL,
     Keepalive,
     Message,
     Notification,
@@ -383,12 +386,16 @@ class Session:
         self.messages_out["UPDATE"] = self.messages_out.get("UPDATE", 0) + 1
         self._restart_keepalive()
 
-    def send_route_refresh(self, afi: int, safi: int) -> bool:
-        """Ask the peer to re-send a family (RFC 2918 §3), if it supports it."""
+    def send_route_refresh(self, afi: int, safi: int, subtype: int = REFRESH_NORMAL) -> bool:
+        """Ask the peer to re-send a family (RFC 2918 §3), if it supports it; or, with
+        `subtype` BoRR/EoRR, mark the start/end of our re-send (RFC 7313 §4), if the peer
+        negotiated enhanced route refresh (§3: otherwise they MUST NOT be sent)."""
         n = self.negotiated
         if self.state is not S.ESTABLISHED or n is None or not n.route_refresh:
             return False
-        self._send(RouteRefresh(afi, safi))
+        if subtype != REFRESH_NORMAL and not n.enhanced_route_refresh:
+            return False
+        self._send(RouteRefresh(afi, safi, subtype))
         return True
 
     # --- event dispatch -------------------------------------------------------------------------
@@ -441,15 +448,27 @@ class Session:
                 )
                 self.handle_event(E.NOTIF_MSG_VER_ERR if version else E.NOTIF_MSG, now)
             elif self.state is S.ESTABLISHED:
-                # RFC 2918 §4: ROUTE-REFRESH asks us to re-send Adj-RIB-Out for the family.
+                # RFC 2918 §4: ROUTE-REFRESH asks us to re-send Adj-RIB-Out for the family;
+                # RFC 7313 §4: BoRR/EoRR bracket the peer's own re-send.
                 self._restart_hold()
-                self._effects.append(RefreshRequested(msg.afi, msg.safi, msg.subtype))
+                if self._refresh_usable(msg):
+                    self._effects.append(RefreshRequested(msg.afi, msg.safi, msg.subtype))
             else:
                 self.handle_event(E.UPDATE_MSG, now)  # unexpected message before Established
         finally:
             self._message = None
 
     # --- helpers -------------------------------------------------------------------------------
+    def _refresh_usable(self, msg: RouteRefresh) -> bool:
+        """RFC 2918 §4: a family we did not negotiate is ignored; RFC 7313 §5: an unknown
+        subtype is ignored, and so are BoRR/EoRR from a peer that did not negotiate them."""
+        n = self.negotiated
+        if n is None or (msg.afi, msg.safi) not in n.families:
+            return False
+        if msg.subtype == REFRESH_NORMAL:
+            return True
+        return msg.subtype in (REFRESH_BORR, REFRESH_EORR) and n.enhanced_route_refresh
+
     def _send(self, msg: Message) -> None:
         if not self.connected:
             return

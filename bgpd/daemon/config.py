@@ -70,6 +70,7 @@ class PeerConfig:
     # Restarting (RFC 4724 §4.1): how long to wait for this peer's End-of-RIB, from its
     # session coming up (or from our start while it is not back yet).
     restart_eor_wait: float = 30.0
+    enhanced_route_refresh: bool = True  # RFC 7313 capability
     families: list[str] = field(default_factory=list)  # ipv4, ipv6; empty: the address's own
     required_capabilities: list[str] = field(default_factory=list)
     extended_message: bool = False
@@ -269,6 +270,7 @@ class BgpdConfig(DaemonConfig):
             graceful_restart_time=peer.graceful_restart_time,
             extended_message=peer.extended_message,
             gr_notification=peer.graceful_restart_notification,
+            enhanced_route_refresh=peer.enhanced_route_refresh,
         )
 
     def marker_path(self) -> Path:

@@ -4,7 +4,10 @@ Methods: `status`, `neighbors [address]`, `neighbor.reset address [mode] [messag
 (mode "hard": Cease / Administrative Reset and restart; "soft": ROUTE-REFRESH to the peer and
 re-send of our Adj-RIB-Out), `neighbor.shutdown address [message]` (Cease / Administrative
 Shutdown with an RFC 9003 Shutdown Communication; the peer stays down), `neighbor.enable
-address`, `config.reload`. Errors: `not_found` (no such neighbor), `invalid_params`,
+address`, `neighbor.refresh address [direction]` (direction "in": ask the peer for a
+ROUTE-REFRESH of every negotiated family — answered with BoRR/EoRR when it negotiated RFC 7313
+enhanced route refresh, which sweeps what it did not re-send; "out": re-send our Adj-RIB-Out;
+"both"), `config.reload`. Errors: `not_found` (no such neighbor), `invalid_params`,
 `config` (the new file is invalid; nothing was changed).
 """
 
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bgpd.core.effects import DownKind
+from bgpd.core.negotiation import family_name
 from bgpd.daemon.speaker import hard_reset, soft_reset_out
 from bgpd.wire.messages import Notification
 from ipc import RPCServer
@@ -86,6 +90,16 @@ def make_rpc_server(speaker: Speaker) -> RPCServer:
             await r.call(r.core.start)
         return len(found)
 
+    async def refresh(address: str, direction: str = "in") -> dict[str, object]:
+        if direction not in ("in", "out", "both"):
+            raise RPCError(INVALID_PARAMS, "direction is in, out or both")
+        asked: list[str] = []
+        for r in runners(address):
+            sent = await r.call(_refresh_call(r, direction))
+            assert isinstance(sent, list)
+            asked.extend(str(f) for f in sent)
+        return {"requested": asked, "direction": direction}
+
     async def reload() -> dict[str, object]:
         try:
             return await speaker.apply_config(_load(speaker))
@@ -99,6 +113,7 @@ def make_rpc_server(speaker: Speaker) -> RPCServer:
     server.register("neighbor.reset", reset)
     server.register("neighbor.shutdown", shutdown)
     server.register("neighbor.enable", enable)
+    server.register("neighbor.refresh", refresh)
     server.register("config.reload", reload)
     return server
 
@@ -119,6 +134,23 @@ def _soft(r: PeerRunner) -> None:
 
 def _soft_call(r: PeerRunner) -> Callable[[float], None]:
     return lambda now: _soft(r)
+
+
+def _refresh_call(r: PeerRunner, direction: str) -> Callable[[float], list[str]]:
+    """ROUTE-REFRESH to the peer (RFC 2918 §3) and/or our re-send; the families asked for."""
+
+    def run(now: float) -> list[str]:
+        s = r.core.primary
+        asked: list[str] = []
+        if direction in ("in", "both") and s.negotiated is not None:
+            for afi, safi in s.negotiated.families:
+                if s.send_route_refresh(afi, safi):
+                    asked.append(family_name((afi, safi)))
+        if direction in ("out", "both"):
+            soft_reset_out(r)
+        return asked
+
+    return run
 
 
 def _stop_call(r: PeerRunner, n: Notification) -> Callable[[float], None]:

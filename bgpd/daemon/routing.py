@@ -37,7 +37,7 @@ from bgpd.daemon.config import BgpdConfig, PeerKey
 from bgpd.daemon.sink import PeerInfo, UpdateSender
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.context import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, Family
-from bgpd.wire.messages import Update, end_of_rib
+from bgpd.wire.messages import REFRESH_BORR, REFRESH_EORR, Update, end_of_rib
 from bgpd.wire.prefix import Prefix, format_prefix, make_prefix
 from bgpd.wire.update import pack_updates, pack_withdrawals
 from runtime.log import get_logger
@@ -58,6 +58,10 @@ KEEP_STALE_WITH_N = {
     DownKind.CONFIG_CHANGED,
     DownKind.FSM_ERROR,
 }
+
+
+# RFC 7313 §4: a peer that sent BoRR and never EoRR has its stale routes removed after this.
+REFRESH_STALE_TIME = 300.0
 
 
 def keeps_stale(negotiated: Negotiated, reason: DownReason) -> bool:
@@ -100,7 +104,7 @@ def _packed(text: str) -> bytes:
 class RefreshRequester(Protocol):
     """A session that can ask its peer to re-send routes (RFC 2918)."""
 
-    def send_route_refresh(self, afi: int, safi: int) -> bool: ...
+    def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> bool: ...
 
 
 @dataclass
@@ -125,6 +129,8 @@ class _Stats:
     updates_in: int = 0
     updates_out: int = 0
     stale_sweeps: int = 0
+    refreshes_in: int = 0  # BoRR received (RFC 7313)
+    refreshes_out: int = 0  # re-sends answering a ROUTE-REFRESH
     best_changes: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
@@ -222,6 +228,10 @@ class RoutingSink:
         self._restart_done = False
         self.on_restart_done: Callable[[], None] | None = None
         self.clock: Callable[[], float] = lambda: asyncio.get_running_loop().time()
+        # RFC 7313 §4 from the peer: (peer, family) -> its stale keys between BoRR and EoRR.
+        self._refreshing: dict[tuple[str, Family], set[RouteKey]] = {}
+        self._refresh_timers: dict[tuple[str, Family], asyncio.TimerHandle] = {}
+        self.refresh_stale_time = REFRESH_STALE_TIME
         self.set_originations(configured_originations(config))
 
     def reconfigure(self, config: BgpdConfig) -> None:
@@ -428,6 +438,9 @@ class RoutingSink:
             return
         if self.deferral is not None:
             self.deferral.session_down(pid)
+        for pending in [k for k in self._refreshing if k[0] == pid]:
+            self._end_refresh_timer(*pending)
+            del self._refreshing[pending]
         gr = session.negotiated.graceful_restart
         keep = keeps_stale(session.negotiated, reason)
         changes = self.table.remove_peer(pid, keep_stale=keep)
@@ -450,6 +463,8 @@ class RoutingSink:
         if pid not in self.sessions:
             return
         self.stats.updates_in += 1
+        if self._refreshing:
+            self._refreshed(pid, update)
         eor = update.end_of_rib
         if eor is not None:
             self.stats.stale_sweeps += 1
@@ -507,8 +522,78 @@ class RoutingSink:
             self._flush(self.table.update_peer(role))
             self.resync_all()
         work = self.table.full_table(session.role.id)
+        # RFC 7313 §4: with enhanced route refresh the re-send is bracketed by BoRR and EoRR,
+        # and the peer sweeps what we did not re-send; otherwise End-of-RIB closes it.
+        enhanced = session.negotiated.enhanced_route_refresh and isinstance(out, RefreshRequester)
+        if enhanced:
+            assert isinstance(out, RefreshRequester)
+            out.send_route_refresh(afi, safi, REFRESH_BORR)
         self._send(session, work)
-        out.send_update(end_of_rib(afi, safi))
+        if enhanced:
+            assert isinstance(out, RefreshRequester)
+            out.send_route_refresh(afi, safi, REFRESH_EORR)
+        else:
+            out.send_update(end_of_rib(afi, safi))
+        self.stats.refreshes_out += 1
+
+    # -- enhanced route refresh from the peer (RFC 7313 §4) ------------------------------------
+    def on_refresh_begin(self, peer: PeerInfo, afi: int, safi: int) -> None:
+        """BoRR: the peer's routes of the family become stale; what it re-sends before EoRR
+        (or `refresh_stale_time`) is kept, the rest is removed then."""
+        pid = peer_id(peer.key)
+        tables = self.table.peers.get(pid)
+        if pid not in self.sessions or tables is None:
+            return
+        family = (afi, safi)
+        self._end_refresh_timer(pid, family)
+        stale = {k for k in tables.adj_in if k[0] == family}
+        self._refreshing[(pid, family)] = stale
+        with contextlib.suppress(RuntimeError):  # no loop: a test ends it with EoRR
+            loop = asyncio.get_running_loop()
+            self._refresh_timers[(pid, family)] = loop.call_later(
+                self.refresh_stale_time, self._end_refresh, pid, family, "timeout"
+            )
+        self.stats.refreshes_in += 1
+        log.info("refresh.begin", peer=peer.name, family=family_name(family), stale=len(stale))
+
+    def on_refresh_end(self, peer: PeerInfo, afi: int, safi: int) -> None:
+        self._end_refresh(peer_id(peer.key), (afi, safi), "eorr")
+
+    def _end_refresh(self, pid: str, family: Family, how: str) -> None:
+        self._end_refresh_timer(pid, family)
+        stale = self._refreshing.pop((pid, family), None)
+        if stale is None:
+            return
+        if stale and pid in self.table.peers:
+            prefixes = [k[1] for k in stale]
+            self._flush(self.table.receive(pid, family, (), None, b"", prefixes))
+        log.info(
+            "refresh.end",
+            peer=self.names.get(pid, pid),
+            family=family_name(family),
+            swept=len(stale),
+            how=how,
+        )
+
+    def _end_refresh_timer(self, pid: str, family: Family) -> None:
+        timer = self._refresh_timers.pop((pid, family), None)
+        if timer is not None:
+            timer.cancel()
+
+    def _refreshed(self, pid: str, update: Update) -> None:
+        """Prefixes the peer sent (or withdrew) since its BoRR are no longer stale."""
+        v4 = self._refreshing.get((pid, IPV4_UNICAST))
+        if v4 is not None:
+            v4.difference_update((IPV4_UNICAST, p) for p in update.nlri)
+            v4.difference_update((IPV4_UNICAST, p) for p in update.withdrawn)
+        mr, mu = update.mp_reach, update.mp_unreach
+        for family, prefixes in (
+            ((mr.afi, mr.safi) if mr is not None else None, mr.nlri if mr is not None else ()),
+            ((mu.afi, mu.safi) if mu is not None else None, mu.withdrawn if mu is not None else ()),
+        ):
+            stale = self._refreshing.get((pid, family)) if family is not None else None
+            if stale is not None and family is not None:
+                stale.difference_update((family, p) for p in prefixes)
 
     def resync_all(self) -> None:
         """Bring every peer's Adj-RIB-Out in line with the current rules (after a reload

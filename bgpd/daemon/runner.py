@@ -43,7 +43,7 @@ from bgpd.daemon.sockets import connecting_socket, set_min_ttl
 from bgpd.wire.codec import encode_message
 from bgpd.wire.context import DEFAULT, WireContext
 from bgpd.wire.errors import CEASE, CONNECTION_REJECTED
-from bgpd.wire.messages import Notification, Update
+from bgpd.wire.messages import REFRESH_BORR, REFRESH_EORR, Notification, Update
 from runtime.log import get_logger
 
 if TYPE_CHECKING:
@@ -136,9 +136,10 @@ class _Sender:
             if self.wake is not None:
                 self.wake()
 
-    def send_route_refresh(self, afi: int, safi: int) -> bool:
-        """Ask the peer to re-send a family (RFC 2918); False if it did not negotiate that."""
-        sent = self.session.send_route_refresh(afi, safi)
+    def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> bool:
+        """Ask the peer to re-send a family (RFC 2918), or with subtype 1/2 send BoRR/EoRR
+        (RFC 7313); False if the peer did not negotiate that."""
+        sent = self.session.send_route_refresh(afi, safi, subtype)
         if sent and self.wake is not None:
             self.wake()
         return sent
@@ -431,9 +432,14 @@ class PeerRunner:
             log.info("peer.down", peer=self.config.display_name, reason=e.reason.describe())
             self.sink.on_session_down(self.info, e.reason)
         elif isinstance(e, RefreshRequested):
-            self.sink.on_route_refresh(
-                self.info, e.afi, e.safi, _Sender(session, self.schedule_apply)
-            )
+            if e.subtype == REFRESH_BORR:
+                self.sink.on_refresh_begin(self.info, e.afi, e.safi)
+            elif e.subtype == REFRESH_EORR:
+                self.sink.on_refresh_end(self.info, e.afi, e.safi)
+            else:
+                self.sink.on_route_refresh(
+                    self.info, e.afi, e.safi, _Sender(session, self.schedule_apply)
+                )
 
     def _dial(self, session: Session) -> None:
         old = self.dialing.pop(session, None)

@@ -61,6 +61,12 @@ class RouteSink(Protocol):
 
     def on_route_refresh(self, peer: PeerInfo, afi: int, safi: int, out: UpdateSender) -> None: ...
 
+    def on_refresh_begin(self, peer: PeerInfo, afi: int, safi: int) -> None:
+        """BoRR (RFC 7313 §4): the peer starts re-sending a family."""
+
+    def on_refresh_end(self, peer: PeerInfo, afi: int, safi: int) -> None:
+        """EoRR (RFC 7313 §4): the peer's re-send of a family is complete."""
+
     def prefix_counts(self, key: PeerKey) -> dict[str, int]: ...
 
 
@@ -85,6 +91,12 @@ class CountingSink:
 
     def on_route_refresh(self, peer: PeerInfo, afi: int, safi: int, out: UpdateSender) -> None:
         self._announce(peer, ((afi, safi),), out)
+
+    def on_refresh_begin(self, peer: PeerInfo, afi: int, safi: int) -> None:
+        pass
+
+    def on_refresh_end(self, peer: PeerInfo, afi: int, safi: int) -> None:
+        pass
 
     def on_update(self, peer: PeerInfo, update: Update) -> None:
         tables = self.rib_in.setdefault(peer.key, {})
