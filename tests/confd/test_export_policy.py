@@ -11,9 +11,12 @@ import subprocess
 import textwrap
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bgpd.core.events import State
 from bgpd.core.routing.policy import Policy
@@ -26,7 +29,7 @@ from bgpd.wire.prefix import make_prefix
 from confd.render.bgpd_toml import EXPORT_POLICY, render_bgpd_toml
 from confd.render.bird import render_bird
 from confd.render.compute import compute_plan
-from confd.render.model import PoolExport
+from confd.render.model import NodeBGPPlan, PoolExport
 from confd.render.view import build_view
 from resources.resource import parse_resource
 from runtime.config import from_mapping
@@ -205,3 +208,52 @@ async def test_rendered_bgpd_config_exports_the_block_but_not_a_pod_route(tmp_pa
     finally:
         for sp in speakers.values():
             await sp.stop()
+
+
+def _inside(
+    draw: st.DrawFn, outer: ipaddress.IPv4Network, min_length: int
+) -> ipaddress.IPv4Network:
+    length = draw(st.integers(max(min_length, outer.prefixlen), 32))
+    address = int(outer.network_address) | draw(st.integers(0, 2 ** (32 - outer.prefixlen) - 1))
+    return ipaddress.IPv4Network(
+        (address >> (32 - length) << (32 - length) if length else 0, length)
+    )
+
+
+@st.composite
+def pools_and_prefix(draw: st.DrawFn) -> tuple[tuple[PoolExport, ...], ipaddress.IPv4Network]:
+    """A few IPv4 pools, often nested inside one another (a disabled pool inside an exported
+    one, and the reverse), and a prefix inside one of them or near: Calico's rule is about
+    containment, order and length, so the draws keep them close together."""
+    top = ipaddress.IPv4Network("10.0.0.0/8")
+    pools: list[PoolExport] = []
+    for _ in range(draw(st.integers(0, 4))):
+        outer = draw(st.sampled_from([top, *(p.cidr for p in pools)]))
+        net = _inside(draw, outer, 8)
+        if net.prefixlen > 28:
+            net = net.supernet(new_prefix=28)
+        pools.append(PoolExport(net, draw(st.integers(net.prefixlen, 32)), draw(st.booleans())))
+    prefix = _inside(draw, draw(st.sampled_from([top, *(p.cidr for p in pools)])), 0)
+    return tuple(sorted(set(pools), key=lambda p: (p.cidr, p.block_size, p.export))), prefix
+
+
+def calico_says(pools: tuple[PoolExport, ...], net: ipaddress.IPv4Network) -> bool:
+    """`calico_export_to_bgp_peers`, read off the reference: a disableBGPExport pool holding
+    the route rejects it; else an exported pool holding it, with the route no longer than the
+    pool's block size, accepts it; anything else is rejected."""
+    if any(not p.export and net.subnet_of(p.cidr) for p in pools):  # type: ignore[arg-type]
+        return False
+    return any(
+        p.export and net.subnet_of(p.cidr) and net.prefixlen <= p.block_size  # type: ignore[arg-type]
+        for p in pools
+    )
+
+
+@given(pools_and_prefix())
+def test_rendered_policy_agrees_with_calicos_rule(case: tuple[tuple[PoolExport, ...], Any]) -> None:
+    pools, net = case
+    plan = NodeBGPPlan("n", ipaddress.IPv4Address("10.0.0.1"), 64512, pools=pools)
+    config = from_mapping(BgpdConfig, tomllib.loads(render_bgpd_toml(plan)))
+    policy = config.compiled_policies()[EXPORT_POLICY]
+    got = policy.evaluate(IPV4_UNICAST, make_prefix(str(net)), PathAttributes()) is not None
+    assert got == calico_says(pools, net)
