@@ -31,6 +31,7 @@ from store.client import KVClient
 from tests.store.server.cluster import Cluster
 
 ETCD = "/usr/bin/etcd"
+PROGRESS_INTERVAL = "1s"  # watch progress notifications, both backends (default 10 min)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class EtcdProcess:
                 "--initial-cluster", initial_cluster or f"{self.name}={self.peer_url}",
                 "--initial-cluster-state", state,
                 "--log-level", "warn",
+                "--experimental-watch-progress-notify-interval", PROGRESS_INTERVAL,
                 *self.tls_args,
             ],
             stdout=log,
@@ -160,7 +162,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
             finally:
                 etcd.kill()
         else:
-            cluster = Cluster(root / "c", 1)
+            cluster = Cluster(root / "c", 1, progress_notify_interval=1.0)
             cluster.root.mkdir()
             try:
                 cluster.start_all()

@@ -417,3 +417,17 @@ async def test_resourcewatch_over_the_configured_endpoints(backend: Backend, pre
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
         await writer.close()
+
+
+async def test_watch_progress_notify_on_a_quiet_key(kv: KVClient, prefix: bytes) -> None:
+    """progress_notify: a watcher that sees no events still learns the store's revision (an
+    empty response whose revision is at least the last write's), as etcd's WatchProgress."""
+    await kv.put(prefix + b"quiet", b"1")
+    elsewhere = await kv.put(prefix + b"busy", b"1")
+    it = kv.watch(prefix + b"quiet", start_revision=elsewhere.revision + 1, progress_notify=True)
+    try:
+        resp = await asyncio.wait_for(it.__anext__(), 15)
+    finally:
+        await it.aclose()  # type: ignore[attr-defined]
+    assert resp.events == () and not resp.canceled
+    assert resp.revision >= elsewhere.revision
