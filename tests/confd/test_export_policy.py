@@ -227,13 +227,14 @@ def pools_and_prefix(draw: st.DrawFn) -> tuple[tuple[PoolExport, ...], ipaddress
     containment, order and length, so the draws keep them close together."""
     top = ipaddress.IPv4Network("10.0.0.0/8")
     pools: list[PoolExport] = []
+    nets: list[ipaddress.IPv4Network] = [top]
     for _ in range(draw(st.integers(0, 4))):
-        outer = draw(st.sampled_from([top, *(p.cidr for p in pools)]))
-        net = _inside(draw, outer, 8)
+        net = _inside(draw, draw(st.sampled_from(nets)), 8)
         if net.prefixlen > 28:
             net = net.supernet(new_prefix=28)
+        nets.append(net)
         pools.append(PoolExport(net, draw(st.integers(net.prefixlen, 32)), draw(st.booleans())))
-    prefix = _inside(draw, draw(st.sampled_from([top, *(p.cidr for p in pools)])), 0)
+    prefix = _inside(draw, draw(st.sampled_from(nets)), 0)
     return tuple(sorted(set(pools), key=lambda p: (p.cidr, p.block_size, p.export))), prefix
 
 
