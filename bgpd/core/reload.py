@@ -52,6 +52,7 @@ PEER_FIELDS: dict[str, Apply] = {
     "graceful_restart_notification": Apply.RESET,  # its N bit (RFC 8538)
     "restart_eor_wait": Apply.HOT,  # used after a restart only
     "enhanced_route_refresh": Apply.RESET,  # capability in the OPEN (RFC 7313)
+    "mrai": Apply.HOT,  # paces the next advertisements
     "families": Apply.RESET,  # Multiprotocol capabilities (RFC 4760)
     "required_capabilities": Apply.RESET,
     "extended_message": Apply.RESET,

@@ -71,6 +71,9 @@ class PeerConfig:
     # session coming up (or from our start while it is not back yet).
     restart_eor_wait: float = 30.0
     enhanced_route_refresh: bool = True  # RFC 7313 capability
+    # Minimum Route Advertisement Interval (RFC 4271 §9.2.1.1), seconds; 0: off (as BIRD and
+    # Calico run). Withdrawals are never delayed.
+    mrai: float = 0.0
     families: list[str] = field(default_factory=list)  # ipv4, ipv6; empty: the address's own
     required_capabilities: list[str] = field(default_factory=list)
     extended_message: bool = False
@@ -116,6 +119,8 @@ class PeerConfig:
             raise ConfigError(f"{where}.graceful_restart_time: must be 0..4095 (RFC 4724 §3)")
         if self.restart_eor_wait < 0:
             raise ConfigError(f"{where}.restart_eor_wait: must not be negative")
+        if not 0 <= self.mrai <= 3600:
+            raise ConfigError(f"{where}.mrai: must be 0..3600 seconds")
         for i, fam in enumerate(self.families):
             if fam not in FAMILY_NAMES:
                 raise ConfigError(f"{where}.families[{i}]: {fam!r} is not one of ipv4, ipv6")

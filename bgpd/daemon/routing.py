@@ -113,6 +113,11 @@ class _Session:
     role: RoutingPeer
     out: UpdateSender
     negotiated: Negotiated
+    # MRAI (RFC 4271 §9.2.1.1): announcements held until `mrai` seconds after the last burst.
+    mrai: float = 0.0
+    last_announce: float | None = None
+    mrai_held: dict[RouteKey, None] = field(default_factory=dict)
+    mrai_timer: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -250,6 +255,11 @@ class RoutingSink:
         self.table.ebgp_default_deny = config.ebgp_default_deny
         self.policies = config.peer_policies()
         self.apply_policies()
+        mrai = {p.key: p.mrai for p in config.peers}
+        for session in self.sessions.values():
+            session.mrai = mrai.get(session.info.key, session.mrai)
+        if any(s.mrai_held for s in self.sessions.values()):
+            self.mrai_tick()  # a shorter (or no) interval may already be over
 
     def apply_policies(self) -> None:
         """Each Established session runs its configured policies (after a reload).
@@ -337,7 +347,7 @@ class RoutingSink:
             released=",".join(f"{self.names.get(p, p)}:{h}" for p, h in d.released.items()),
         )
         for session in list(self.sessions.values()):
-            self._send(session, self.table.full_table(session.role.id))
+            self._send(session, self.table.full_table(session.role.id), paced=False)
             for afi, safi in session.negotiated.families:
                 session.out.send_update(end_of_rib(afi, safi))
         held, self._held = self._held, []
@@ -417,7 +427,7 @@ class RoutingSink:
         )
         self.names[pid] = peer.name
         self.table.add_peer(role, *self.policies.get(peer.key, (None, None)))
-        session = _Session(peer, role, out, negotiated)
+        session = _Session(peer, role, out, negotiated, mrai=peer.mrai)
         self.sessions[pid] = session
         if self.deferring:
             assert self.deferral is not None
@@ -427,7 +437,7 @@ class RoutingSink:
             self.deferral.session_up(pid, self.clock(), tuple(negotiated.families), gr)
             self._check_deferral()  # the table and End-of-RIB go out when selection is done
             return
-        self._send(session, self.table.full_table(pid))
+        self._send(session, self.table.full_table(pid), paced=False)
         for afi, safi in negotiated.families:
             out.send_update(end_of_rib(afi, safi))
 
@@ -436,6 +446,7 @@ class RoutingSink:
         session = self.sessions.pop(pid, None)
         if session is None:
             return
+        self._mrai_cancel(session)
         if self.deferral is not None:
             self.deferral.session_down(pid)
         for pending in [k for k in self._refreshing if k[0] == pid]:
@@ -528,7 +539,7 @@ class RoutingSink:
         if enhanced:
             assert isinstance(out, RefreshRequester)
             out.send_route_refresh(afi, safi, REFRESH_BORR)
-        self._send(session, work)
+        self._send(session, work, paced=False)
         if enhanced:
             assert isinstance(out, RefreshRequester)
             out.send_route_refresh(afi, safi, REFRESH_EORR)
@@ -650,7 +661,11 @@ class RoutingSink:
                 self._send(session, work)
         self._publish(changes)
 
-    def _send(self, session: _Session, work: Outgoing) -> None:
+    def _send(self, session: _Session, work: Outgoing, paced: bool = True) -> None:
+        """Pack and send one peer's work. With MRAI, announcements within `mrai` seconds of
+        the last burst are held (their keys; the Adj-RIB-Out already says what to send) and
+        go out together when the interval is over; withdrawals are never held (RFC 4271
+        §9.2.1.1). A full-table send (`paced=False`) is never held: End-of-RIB follows it."""
         # The sender wakes its own runner, so UPDATEs queued here from another peer's event
         # go out on the next loop turn (bgpd/daemon/runner.py `_Sender`).
         ctx = session.out.context
@@ -658,6 +673,23 @@ class RoutingSink:
             for data in pack_withdrawals(prefixes, ctx, afi=family[0], safi=family[1]):
                 session.out.send_encoded(data)
                 self.stats.updates_out += 1
+        if not work.announce:
+            return
+        if not paced:
+            self._mrai_cancel(session)  # this send covers everything held
+        elif session.mrai > 0:
+            now = self.clock()
+            due = None if session.last_announce is None else session.last_announce + session.mrai
+            if session.mrai_held or (due is not None and now < due):
+                for (family, _), prefixes in work.announce.items():
+                    session.mrai_held.update(dict.fromkeys((family, p) for p in prefixes))
+                self._mrai_arm(session, due if due is not None else now)
+                return
+        session.last_announce = self.clock() if session.mrai > 0 else None
+        self._announce(session, work)
+
+    def _announce(self, session: _Session, work: Outgoing) -> None:
+        ctx = session.out.context
         for (family, exported), prefixes in work.announce.items():
             for data in pack_updates(
                 exported.attrs,
@@ -669,6 +701,47 @@ class RoutingSink:
             ):
                 session.out.send_encoded(data)
                 self.stats.updates_out += 1
+
+    # -- MRAI (RFC 4271 §9.2.1.1) --------------------------------------------------------------
+    def mrai_tick(self, now: float | None = None) -> None:
+        """Send every held batch whose interval is over (the timers call this; tests too)."""
+        now = self.clock() if now is None else now
+        for session in list(self.sessions.values()):
+            if not session.mrai_held:
+                continue
+            last = session.last_announce
+            if last is not None and now < last + session.mrai:
+                self._mrai_arm(session, last + session.mrai)
+                continue
+            held = session.mrai_held
+            self._mrai_cancel(session)
+            adj_out = self.table.peers[session.role.id].adj_out
+            work = Outgoing()
+            for key in held:
+                exported = adj_out.get(key)
+                if exported is not None:  # else withdrawn meanwhile, and that went out at once
+                    work.announce.setdefault((key[0], exported), []).append(key[1])
+            session.last_announce = now
+            self._announce(session, work)
+
+    def _mrai_arm(self, session: _Session, when: float) -> None:
+        if session.mrai_timer is not None:
+            return
+        with contextlib.suppress(RuntimeError):  # no loop: a test drives mrai_tick
+            loop = asyncio.get_running_loop()
+            session.mrai_timer = loop.call_at(
+                loop.time() + max(0.0, when - self.clock()), self._mrai_fired, session
+            )
+
+    def _mrai_fired(self, session: _Session) -> None:
+        session.mrai_timer = None
+        self.mrai_tick()
+
+    def _mrai_cancel(self, session: _Session) -> None:
+        session.mrai_held = {}
+        if session.mrai_timer is not None:
+            session.mrai_timer.cancel()
+            session.mrai_timer = None
 
     # -- best-path stream -------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, object]]:

@@ -186,6 +186,7 @@ class PeerRunner:
             local_address=self.local_address or "0.0.0.0",
             rr_client=c.rr_client,
             next_hop=c.next_hop,
+            mrai=c.mrai,
         )
 
     # --- life cycle ---------------------------------------------------------------------------

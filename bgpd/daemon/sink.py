@@ -35,6 +35,7 @@ class PeerInfo:
     local_address: str  # the source address of the connection (next hop self)
     rr_client: bool
     next_hop: str
+    mrai: float = 0.0  # Minimum Route Advertisement Interval (RFC 4271 §9.2.1.1)
 
     @property
     def ibgp(self) -> bool:
