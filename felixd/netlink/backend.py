@@ -55,6 +55,7 @@ from felixd.plan.inputs import HostInterface
 from felixd.plan.model import (
     FdbEntry,
     FdbKey,
+    IpipDevice,
     Neighbour,
     NeighbourKey,
     ObservedState,
@@ -79,6 +80,7 @@ from felixd.plan.ops import (
     ReplaceNeighbour,
     ReplaceNftTable,
     ReplaceRoute,
+    SetIpipDevice,
     SetSysctl,
     SetVxlanDevice,
 )
@@ -215,6 +217,7 @@ class NetlinkBackend:
             devices=self._devices(),
             sysctls=self._sysctls(),
             nft_tables=nft,
+            tunnels=self._tunnels(),
         )
 
     def _devices(self) -> dict[str, VxlanDevice]:
@@ -243,6 +246,26 @@ class NetlinkBackend:
                 mtu=int(str(link.get_attr("IFLA_MTU"))),
                 address=f"{v4[0]}/32" if v4 else "",
             )
+        return found
+
+    def _tunnels(self) -> dict[str, IpipDevice]:
+        """Every ipip link, as the differ compares it with the desired `tunl0`: an up link with
+        its MTU and its one IPv4 address. A down link, or one with several addresses, reads
+        back as something no plan asks for, so the differ sets it right (`ensure_ipip`)."""
+        found: dict[str, IpipDevice] = {}
+        for link in self._links:
+            info = link.get_attr("IFLA_LINKINFO")
+            if info is None or info.get_attr("IFLA_INFO_KIND") != "ipip":  # type: ignore[attr-defined]
+                continue
+            name = str(link.get_attr("IFLA_IFNAME"))
+            index = int(str(link.get("index")))
+            v4 = sorted(
+                f"{a.get_attr('IFA_LOCAL') or a.get_attr('IFA_ADDRESS')}/{a.get('prefixlen')}"
+                for a in self.ipr.get_addr(index=index, family=socket.AF_INET)
+            )
+            up = bool(int(str(link.get("flags"))) & IFF_UP)
+            mtu = int(str(link.get_attr("IFLA_MTU"))) if up else 0
+            found[name] = IpipDevice(name, mtu, ",".join(v4))
         return found
 
     def _sysctls(self) -> dict[str, str]:
@@ -299,6 +322,8 @@ class NetlinkBackend:
                     return self._add_vxlan(device)
                 case SetVxlanDevice(device):
                     return self._set_vxlan(device)
+                case SetIpipDevice(ipip):
+                    return self.ensure_ipip(ipip.name, ipip.mtu, ipip.address)
                 case DeleteLink(name):
                     index = self.indexes.get(name)
                     if index is None:

@@ -18,7 +18,7 @@ import pytest
 
 from felixd.netlink import NetlinkBackend
 from felixd.netlink.links import encode_address, encode_link_add, encode_link_set
-from felixd.plan.model import Route
+from felixd.plan.model import IpipDevice, Route
 from felixd.plan.ops import AddRoute
 from tests.felixd.netns.nsutil import cleanup, in_ns, ns_name, root_snapshot, sh
 
@@ -78,7 +78,10 @@ def test_tunl0_configured_once_and_routes_go_via_it(ns: str) -> None:
             unchanged = b.ensure_ipip("tunl0", 1480, "10.244.1.1/32")
             assert sent == []  # nothing written when it is already right
             (result,) = b.apply([AddRoute(ROUTE)])
-            return unchanged, result.error, b.read().routes.get(ROUTE.key)
+            observed = b.read()
+            # What the differ compares with the planned device (felixd/plan: SetIpipDevice).
+            assert observed.tunnels == {"tunl0": IpipDevice("tunl0", 1480, "10.244.1.1/32")}
+            return unchanged, result.error, observed.routes.get(ROUTE.key)
         finally:
             b.close()
 
