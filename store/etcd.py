@@ -76,6 +76,12 @@ _BY_MESSAGE = {
     msg: kind for kind, (_code, msg) in ERRORS.items() if kind is not ErrorKind.NOT_LEADER
 }
 
+# gRPC's own refusal of a request over etcd's --max-request-bytes (plus gRPC's overhead): the
+# same error, for the client, as etcd's ErrRequestTooLarge for a request just over the limit.
+_BY_PREFIX: dict[str, ErrorKind] = {
+    "grpc: received message larger than max": ErrorKind.REQUEST_TOO_LARGE
+}
+
 # Refusals given before anything was proposed: safe to retry a write on another member.
 # ErrNoLeader comes from the require-leader interceptor, ErrTooManyRequests and ErrNotCapable
 # are checked before the proposal (etcdserver/v3_server.go).
@@ -207,9 +213,10 @@ class _Conn:
             except ValueError:
                 raise _LostError(f"bad chunk size {line[:40]!r}") from None
             if size == 0:
-                while (await self.reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailers (etcd sends Grpc-Trailer-*)
-                return
+                for _ in range(64):  # trailers (etcd sends Grpc-Trailer-*), then a blank line
+                    if (await self.reader.readuntil(b"\r\n")) == b"\r\n":
+                        return
+                raise _LostError("too many trailer lines")
             total += size
             if total > limit:
                 raise _LostError(f"answer larger than {limit} bytes")
@@ -326,6 +333,9 @@ class EtcdClient:
             raise
         conn.fresh = False
         self._give_back(index, conn)
+        if status == 404:
+            # etcd before 3.4 serves the gateway under /v3beta/ (3.3) or /v3alpha/ only.
+            raise _GRPCError(12, f"HTTP 404 for {path}: etcd 3.4 or later is needed")
         try:
             doc = json.loads(data) if data else {}
         except ValueError:
@@ -360,7 +370,9 @@ class EtcdClient:
                 if not idempotent:
                     raise StoreUnavailableError(f"{path}: {last}", outcome_unknown=True) from None
             except _GRPCError as exc:
-                kind = _BY_MESSAGE.get(exc.message)
+                kind: ErrorKind | None = _BY_MESSAGE.get(exc.message) or next(
+                    (k for p, k in _BY_PREFIX.items() if exc.message.startswith(p)), None
+                )
                 if kind is not None:
                     raise KVError(kind) from None
                 last = f"{self.endpoints[index]}: {exc}"

@@ -304,3 +304,20 @@ async def test_backend_is_chosen_by_endpoint_scheme() -> None:
     await tabby.close()
     with pytest.raises(ValueError, match="no path"):
         EtcdClient("http://127.0.0.1:2379/v3")
+
+
+async def test_an_etcd_without_the_v3_gateway_is_named() -> None:
+    """etcd 3.3 and older answer 404 on /v3/...: a clear refusal, not a retry loop."""
+
+    async def old(path: str, body: dict[str, object], w: asyncio.StreamWriter) -> bool:
+        w.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nNot Found")
+        return True
+
+    async with FakeGateway(old) as gw:
+        kv = EtcdClient(gw.url, timeout=5)
+        try:
+            with pytest.raises(StoreUnavailableError, match=r"etcd 3\.4 or later") as err:
+                await kv.put(b"k", b"v")
+            assert not err.value.outcome_unknown and len(gw.requests) == 1
+        finally:
+            await kv.close()

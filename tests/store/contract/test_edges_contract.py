@@ -165,3 +165,16 @@ async def test_watch_from_now(kv: KVClient, prefix: bytes) -> None:
         assert [ev.kv.mod_revision for ev in resp.events] == [after.revision]
     finally:
         await it.aclose()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("size", [1_600_000, 2_200_000])
+async def test_request_over_the_size_limit_is_refused(
+    kv: KVClient, prefix: bytes, size: int
+) -> None:
+    """etcd --max-request-bytes defaults to 1.5 MiB: a put over it is refused as too large
+    (not an unknown outcome), whether etcd or gRPC below it notices; 1.5 MB still passes."""
+    await kv.put(prefix + b"fits", b"x" * 1_500_000)
+    with pytest.raises(KVError) as err:
+        await kv.put(prefix + b"big", b"x" * size)
+    assert err.value.kind is ErrorKind.REQUEST_TOO_LARGE
+    assert (await kv.range(prefix + b"big")).kvs == ()
