@@ -34,7 +34,7 @@ from typing import Protocol, TypeVar
 from felixd.backends.base import DataplaneBackend, OpResult
 from felixd.backends.recording import RecordingKernel
 from felixd.backends.sync import SyncReport, sync
-from felixd.inputs import best_paths, inputs_from_resources, store_snapshots
+from felixd.inputs import StoreAdapter, best_paths, store_snapshots
 from felixd.plan import (
     BestPath,
     Block,
@@ -283,6 +283,7 @@ class Felixd:
         self.node = config.node
         self.state = PlannerState(self.node)
         self.planner = IncrementalPlanner(self.state)
+        self._adapter = StoreAdapter(self.node)
         self.blocked: set[Problem] = set()  # entries the kernel cannot take now, all of them
         self._store = store
         self._bgpd = bgpd
@@ -416,7 +417,7 @@ class Felixd:
             delay = min(delay * 2, 10.0)
 
     def _on_store(self, resources: Sequence[Resource[object]]) -> None:
-        found = inputs_from_resources(self.node, resources)
+        found = self._adapter.adapt(resources)
         self.state.set_config(found.config)
         self.state.snapshot(NodeInfo, found.nodes)
         self.state.snapshot(Pool, found.pools)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from felixd.plan import BestPath, Block, EncapMode, FelixConfig, NodeInfo, Pool, WorkloadEndpoint
 from felixd.plan.model import Problem
@@ -132,41 +133,99 @@ def felix_config(
     )
 
 
+Adapted = NodeInfo | Pool | Block | WorkloadEndpoint | FelixConfigurationSpec | tuple[str, str]
+
+
+def _adapt(node: str, res: Resource[object]) -> Adapted | None:
+    """One resource in planner terms (a BlockAffinity as (cidr, node)); None to skip it."""
+    match res.kind:
+        case "Node":
+            return node_info(res)
+        case "IPPool":
+            return pool(res)
+        case "IPAMBlock":
+            return block(res)
+        case "BlockAffinity":
+            spec = res.spec
+            if getattr(spec, "state", "") == "confirmed" and not getattr(spec, "deleted", False):
+                return (str(getattr(spec, "cidr", "")), str(getattr(spec, "node", "")))
+        case "WorkloadEndpoint":
+            if getattr(res.spec, "node", "") == node:
+                return endpoint(res)
+        case "FelixConfiguration":
+            if isinstance(res.spec, FelixConfigurationSpec):
+                return res.spec
+    return None
+
+
+class StoreAdapter:
+    """`inputs_from_resources` with a memo per resource object. The store watch yields the same
+    object for a value that did not change (it decodes once per key and revision), so an update
+    adapts only what changed, and hands the planner the very same input objects, whose snapshot
+    comparison is then an identity check: one WorkloadEndpoint or block changed among 10,000
+    costs a dictionary walk, not 10,000 re-adaptations (about 200 ms of CIDR formatting)."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self._memo: dict[int, tuple[Resource[object], Adapted | None, int]] = {}
+
+    def adapt(self, resources: Iterable[Resource[object]]) -> StoreInputs:
+        out = StoreInputs()
+        felix: list[tuple[str, Adapted | None]] = []
+        affinities: list[Adapted | None] = []
+        # One list per kind of result, indexed by the slot each memo entry remembers, so a
+        # memo hit is a dictionary lookup and an append.
+        slots: list[list[Any]] = [[], out.nodes, out.pools, out.blocks, out.endpoints, affinities]
+        memo, fresh = self._memo, {}
+        for res in resources:
+            known = memo.get(id(res))
+            if known is not None and known[0] is res:
+                entry = known
+            else:
+                try:
+                    value = _adapt(self.node, res)
+                except (TypeError, ValueError) as exc:
+                    out.problems.append(Problem(res.kind, res.metadata.name, str(exc)))
+                    continue
+                entry = (res, value, _slot(value))
+            fresh[id(res)] = entry
+            if entry[2] == FELIX_SLOT:
+                felix.append((res.metadata.name, entry[1]))
+            else:
+                slots[entry[2]].append(entry[1])
+        self._memo = fresh
+        specs = {name: v for name, v in felix if isinstance(v, FelixConfigurationSpec)}
+        pairs = dict(a for a in affinities if isinstance(a, tuple))
+        # A confirmed affinity stands for its block until the block itself is written (confd
+        # announces a block from its affinity, so felixd must blackhole it from the same moment).
+        have = {b.cidr for b in out.blocks}
+        out.blocks += [Block(c, n) for c, n in sorted(pairs.items()) if c not in have]
+        out.config = felix_config(specs.get("default"), specs.get(f"node.{self.node}"))
+        return out
+
+
+FELIX_SLOT = 6
+
+
+def _slot(value: Adapted | None) -> int:
+    match value:
+        case NodeInfo():
+            return 1
+        case Pool():
+            return 2
+        case Block():
+            return 3
+        case WorkloadEndpoint():
+            return 4
+        case tuple():
+            return 5
+        case FelixConfigurationSpec():
+            return FELIX_SLOT
+    return 0  # skipped
+
+
 def inputs_from_resources(node: str, resources: Iterable[Resource[object]]) -> StoreInputs:
-    out = StoreInputs()
-    felix: dict[str, FelixConfigurationSpec] = {}
-    affinities: dict[str, str] = {}
-    for res in resources:
-        try:
-            match res.kind:
-                case "Node":
-                    out.nodes.append(node_info(res))
-                case "IPPool":
-                    out.pools.append(pool(res))
-                case "IPAMBlock":
-                    b = block(res)
-                    if b is not None:
-                        out.blocks.append(b)
-                case "BlockAffinity":
-                    spec = res.spec
-                    if getattr(spec, "state", "") == "confirmed" and not getattr(
-                        spec, "deleted", False
-                    ):
-                        affinities[str(getattr(spec, "cidr", ""))] = str(getattr(spec, "node", ""))
-                case "WorkloadEndpoint":
-                    if getattr(res.spec, "node", "") == node:
-                        out.endpoints.append(endpoint(res))
-                case "FelixConfiguration":
-                    if isinstance(res.spec, FelixConfigurationSpec):
-                        felix[res.metadata.name] = res.spec
-        except (TypeError, ValueError) as exc:
-            out.problems.append(Problem(res.kind, res.metadata.name, str(exc)))
-    # A confirmed affinity stands for its block until the block itself is written (confd
-    # announces a block from its affinity, so felixd must blackhole it from the same moment).
-    have = {b.cidr for b in out.blocks}
-    out.blocks += [Block(c, n) for c, n in sorted(affinities.items()) if c not in have]
-    out.config = felix_config(felix.get("default"), felix.get(f"node.{node}"))
-    return out
+    return StoreAdapter(node).adapt(resources)
 
 
 def best_paths(routes: Sequence[Mapping[str, object]]) -> list[BestPath]:
