@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from store.client import StoreClient, StoreUnavailableError, prefix_end
+from tests.store.netns_bridge import Bridge
 from tests.store.server.cluster import Cluster
 from tests.store.server.lincheck import Op, check_history
 
@@ -42,48 +43,15 @@ pytestmark = [
 
 KEYS = [b"/np/a", b"/np/b", b"/np/c"]
 PEER_PORT = 2380
-TABLE = "tabby_partition"
-
-
-def _run(*args: str, stdin: str | None = None) -> None:
-    done = subprocess.run(
-        list(args), input=stdin, capture_output=True, text=True, timeout=30, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {done.stderr.strip()}")
 
 
 class NetnsCluster(Cluster):
-    """A Cluster whose members run in namespaces `<tag>1..n` wired to a bridge in `<tag>h`."""
+    """A Cluster whose member i runs in namespace i of a `Bridge`, peers over TCP."""
 
     def __init__(self, root: Path, n: int, tag: str, **settings: object) -> None:
         super().__init__(root, n, **settings)
-        self.tag = tag
-        self.hub = f"{tag}h"
-        self.ns = {i: f"{tag}{i}" for i in self.ids}
-        self.peer = {i: f"tcp://{self.address(i)}:{PEER_PORT}" for i in self.ids}
-        self.made: list[str] = []
-
-    @staticmethod
-    def address(i: int) -> str:
-        return f"192.0.2.{i}"
-
-    def wire(self) -> None:
-        for ns in [self.hub, *self.ns.values()]:
-            _run("ip", "netns", "add", ns)
-            self.made.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-        _run("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge")
-        _run("ip", "-n", self.hub, "link", "set", "br0", "up")
-        for i, ns in self.ns.items():
-            hub_end = f"v{i}"
-            _run(
-                "ip", "-n", self.hub, "link", "add", hub_end, "type", "veth",
-                "peer", "name", "eth0", "netns", ns,
-            )  # fmt: skip
-            _run("ip", "-n", self.hub, "link", "set", hub_end, "master", "br0", "up")
-            _run("ip", "-n", ns, "addr", "add", f"{self.address(i)}/24", "dev", "eth0")
-            _run("ip", "-n", ns, "link", "set", "eth0", "up")
+        self.net = Bridge(tag, list(self.ids))
+        self.peer = {i: f"tcp://{Bridge.address(i)}:{PEER_PORT}" for i in self.ids}
 
     def start(self, i: int, state: str = "new", cluster: list[int] | None = None) -> None:
         """As Cluster.start, inside member i's namespace (`ip netns exec` execs, so the PID
@@ -93,7 +61,17 @@ class NetnsCluster(Cluster):
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("NOTIFY_SOCKET", None)
         self.procs[i] = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns[i], sys.executable, "-m", "store.main", "-c", str(cfg)],
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.net.ns[i],
+                sys.executable,
+                "-m",
+                "store.main",
+                "-c",
+                str(cfg),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -102,38 +80,14 @@ class NetnsCluster(Cluster):
         log.close()
 
     def cut(self, isolated: list[int]) -> None:
-        """Drop every packet between `isolated` and the other members, in both directions, in
-        each member's own namespace (one nftables table per namespace)."""
-        for i, ns in self.ns.items():
-            far = [j for j in self.ids if (j in isolated) != (i in isolated)]
-            if not far:
-                continue
-            addrs = ", ".join(self.address(j) for j in far)
-            _run(
-                "ip", "netns", "exec", ns, "nft", "-f", "-",
-                stdin=(
-                    f"table inet {TABLE} {{\n"
-                    "  chain input { type filter hook input priority -10; policy accept;\n"
-                    f"    ip saddr {{ {addrs} }} drop\n  }}\n"
-                    "  chain output { type filter hook output priority -10; policy accept;\n"
-                    f"    ip daddr {{ {addrs} }} drop\n  }}\n"
-                    "}\n"
-                ),
-            )  # fmt: skip
+        self.net.cut(isolated, self.ids)
 
     def heal(self) -> None:
-        for ns in self.ns.values():
-            subprocess.run(
-                ["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", TABLE],
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
+        self.net.heal()
 
     def teardown(self) -> None:
         self.close()
-        for ns in self.made:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30, check=False)
+        self.net.delete()
 
 
 @pytest.fixture
@@ -142,7 +96,7 @@ def netns_cluster(tmp_path: Path) -> Iterator[NetnsCluster]:
     root.mkdir()
     c = NetnsCluster(root, 3, f"tbn{os.getpid() % 10000}{random.randrange(100)}")
     try:
-        c.wire()
+        c.net.wire()
         c.start_all()
         yield c
     finally:
