@@ -50,8 +50,35 @@ def export_path(
     cluster_id: int,
 ) -> Exported | None:
     """None when the path must not be advertised to `peer`."""
-    if path.source == peer.id:
+    if excluded(path, peer):
         return None
+    return export_shared(path, peer, family, router_id=router_id, cluster_id=cluster_id)
+
+
+def excluded(path: Path, peer: RoutingPeer) -> bool:
+    """The rules that name one peer: never back to the peer the path came from, and a
+    reflected path never back to its originator (RFC 4456 §8). The rest of the export depends
+    only on properties that peers of one update group share (`export_shared`)."""
+    if path.source == peer.id:
+        return True
+    return (
+        peer.ibgp
+        and path.ibgp
+        and path.attrs.originator_id is not None
+        and path.attrs.originator_id == peer.router_id
+    )
+
+
+def export_shared(
+    path: Path,
+    peer: RoutingPeer,
+    family: Family,
+    *,
+    router_id: int,
+    cluster_id: int,
+) -> Exported | None:
+    """`export_path` without the per-peer rules of `excluded`: the same for every peer with
+    `peer`'s iBGP/eBGP role, route-reflector client flag, ASes, next-hop mode, local address."""
     attrs = path.attrs
     next_hop = path.next_hop
     if peer.ibgp:
@@ -59,8 +86,6 @@ def export_path(
             # Reflection (RFC 4456 §6): client routes to all, non-client routes to clients.
             if not (path.from_client or peer.rr_client):
                 return None
-            if attrs.originator_id is not None and attrs.originator_id == peer.router_id:
-                return None  # §8: never back to the originator
             attrs = attrs._replace(
                 originator_id=attrs.originator_id
                 if attrs.originator_id is not None

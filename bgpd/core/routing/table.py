@@ -34,10 +34,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import is_
+from types import MappingProxyType
 from typing import NamedTuple
 
 from bgpd.core.routing.decision import NO_ROUTE, Decision, decide
-from bgpd.core.routing.export import Exported, export_path, import_loop
+from bgpd.core.routing.export import Exported, excluded, export_shared, import_loop
 from bgpd.core.routing.paths import LOCAL, Path, RouteKey, RoutingPeer
 from bgpd.core.routing.policy import ACCEPT_ALL, REJECT_ALL, Policy
 from bgpd.wire.attributes import PathAttributes
@@ -72,11 +73,171 @@ class Outgoing:
 class PeerTables:
     peer: RoutingPeer
     adj_in: dict[RouteKey, Path] = field(default_factory=dict)
-    adj_out: dict[RouteKey, Exported] = field(default_factory=dict)
     import_policy: Policy = ACCEPT_ALL
     export_policy: Policy = ACCEPT_ALL
     rejected: int = 0  # paths dropped by loop detection or import policy
     up: bool = True
+    group: UpdateGroup | None = None
+    # Has had its `full_table`: its Adj-RIB-Out is its group's (minus what is withheld).
+    synced: bool = False
+    # Work the group computed for this peer that `outgoing` has not handed out yet.
+    pending: Outgoing | None = None
+    withheld_count: int = 0  # entries of the group's Adj-RIB-Out this peer does not get
+
+    @property
+    def adj_out(self) -> Mapping[RouteKey, Exported]:
+        """What this peer has been sent (or is about to be): its group's Adj-RIB-Out without
+        the entries withheld from it. The group's dict itself when nothing is withheld."""
+        group = self.group
+        if group is None or not self.synced:
+            return _EMPTY
+        if not self.withheld_count:
+            return group.adj_out
+        return _MemberAdjOut(group, self.peer.id)
+
+
+_EMPTY: Mapping[RouteKey, Exported] = MappingProxyType({})
+
+
+GroupKey = tuple[bool, bool, int, int, str, bytes, tuple[Family, ...], Policy]
+
+
+def group_key(peer: RoutingPeer, export_policy: Policy) -> GroupKey:
+    """Everything `export_shared` and the export policy depend on: peers with equal keys are
+    sent the same thing, apart from the per-peer rules of `excluded`."""
+    return (
+        peer.ibgp,
+        peer.rr_client,
+        peer.local_as,
+        peer.remote_as,
+        peer.next_hop,
+        peer.local_address,
+        peer.families,
+        export_policy,
+    )
+
+
+@dataclass
+class UpdateGroup:
+    """Peers with one export outcome (RFC 4271 §9.2 leaves how to share the work open; this
+    is FRR's update-group idea): one Adj-RIB-Out, one export and diff per change.
+
+    `adj_out` holds an entry for a prefix when at least one member gets it; `withheld` names,
+    per prefix, the members that do not get that entry because of the per-peer rules of
+    `excluded` (the best path came from them, or they originated it). A member's own
+    Adj-RIB-Out is `adj_out` minus its withheld entries. `done` remembers the last
+    (generation, keys) processed, so that the other members asking for the same change get
+    the work already computed."""
+
+    key: GroupKey
+    role: RoutingPeer  # the first member's role: its shared properties are everyone's
+    policy: Policy
+    members: dict[str, PeerTables] = field(default_factory=dict)
+    by_router_id: dict[int, list[str]] = field(default_factory=dict)
+    adj_out: dict[RouteKey, Exported] = field(default_factory=dict)
+    withheld: dict[RouteKey, tuple[str, ...]] = field(default_factory=dict)
+    done: tuple[int, object] | None = None
+
+
+class _MemberAdjOut(Mapping[RouteKey, Exported]):
+    """A member's Adj-RIB-Out when some of its group's entries are withheld from it."""
+
+    def __init__(self, group: UpdateGroup, member: str) -> None:
+        self._group, self._member = group, member
+
+    def _has(self, key: object) -> bool:
+        return self._member not in self._group.withheld.get(key, ())  # type: ignore[call-overload]
+
+    def __getitem__(self, key: RouteKey) -> Exported:
+        if not self._has(key):
+            raise KeyError(key)
+        return self._group.adj_out[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._group.adj_out and self._has(key)
+
+    def __iter__(self) -> Iterator[RouteKey]:
+        return (k for k in self._group.adj_out if self._has(k))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+# One prefix whose entry, or the members it is withheld from, changed in a group's
+# Adj-RIB-Out: (key, old entry, new entry, withheld from before, withheld from now).
+_Special = tuple[RouteKey, Exported | None, Exported | None, tuple[str, ...], tuple[str, ...]]
+
+
+def _member_work(shared: Outgoing, entries: list[_Special], member: str) -> Outgoing:
+    """`shared` for a member named in `entries`: those prefixes as the member sees them."""
+    skip = {key for key, *_ in entries}
+    announce = {
+        (family, out): kept
+        for (family, out), prefixes in shared.announce.items()
+        if (kept := [p for p in prefixes if (family, p) not in skip])
+    }
+    withdraw = {
+        family: kept
+        for family, prefixes in shared.withdraw.items()
+        if (kept := [p for p in prefixes if (family, p) not in skip])
+    }
+    for (family, prefix), old, new, old_names, names in entries:
+        had = None if member in old_names else old
+        gets = None if member in names else new
+        if had is gets or had == gets:
+            continue
+        if gets is None:
+            withdraw.setdefault(family, []).append(prefix)
+        else:
+            announce.setdefault((family, gets), []).append(prefix)
+    return Outgoing(announce, withdraw)
+
+
+def _merge(first: Outgoing, then: Outgoing) -> Outgoing:
+    """Two rounds of work for one peer as one: per prefix, the later wins."""
+    state: dict[RouteKey, Exported | None] = {}
+    for work in (first, then):
+        for family, prefixes in work.withdraw.items():
+            for prefix in prefixes:
+                state[(family, prefix)] = None
+        for (family, exported), prefixes in work.announce.items():
+            for prefix in prefixes:
+                state[(family, prefix)] = exported
+    merged = Outgoing()
+    for (family, prefix), out in state.items():
+        if out is None:
+            merged.withdraw.setdefault(family, []).append(prefix)
+        else:
+            merged.announce.setdefault((family, out), []).append(prefix)
+    return merged
+
+
+def _announce_all(table: Mapping[RouteKey, Exported]) -> Outgoing:
+    work = Outgoing()
+    announce = work.announce
+    last: list[Prefix] = []
+    last_out: Exported | None = None
+    last_family: Family | None = None
+    for (family, prefix), out in table.items():
+        if out is last_out and family == last_family:
+            last.append(prefix)
+            continue
+        last = announce.setdefault((family, out), [])
+        last.append(prefix)
+        last_out, last_family = out, family
+    return work
+
+
+def _difference(had: Mapping[RouteKey, Exported], now: Mapping[RouteKey, Exported]) -> Outgoing:
+    work = Outgoing()
+    for key, out in now.items():
+        old = had.get(key)
+        if old is None or old != out:
+            work.announce.setdefault((key[0], out), []).append(key[1])
+    for key in had:
+        if key not in now:
+            work.withdraw.setdefault(key[0], []).append(key[1])
+    return work
 
 
 class CandidatesView(Mapping[RouteKey, Mapping[str, Path]]):
@@ -135,6 +296,10 @@ class RoutingTable:
         self._multi: dict[RouteKey, dict[str, Path]] = {}
         self.candidates = CandidatesView(self)
         self.local: dict[RouteKey, Path] = {}
+        self.groups: dict[GroupKey, UpdateGroup] = {}
+        # Bumped by every change to the table: a group's computed work is reused only for
+        # the generation it was computed in.
+        self._generation = 0
 
     # -- peers --------------------------------------------------------------------------
     def add_peer(
@@ -144,21 +309,25 @@ class RoutingTable:
         export_policy: Policy | None = None,
     ) -> None:
         """A session came up. Its Adj-RIB-Out starts empty: call `full_table` to fill it."""
+        self._generation += 1
         default = REJECT_ALL if self.ebgp_default_deny and not peer.ibgp else ACCEPT_ALL
         old = self.peers.get(peer.id)
         tables = PeerTables(
             peer, import_policy=import_policy or default, export_policy=export_policy or default
         )
         if old is not None:
+            self._leave(old)
             tables.adj_in = old.adj_in  # stale paths kept across a graceful restart
         self.peers[peer.id] = tables
+        self._join(tables)
 
     def remove_peer(self, peer_id: str, *, keep_stale: bool = False) -> list[BestChange]:
         """A session went down. With `keep_stale` (RFC 4724 helper) its paths stay, marked."""
+        self._generation += 1
         tables = self.peers.get(peer_id)
         if tables is None:
             return []
-        tables.adj_out.clear()
+        self._leave(tables)
         tables.up = False
         if keep_stale:
             # RFC 4724 §4.2: stale paths stay usable; the best path does not change, but
@@ -171,11 +340,15 @@ class RoutingTable:
 
     def update_peer(self, peer: RoutingPeer) -> list[BestChange]:
         """A session's role changed without a reset (soft reload: route-reflector client,
-        next-hop mode): its paths are re-derived and decided again."""
+        next-hop mode): its paths are re-derived and decided again, and it moves to the
+        update group of its new role. Then call `outgoing` over every key for every peer: the
+        peer's export of what did not change is brought in line only then."""
+        self._generation += 1
         tables = self.peers.get(peer.id)
         if tables is None:
             return []
         tables.peer = peer
+        self._regroup(tables)
         return self._replace_paths(
             tables, lambda p: p._replace(from_client=peer.rr_client, ibgp=peer.ibgp)
         )
@@ -211,6 +384,7 @@ class RoutingTable:
 
     def sweep_stale(self, peer_id: str, family: Family | None = None) -> list[BestChange]:
         """End-of-RIB or restart timer: stale paths that were not refreshed go away."""
+        self._generation += 1
         tables = self.peers.get(peer_id)
         if tables is None:
             return []
@@ -232,6 +406,7 @@ class RoutingTable:
         next_hop: bytes,
         withdrawn: Sequence[Prefix] = (),
     ) -> list[BestChange]:
+        self._generation += 1
         tables = self.peers[peer_id]
         peer = tables.peer
         if withdrawn and not announced:
@@ -353,6 +528,7 @@ class RoutingTable:
     def originate(
         self, family: Family, prefix: Prefix, attrs: PathAttributes, next_hop: bytes = b""
     ) -> list[BestChange]:
+        self._generation += 1
         key = (family, prefix)
         path = Path(LOCAL, attrs, next_hop, router_id=self.router_id)
         self.local[key] = path
@@ -361,6 +537,7 @@ class RoutingTable:
         return self._changes(olds)
 
     def withdraw_local(self, family: Family, prefix: Prefix) -> list[BestChange]:
+        self._generation += 1
         key = (family, prefix)
         if self.local.pop(key, None) is None:
             return []
@@ -421,28 +598,150 @@ class RoutingTable:
                 changes.append(_change(BestChange, (key, new)))
         return changes
 
+    # -- update groups ------------------------------------------------------------------
+    def set_export_policy(self, peer_id: str, policy: Policy) -> None:
+        """A new export policy for an Established peer: it moves to the update group of its
+        new export outcome. Then call `outgoing` over every key (as after a role change) to
+        get the difference the peer must be sent."""
+        self._generation += 1
+        tables = self.peers[peer_id]
+        tables.export_policy = policy
+        self._regroup(tables)
+
+    def _join(self, tables: PeerTables) -> UpdateGroup:
+        key = group_key(tables.peer, tables.export_policy)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = UpdateGroup(key, tables.peer, tables.export_policy)
+        peer = tables.peer
+        group.members[peer.id] = tables
+        group.by_router_id.setdefault(peer.router_id, []).append(peer.id)
+        group.done = None
+        tables.group, tables.synced, tables.pending, tables.withheld_count = group, False, None, 0
+        return group
+
+    def _leave(self, tables: PeerTables) -> None:
+        group = tables.group
+        if group is None:
+            return
+        peer = tables.peer
+        tables.group, tables.synced, tables.pending, tables.withheld_count = None, False, None, 0
+        del group.members[peer.id]
+        same_id = group.by_router_id[peer.router_id]
+        same_id.remove(peer.id)
+        if not same_id:
+            del group.by_router_id[peer.router_id]
+        group.done = None
+        if not group.members:
+            del self.groups[group.key]
+            return
+        # Entries withheld from the member that left: no longer withheld from it, and gone
+        # if they are now withheld from every member left.
+        left = len(group.members)
+        for key, names in list(group.withheld.items()):
+            if peer.id not in names:
+                continue
+            names = tuple(n for n in names if n != peer.id)
+            if len(names) == left:
+                del group.adj_out[key]
+                del group.withheld[key]
+                for n in names:
+                    group.members[n].withheld_count -= 1
+            elif names:
+                group.withheld[key] = names
+            else:
+                del group.withheld[key]
+
+    def _regroup(self, tables: PeerTables) -> None:
+        """A member whose export-relevant properties changed leaves its group for the one of
+        its new properties. It keeps what it was sent: a new group starts from that, and in
+        a group that is already in use the difference becomes its pending work."""
+        old_group = tables.group
+        if old_group is None or old_group.key == group_key(tables.peer, tables.export_policy):
+            return
+        was_synced = tables.synced
+        had = dict(tables.adj_out)
+        pending = tables.pending
+        self._leave(tables)
+        group = self._join(tables)
+        if not was_synced:
+            return
+        if not any(m.synced for m in group.members.values()):
+            group.adj_out.clear()
+            group.withheld.clear()
+            for member in group.members.values():
+                member.withheld_count = 0
+            group.adj_out.update(had)
+            tables.synced, tables.pending = True, pending
+            return
+        tables.synced = True
+        now = self._member_table(group, tables)
+        work = _difference(had, now)
+        tables.pending = work if pending is None else _merge(pending, work)
+
+    def _excluded_members(self, group: UpdateGroup, best: Path) -> tuple[str, ...]:
+        """The members of `group` that must not get `best` (`excluded`), in a fixed order."""
+        names: tuple[str, ...] = ()
+        if best.source in group.members:
+            names = (best.source,)
+        oid = best.attrs.originator_id
+        if oid is not None and best.ibgp and group.role.ibgp:
+            for n in group.by_router_id.get(oid, ()):
+                if n != best.source:
+                    names = (*names, n)
+        return names
+
     # -- output -------------------------------------------------------------------------
     def outgoing(self, peer_id: str, keys: Iterable[RouteKey]) -> Outgoing:
         """Bring one peer's Adj-RIB-Out up to date for `keys`; returns the difference.
 
-        The export rules depend only on (best path, family, peer), so each distinct best
-        path is exported once per call; the export policy may depend on the prefix and
-        runs per prefix. Equal results share one `Exported`, which UPDATE packing groups on.
+        The work is its update group's: the first member to ask for a change (one generation
+        of the table, one `keys` object) has the group's Adj-RIB-Out brought up to date and
+        the difference handed to every member; the others get theirs without recomputing.
+        The returned Outgoing may be shared between members: read it, do not change it. It
+        may hold more than `keys` (work of an earlier change the peer had not asked for).
         """
         tables = self.peers[peer_id]
-        peer = tables.peer
-        policy = tables.export_policy
-        families = peer.families
+        group = tables.group
+        if group is None:
+            return Outgoing()
+        if not tables.synced:
+            return self.full_table(peer_id)
+        stamp = (self._generation, keys)
+        done = group.done
+        if done is None or done[0] != stamp[0] or done[1] is not keys:
+            self._process(group, keys)
+            group.done = stamp
+        work = tables.pending
+        tables.pending = None
+        return work if work is not None else Outgoing()
+
+    def _process(self, group: UpdateGroup, keys: Iterable[RouteKey]) -> None:
+        """The group's Adj-RIB-Out brought up to date for `keys`; each synced member's
+        difference added to its pending work.
+
+        The export rules depend only on (best path, family, group), so each distinct best
+        path is exported once per call; the export policy may depend on the prefix and runs
+        per prefix. Equal results share one `Exported`, which UPDATE packing groups on.
+        """
+        role = group.role
+        policy = group.policy
+        families = role.families
         decisions = self.decisions
-        adj_out = tables.adj_out
+        adj_out = group.adj_out
+        withheld = group.withheld
+        members = len(group.members)
         if policy is ACCEPT_ALL and isinstance(keys, list) and keys:
-            bulk = self._outgoing_one_decision(tables, keys)
+            bulk = self._process_one_decision(group, keys)
             if bulk is not None:
-                return bulk
+                self._hand_out(group, bulk, [])
+                return
         announce: dict[tuple[Family, Exported], list[Prefix]] = {}
         withdraw: dict[Family, list[Prefix]] = {}
-        # id(best path), family -> (the path, kept alive so the id stays unique; its export)
-        exported: dict[tuple[int, Family], tuple[Path, Exported | None]] = {}
+        special: list[_Special] = []
+        # id(best path), family -> (the path, kept alive so the id stays unique; its export,
+        # the members it is withheld from)
+        exported: dict[tuple[int, Family], tuple[Path, Exported | None, tuple[str, ...]]] = {}
         # Policy results, so that prefixes given equal attributes share one Exported.
         interned: dict[Exported, Exported] = {}
         # The previous prefix's best path and group: consecutive prefixes of one UPDATE
@@ -450,6 +749,7 @@ class RoutingTable:
         last_best: Path | None = None
         last_family: Family | None = None
         last_out: Exported | None = None
+        last_names: tuple[str, ...] = ()
         last_group: list[Prefix] = []
         last_group_key_new: Exported | None = None
         last_group_family: Family | None = None
@@ -457,32 +757,50 @@ class RoutingTable:
             family, prefix = key
             decision = decisions.get(key)
             new: Exported | None = None
+            names: tuple[str, ...] = ()
             if decision is not None and family in families:
                 best = decision.best
                 if best is last_best and family == last_family:
-                    out = last_out
+                    out, names = last_out, last_names
                 else:
                     hit = exported.get((id(best), family))
                     if hit is None:
                         assert best is not None
-                        out = export_path(
-                            best, peer, family, router_id=self.router_id, cluster_id=self.cluster_id
+                        out = export_shared(
+                            best, role, family, router_id=self.router_id, cluster_id=self.cluster_id
                         )
-                        exported[(id(best), family)] = (best, out)
+                        names = self._excluded_members(group, best) if out is not None else ()
+                        if len(names) == members:
+                            out, names = None, ()  # withheld from everyone: not kept
+                        exported[(id(best), family)] = (best, out, names)
                     else:
-                        out = hit[1]
-                    last_best, last_family, last_out = best, family, out
+                        _, out, names = hit
+                    last_best, last_family, last_out, last_names = best, family, out, names
                 if out is not None and policy is not ACCEPT_ALL:
                     attrs = policy.evaluate(family, prefix, out.attrs)
                     if attrs is None:
-                        out = None
+                        out, names = None, ()
                     elif attrs is not out.attrs:
                         fresh = Exported(attrs, out.next_hop)
                         out = interned.setdefault(fresh, fresh)
                 new = out
             old = adj_out.get(key)
-            if new is old or new == old:
+            old_names = withheld.get(key, ()) if old is not None and withheld else ()
+            same = new is old or new == old
+            if same and names == old_names:
                 continue
+            if names or old_names:
+                special.append((key, old, new, old_names, names))
+                for n in old_names:
+                    group.members[n].withheld_count -= 1
+                if names:
+                    withheld[key] = names
+                    for n in names:
+                        group.members[n].withheld_count += 1
+                elif old_names:
+                    del withheld[key]
+                if same:
+                    continue
             if new is None:
                 del adj_out[key]
                 withdraw.setdefault(family, []).append(prefix)
@@ -491,15 +809,31 @@ class RoutingTable:
             if new is last_group_key_new and family == last_group_family:
                 last_group.append(prefix)
                 continue
-            group = announce.get((family, new))
-            if group is None:
-                group = announce[(family, new)] = []
-            group.append(prefix)
-            last_group, last_group_key_new, last_group_family = group, new, family
-        return Outgoing(announce, withdraw)
+            group_list = announce.get((family, new))
+            if group_list is None:
+                group_list = announce[(family, new)] = []
+            group_list.append(prefix)
+            last_group, last_group_key_new, last_group_family = group_list, new, family
+        self._hand_out(group, Outgoing(announce, withdraw), special)
 
-    def _outgoing_one_decision(self, tables: PeerTables, keys: list[RouteKey]) -> Outgoing | None:
-        """The hot path of `outgoing`: the prefixes of one received UPDATE, new to the peer.
+    def _hand_out(self, group: UpdateGroup, shared: Outgoing, special: list[_Special]) -> None:
+        """Every synced member gets `shared`, except those named in a `special` entry (an
+        entry withheld from them before or after), who get their own copy."""
+        own: dict[str, list[_Special]] = {}
+        for entry in special:
+            for n in {*entry[3], *entry[4]}:
+                own.setdefault(n, []).append(entry)
+        for name, member in group.members.items():
+            if not member.synced:
+                continue
+            entries = own.get(name)
+            work = shared if entries is None else _member_work(shared, entries, name)
+            if not work:
+                continue
+            member.pending = work if member.pending is None else _merge(member.pending, work)
+
+    def _process_one_decision(self, group: UpdateGroup, keys: list[RouteKey]) -> Outgoing | None:
+        """The hot path of `_process`: the prefixes of one received UPDATE, new to the group.
 
         They share one Decision object (`_announce_one_path` gives all prefixes of one call,
         hence of one family, the same one), so one export serves them all and the work is
@@ -514,22 +848,24 @@ class RoutingTable:
         # families must not be taken for one.
         if not all(map(is_, found, repeat(first))):
             return None
-        adj_out = tables.adj_out
+        adj_out = group.adj_out
         if not adj_out.keys().isdisjoint(keys):
             return None
         family = keys[0][0]
-        assert first.best is not None
+        best = first.best
+        assert best is not None
         out = None
-        if family in tables.peer.families:
-            out = export_path(
-                first.best,
-                tables.peer,
-                family,
-                router_id=self.router_id,
-                cluster_id=self.cluster_id,
+        if family in group.role.families:
+            out = export_shared(
+                best, group.role, family, router_id=self.router_id, cluster_id=self.cluster_id
             )
         if out is None:
             return Outgoing()  # nothing was advertised for these keys, nothing is now
+        names = self._excluded_members(group, best)
+        if names:
+            if len(names) == len(group.members):
+                return Outgoing()  # withheld from every member: nothing kept, nothing sent
+            return None  # withheld from some: the general path keeps track
         fresh = dict.fromkeys(keys, out)
         if len(fresh) != len(keys):
             return None  # a key repeated: the general path reports it once
@@ -537,9 +873,80 @@ class RoutingTable:
         return Outgoing({(family, out): [key[1] for key in keys]}, {})
 
     def full_table(self, peer_id: str) -> Outgoing:
-        """Everything the peer should have (a new session, or a route refresh)."""
-        self.peers[peer_id].adj_out.clear()
-        return self.outgoing(peer_id, list(self.decisions))
+        """Everything the peer should have (a new session, or a route refresh).
+
+        A peer joining a group that is in use gets the group's Adj-RIB-Out as its table (plus
+        what the group did not keep because it was withheld from every other member); a peer
+        alone in its group has the group's table computed anew."""
+        tables = self.peers[peer_id]
+        group = tables.group
+        if group is None:
+            group = self._join(tables)
+        tables.pending = None
+        if not any(m.synced for m in group.members.values() if m is not tables):
+            group.adj_out.clear()
+            group.withheld.clear()
+            for member in group.members.values():
+                member.withheld_count = 0
+            group.done = None
+        tables.synced = True
+        return _announce_all(self._member_table(group, tables))
+
+    def _member_table(self, group: UpdateGroup, tables: PeerTables) -> dict[RouteKey, Exported]:
+        """What a member that (re)joined `group` should have, its group's Adj-RIB-Out for the
+        other members' sake brought up to date with it (entries withheld from all the others
+        were not kept). One pass over the Loc-RIB; exports only for prefixes not in the
+        group's table."""
+        me = tables.peer.id
+        role = group.role
+        policy = group.policy
+        decisions = self.decisions
+        adj_out = group.adj_out
+        withheld = group.withheld
+        members = len(group.members)
+        table: dict[RouteKey, Exported] = {}
+        exported: dict[tuple[int, Family], tuple[Path, Exported | None, tuple[str, ...]]] = {}
+        for key, decision in decisions.items():
+            best = decision.best
+            assert best is not None
+            have = adj_out.get(key)
+            if have is not None:
+                names = withheld.get(key, ())
+                if me in names:
+                    continue
+                if excluded(best, tables.peer):
+                    withheld[key] = (*names, me)
+                    tables.withheld_count += 1
+                    continue
+                table[key] = have
+                continue
+            family = key[0]
+            if family not in role.families:
+                continue
+            hit = exported.get((id(best), family))
+            if hit is None:
+                out = export_shared(
+                    best, role, family, router_id=self.router_id, cluster_id=self.cluster_id
+                )
+                names = self._excluded_members(group, best) if out is not None else ()
+                hit = exported[(id(best), family)] = (best, out, names)
+            _, out, names = hit
+            if out is None or len(names) == members:
+                continue
+            if policy is not ACCEPT_ALL:
+                attrs = policy.evaluate(family, key[1], out.attrs)
+                if attrs is None:
+                    continue
+                if attrs is not out.attrs:
+                    out = Exported(attrs, out.next_hop)
+            adj_out[key] = out
+            if names:
+                withheld[key] = names
+                for n in names:
+                    group.members[n].withheld_count += 1
+            if me not in names:
+                table[key] = out
+        return table
 
     # -- queries ------------------------------------------------------------------------
     def adj_in_count(self, peer_id: str) -> dict[Family, int]:

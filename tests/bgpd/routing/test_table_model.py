@@ -28,7 +28,7 @@ from bgpd.core.routing.decision import decide
 from bgpd.core.routing.export import Exported, export_path, import_loop
 from bgpd.core.routing.paths import LOCAL, Path, RouteKey, RoutingPeer
 from bgpd.core.routing.policy import ACCEPT_ALL, Policy, PrefixMatch, Term
-from bgpd.core.routing.table import BestChange, Outgoing, RoutingTable
+from bgpd.core.routing.table import BestChange, Outgoing, RoutingTable, group_key
 from bgpd.wire.attributes import AS_SEQUENCE, PathAttributes
 from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST, Family
 from bgpd.wire.prefix import Prefix, make_prefix
@@ -55,10 +55,16 @@ def _peer(pid: str, asn: int, n: int, **kw: object) -> RoutingPeer:
 
 
 BOTH = (IPV4_UNICAST, IPV6_UNICAST)
+# Peers with equal export-relevant roles share an update group: client and client2 (same
+# export policy), ibgp and ibgp2, ebgp and ebgp3 (same neighbour AS); a soft reload or a new
+# export policy moves one to another group.
 PEERS = {
     "client": _peer("client", LOCAL_AS, 2, rr_client=True, families=BOTH),
+    "client2": _peer("client2", LOCAL_AS, 6, rr_client=True, families=BOTH),
     "ibgp": _peer("ibgp", LOCAL_AS, 3, families=(IPV4_UNICAST,)),
+    "ibgp2": _peer("ibgp2", LOCAL_AS, 7, families=(IPV4_UNICAST,)),
     "ebgp": _peer("ebgp", 65001, 4, families=BOTH),
+    "ebgp3": _peer("ebgp3", 65001, 8, families=BOTH),
     "ebgp2": _peer("ebgp2", 65002, 5, families=BOTH, allow_own_as=1),
 }
 # The eBGP peer's import drops 192.0.2.0/24 and raises LOCAL_PREF; the client's export
@@ -72,15 +78,14 @@ IMPORT = {
         ),
     )
 }
-EXPORT = {
-    "client": Policy(
-        "out",
-        (
-            Term(prefixes=(PrefixMatch.parse("10.0.0.0/8 ge 26"),), action="reject"),
-            Term(add_communities=(0xFDE80001,)),
-        ),
-    )
-}
+BLOCKS_ONLY = Policy(
+    "out",
+    (
+        Term(prefixes=(PrefixMatch.parse("10.0.0.0/8 ge 26"),), action="reject"),
+        Term(add_communities=(0xFDE80001,)),
+    ),
+)
+EXPORT = {"client": BLOCKS_ONLY, "client2": BLOCKS_ONLY}
 ATTRS = [
     PathAttributes(origin=0, as_path=()),
     PathAttributes(origin=0, as_path=((AS_SEQUENCE, (65001,)),), med=10),
@@ -88,6 +93,8 @@ ATTRS = [
     PathAttributes(origin=0, as_path=((AS_SEQUENCE, (65002, LOCAL_AS)),)),  # a loop for most
     PathAttributes(origin=0, as_path=(), originator_id=ROUTER_ID),  # RFC 4456 §8 loop
     PathAttributes(origin=2, as_path=(), originator_id=7, cluster_list=(9,), local_pref=100),
+    # Reflected with client2 as originator: withheld from client2 only (RFC 4456 §8).
+    PathAttributes(origin=0, as_path=(), originator_id=6, cluster_list=(9,)),
 ]
 
 
@@ -105,6 +112,7 @@ class TableAgainstModel(RuleBasedStateMachine):
         self.local: dict[RouteKey, tuple[PathAttributes, bytes]] = {}
         self.replica: dict[str, dict[RouteKey, Exported]] = {}
         self.roles = dict(PEERS)
+        self.export = dict(EXPORT)
 
     # -- helpers ------------------------------------------------------------------------
     def _apply(self, pid: str, work: Outgoing) -> None:
@@ -154,9 +162,10 @@ class TableAgainstModel(RuleBasedStateMachine):
 
     # -- rules --------------------------------------------------------------------------
     @initialize()
-    def two_sessions_up(self) -> None:
-        self.peer_up("client")
-        self.peer_up("ebgp")
+    def sessions_up(self) -> None:
+        """Two update groups of two members each from the start."""
+        for pid in ("client", "ebgp", "client2", "ebgp3"):
+            self.peer_up(pid)
 
     @rule(pid=st.sampled_from(sorted(PEERS)), data=st.data())
     def withdraw_announced(self, pid: str, data: st.DataObject) -> None:
@@ -179,7 +188,7 @@ class TableAgainstModel(RuleBasedStateMachine):
         if mp.up:
             return
         mp.up = True
-        self.table.add_peer(self.roles[pid], IMPORT.get(pid), EXPORT.get(pid))
+        self.table.add_peer(self.roles[pid], IMPORT.get(pid), self.export.get(pid))
         self.replica[pid] = {}
         self._apply(pid, self.table.full_table(pid))
 
@@ -258,6 +267,24 @@ class TableAgainstModel(RuleBasedStateMachine):
         role = self.roles[pid]
         self.roles[pid] = replace(role, rr_client=not role.rr_client)
         self._flush(self.table.update_peer(self.roles[pid]))
+        # As the speaker does after a role change: every peer brought in line over every key
+        # (the changed peer's export, and other peers' exports of its re-derived paths).
+        keys = list(self.table.decisions)
+        for other, mp in self.model.items():
+            if mp.up:
+                self._apply(other, self.table.outgoing(other, keys))
+
+    @rule(pid=st.sampled_from(sorted(PEERS)))
+    def swap_export_policy(self, pid: str) -> None:
+        """A new export policy (blocks only, or none): the peer changes update group; a
+        resync over every key gives it the difference."""
+        mp = self.model.get(pid)
+        if mp is None or not mp.up:
+            return
+        policy = ACCEPT_ALL if self.export.get(pid, ACCEPT_ALL) is BLOCKS_ONLY else BLOCKS_ONLY
+        self.export[pid] = policy
+        self.table.set_export_policy(pid, policy)
+        self._apply(pid, self.table.outgoing(pid, list(self.table.decisions)))
 
     @precondition(lambda self: bool(self.model))
     @rule()
@@ -288,7 +315,7 @@ class TableAgainstModel(RuleBasedStateMachine):
             if not mp.up:
                 continue
             peer = self.roles[pid]
-            policy = EXPORT.get(pid, ACCEPT_ALL)
+            policy = self.export.get(pid, ACCEPT_ALL)
             expected: dict[RouteKey, Exported] = {}
             for key, d in self.table.decisions.items():
                 assert d.best is not None
@@ -302,6 +329,17 @@ class TableAgainstModel(RuleBasedStateMachine):
                     expected[key] = Exported(attrs, out.next_hop)
             assert self.replica[pid] == expected
             assert self.table.peers[pid].adj_out == expected
+            assert dict(self.table.peers[pid].adj_out) == expected
+
+    @invariant()
+    def peers_share_a_group_exactly_when_their_export_roles_are_equal(self) -> None:
+        up = [pid for pid, mp in self.model.items() if mp.up]
+        for a in up:
+            for b in up:
+                same = group_key(self.roles[a], self.export.get(a, ACCEPT_ALL)) == group_key(
+                    self.roles[b], self.export.get(b, ACCEPT_ALL)
+                )
+                assert (self.table.peers[a].group is self.table.peers[b].group) == same
 
 
 TableAgainstModel.TestCase.settings = settings(stateful_step_count=25)
