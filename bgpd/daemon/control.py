@@ -1,8 +1,10 @@
 """The control API of tabby-bgpd on its unix socket (msgpack-RPC via `ipc`).
 
 Methods: `status`, `neighbors [address]`, `neighbor.reset address [mode] [message]`
-(mode "hard": Cease / Administrative Reset and restart; "soft": ROUTE-REFRESH to the peer and
-re-send of our Adj-RIB-Out), `neighbor.shutdown address [message]` (Cease / Administrative
+(mode "hard": Cease / Administrative Reset and restart, inside an RFC 8538 Hard Reset when the
+N bit was negotiated; "graceful": the same without the Hard Reset, so that a peer with the N bit
+keeps our routes stale meanwhile; "soft": ROUTE-REFRESH to the peer and re-send of our
+Adj-RIB-Out), `neighbor.shutdown address [message]` (Cease / Administrative
 Shutdown with an RFC 9003 Shutdown Communication; the peer stays down), `neighbor.enable
 address`, `neighbor.refresh address [direction]` (direction "in": ask the peer for a
 ROUTE-REFRESH of every negotiated family — answered with BoRR/EoRR when it negotiated RFC 7313
@@ -68,12 +70,12 @@ def make_rpc_server(speaker: Speaker) -> RPCServer:
         return [r for r in rows if not address or r["address"] == address]
 
     async def reset(address: str, mode: str = "hard", message: str = "") -> int:
-        if mode not in ("hard", "soft"):
-            raise RPCError(INVALID_PARAMS, "mode is hard or soft")
+        if mode not in ("hard", "graceful", "soft"):
+            raise RPCError(INVALID_PARAMS, "mode is hard, graceful or soft")
         found = runners(address)
         for r in found:
-            if mode == "hard":
-                await r.call(hard_reset(r, message))
+            if mode in ("hard", "graceful"):
+                await r.call(hard_reset(r, message, graceful=mode == "graceful"))
             else:
                 await r.call(_soft_call(r))
         return len(found)

@@ -373,13 +373,17 @@ def soft_reset_out(runner: PeerRunner) -> None:
         runner._apply()
 
 
-def hard_reset(runner: PeerRunner, message: str) -> Callable[[float], None]:
+def hard_reset(runner: PeerRunner, message: str, graceful: bool = False) -> Callable[[float], None]:
+    """Cease / Administrative Reset and restart. With the RFC 8538 N bit it goes inside a Hard
+    Reset (the peer flushes our routes) unless `graceful` (the peer keeps them stale)."""
+
     def apply(now: float) -> None:
         runner.core.stop(
             now,
             Notification.shutdown(message, ADMINISTRATIVE_RESET),
             DownKind.ADMIN_RESET,
             restart=True,
+            graceful=graceful,
         )
 
     return apply
