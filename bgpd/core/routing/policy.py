@@ -145,6 +145,42 @@ def parse_large_community(text: str) -> LargeCommunity:
     return a, b, c
 
 
+# A term with more prefix matches than this looks them up in a `PrefixIndex` instead of
+# trying each in turn (a prefix list of a few pools stays a plain loop, which is faster).
+INDEX_ABOVE = 8
+
+
+class PrefixIndex:
+    """Prefix matches grouped by (AFI, network length) and keyed by the network's bits, so
+    that matching a route costs one dict probe per distinct network length no longer than the
+    route's, not one comparison per entry (a prefix list can hold thousands)."""
+
+    __slots__ = ("_lengths", "_table")
+
+    def __init__(self, matches: tuple[PrefixMatch, ...]) -> None:
+        self._table: dict[tuple[int, int], dict[int, list[PrefixMatch]]] = {}
+        lengths: dict[int, set[int]] = {}
+        for m in matches:
+            bucket = self._table.setdefault((m._afi, m._length), {})
+            bucket.setdefault(m._high, []).append(m)
+            lengths.setdefault(m._afi, set()).add(m._length)
+        self._lengths = {afi: sorted(ls) for afi, ls in lengths.items()}
+
+    def matches_wire(self, wp: WirePrefix) -> bool:
+        afi, length, address = wp
+        bits = ADDRESS_OCTETS[afi] * 8
+        table = self._table
+        for n in self._lengths.get(afi, ()):
+            if n > length:
+                break
+            hits = table[(afi, n)].get(address >> (bits - n))
+            if hits is not None:
+                for m in hits:
+                    if m.ge <= length <= m.le:
+                        return True
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class Term:
     # Matches: an empty tuple or None matches anything.
@@ -162,6 +198,11 @@ class Term:
     remove_large_communities: tuple[LargeCommunity, ...] = ()
     add_large_communities: tuple[LargeCommunity, ...] = ()
     action: Verdict | None = None  # None: apply the sets and go on to the next term
+    _index: PrefixIndex | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.prefixes) > INDEX_ABOVE:
+            object.__setattr__(self, "_index", PrefixIndex(self.prefixes))
 
     def matches(self, family: Family, wp: WirePrefix | None, attrs: PathAttributes) -> bool:
         """`wp` may be None only when the term has no prefix matches."""
@@ -169,11 +210,15 @@ class Term:
             return False
         if self.prefixes:
             assert wp is not None
-            for m in self.prefixes:  # a loop, not any(): no generator per evaluated prefix
-                if m.matches_wire(wp):
-                    break
+            if self._index is not None:
+                if not self._index.matches_wire(wp):
+                    return False
             else:
-                return False
+                for m in self.prefixes:  # a loop, not any(): no generator per evaluated prefix
+                    if m.matches_wire(wp):
+                        break
+                else:
+                    return False
         if self.communities and set(self.communities).isdisjoint(attrs.communities):
             return False
         if self.large_communities and set(self.large_communities).isdisjoint(

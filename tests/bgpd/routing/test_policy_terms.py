@@ -11,11 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bgpd.core.routing.policy import (
+    INDEX_ABOVE,
     Policy,
     PolicyError,
     PrefixMatch,
     Term,
     parse_community,
+    wire_prefix,
 )
 from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, NO_EXPORT, PathAttributes
 from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST, Family
@@ -185,3 +187,39 @@ def test_as_path_length_counts_a_set_as_one() -> None:
     prefix = prefix_from_network(ipaddress.ip_network("192.0.2.0/24"))
     assert policy.evaluate(IPV4_UNICAST, prefix, short) is None
     assert policy.evaluate(IPV4_UNICAST, prefix, long) is long
+
+
+@st.composite
+def many_matches_and_a_prefix(draw: st.DrawFn) -> tuple[list[PrefixMatch], Net]:
+    """Enough matches to use the index, around one base network so that many of them nest
+    and share lengths, and a prefix somewhere near them (or of the other family)."""
+    version = draw(st.sampled_from([4, 6]))
+    bits = 32 if version == 4 else 128
+    base = draw(st.integers(0, 2**bits - 1))
+    matches = []
+    for _ in range(draw(st.integers(INDEX_ABOVE + 1, 40))):
+        length = draw(st.integers(0, bits))
+        address = base ^ draw(st.integers(0, 2 ** max(0, bits - length) - 1)) << min(length, 0)
+        net = ipaddress.ip_network((address >> (bits - length) << (bits - length), length))
+        ge = draw(st.integers(length, bits))
+        matches.append(PrefixMatch(net, ge, draw(st.integers(ge, bits))))
+    length = draw(st.integers(0, bits))
+    address = base ^ draw(st.integers(0, 2**bits - 1)) >> draw(st.integers(0, bits))
+    version_of_prefix = draw(st.sampled_from([version, version, version, 10 - version]))
+    if version_of_prefix != version:
+        bits, address = (128, address) if version == 4 else (32, address & 0xFFFFFFFF)
+        length = min(length, bits)
+    net = ipaddress.ip_network((address >> (bits - length) << (bits - length), length))
+    return matches, net
+
+
+@given(many_matches_and_a_prefix())
+def test_prefix_index_equals_trying_every_match(case: tuple[list[PrefixMatch], Net]) -> None:
+    matches, net = case
+    term = Term(prefixes=tuple(matches))
+    assert term._index is not None
+    family = IPV4_UNICAST if net.version == 4 else IPV6_UNICAST
+    wp = wire_prefix(prefix_from_network(net), family[0])
+    expected = any(m.matches_wire(wp) for m in matches)
+    assert expected == any(_inside(net, m) for m in matches)
+    assert term.matches(family, wp, PathAttributes()) == expected
