@@ -77,9 +77,13 @@ def render_dataplane(dp: dict[str, Any] | str, now: float | None = None) -> str:
     lines.append(f"  pod MTU: {dp.get('pod_mtu') or '-'}")
     tunnels = dp.get("tunnels") or {}
     for name, t in sorted(tunnels.items()):
-        lines.append(
-            f"  tunnel {name}: VNI {t.get('vni')}, port {t.get('port')}, MTU {t.get('mtu')}"
-        )
+        if t.get("vni") is not None:
+            detail = f"VNI {t.get('vni')}, port {t.get('port')}, MTU {t.get('mtu')}"
+        else:  # an IPIP device has no VNI or port: its MTU and tunnel address
+            detail = f"MTU {t.get('mtu')}" + (
+                f", address {t['address']}" if t.get("address") else ""
+            )
+        lines.append(f"  tunnel {name}: {detail}")
     if not tunnels:
         lines.append("  tunnels: none")
     last = dp.get("last_resync") or 0

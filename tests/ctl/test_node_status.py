@@ -100,3 +100,17 @@ def test_dataplane_section_from_felixd_status() -> None:
     assert "last resync: 12 s ago (converged); errors 0; last error: none" in text
     assert "problem: WorkloadEndpoint x: address 10.9.9.9 is in no pool" in text
     assert "not running (no such socket)" in render_dataplane("no such socket")
+
+
+def test_dataplane_section_shows_an_ipip_tunnel_without_vni() -> None:
+    from ctl.node import render_dataplane
+
+    text = render_dataplane(
+        {
+            "routes": {"remote-ipip": 2},
+            "tunnels": {"tunl0": {"mtu": 1480, "address": "10.244.1.1/32"}},
+        },
+        now=NOW,
+    )
+    assert "  tunnel tunl0: MTU 1480, address 10.244.1.1/32" in text
+    assert "VNI" not in text and "last resync: never (not converged)" in text

@@ -31,7 +31,7 @@ from tests.felixd.netns.lab import OUTSIDE, Lab, LabNode
 from tests.felixd.netns.nsutil import root_snapshot, sh
 from tests.store_process import ROOT
 
-pytestmark = [pytest.mark.netns, pytest.mark.slow]
+pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow]
 
 PORT = 40404
 

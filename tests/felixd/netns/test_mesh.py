@@ -38,7 +38,7 @@ from tests.felixd.netns.lab import Lab, LabNode, Pod, until
 from tests.felixd.netns.nsutil import ns_name, root_snapshot, sh
 from tests.store_process import ROOT
 
-pytestmark = [pytest.mark.netns, pytest.mark.slow]
+pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow]
 
 SPARE = "10.244.103.0/26"  # a block with no pods yet: released by n3, claimed by n1
 
