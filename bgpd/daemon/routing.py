@@ -275,7 +275,7 @@ class RoutingSink:
                 continue
             imp, exp = wanted
             if exp != tables.export_policy:
-                tables.export_policy = exp
+                self.table.set_export_policy(session.role.id, exp)  # moves its update group
                 if not self.deferring:  # else the table goes out when selection is done
                     keys = list(self.table.decisions) if keys is None else keys
                     self._send(session, self.table.outgoing(session.role.id, keys))
