@@ -276,7 +276,12 @@ class Driver:
                 return
             if self.h.target.command is None or attempt == 1:
                 break
-            self.h.stop_target()  # a target left holding stale routes: start a fresh one
+            # A target left holding stale routes: start a fresh one, with fresh sessions.
+            self.h.stop_target()
+            for sp in (self.h.fuzzer, self.h.monitor):
+                if sp is not None:
+                    await sp.close()
+            self.h.fuzzer = self.h.monitor = None
         raise HarnessError("the monitor still holds POOL routes the fuzzer withdrew")
 
     @staticmethod
