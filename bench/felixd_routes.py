@@ -18,7 +18,9 @@ In a private network namespace (deleted at the end) with one veth `eth0` 10.0.0.
    worker in the namespace, a scripted bgpd stream): from a bgpd `delta` message to the moment
    a netlink route monitor in the namespace sees the kernel's RTM_NEWROUTE; median and max of
    20, with the incremental planner (`e2e_delta_to_kernel_s`) and with it replaced by a full
-   plan every time (`e2e_full_plan_s`).
+   plan every time (`e2e_full_plan_s`). Then one WorkloadEndpoint written to the store, which
+   holds the N blocks too (its veth exists and is up): from the store update to its /32 in the
+   kernel (`e2e_endpoint_to_kernel_s`, median of 10).
 6. RSS of this process holding the planner state and the N-route plan.
 """
 
@@ -48,6 +50,7 @@ from felixd.plan.incremental import IncrementalPlanner, Update
 from resources.resource import Resource, parse_resource
 
 BASE = int(ipaddress.ip_address("10.128.0.0"))
+ENDPOINTS = 10
 
 
 def _cidr(index: int) -> str:
@@ -70,6 +73,12 @@ def run(n: int) -> dict[str, float]:
         _sh("ip", "-n", ns, "link", "set", "eth0", "up")
         _sh("ip", "-n", ns, "link", "set", "peer0", "up")
         _sh("ip", "-n", ns, "addr", "add", "10.0.0.1/16", "dev", "eth0")
+        for i in range(ENDPOINTS):  # pods' veths for the endpoint measurement (peers in-ns)
+            _sh(
+                "ip", "-n", ns, "link", "add", f"caliw{i}", "type", "veth", "peer", "name", f"pw{i}"
+            )
+            _sh("ip", "-n", ns, "link", "set", f"caliw{i}", "up")
+            _sh("ip", "-n", ns, "link", "set", f"pw{i}", "up")
         lines = "".join(
             f"route add {_cidr(i)} via {_hop(i)} dev eth0 onlink proto 80\n" for i in range(n)
         )
@@ -166,7 +175,40 @@ def _store(n: int) -> list[Resource[object]]:
             "spec": {"cidr": "10.128.0.0/9"},
         },
     ]
+    for i in range(n):  # every remote block in the store too, as calico-ipam keeps them
+        cidr = _cidr(i)
+        docs.append(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "IPAMBlock",
+                "metadata": {"name": cidr.replace(".", "-").replace("/", "-")},
+                "spec": {
+                    "cidr": cidr,
+                    "affinity": f"host:node-{i // 50 % 200 + 1}",
+                    "allocations": [None] * 64,
+                    "unallocated": list(range(64)),
+                },
+            }
+        )
     return [parse_resource(d) for d in docs]
+
+
+def _endpoint(index: int) -> Resource[object]:
+    return parse_resource(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "WorkloadEndpoint",
+            "metadata": {"name": f"node-0-k8s-pod{index}-eth0", "namespace": "default"},
+            "spec": {
+                "node": "node-0",
+                "orchestrator": "k8s",
+                "workload": f"pod{index}",
+                "endpoint": "eth0",
+                "interfaceName": f"caliw{index}",
+                "ipNetworks": [f"10.255.255.{index + 1}/32"],
+            },
+        }
+    )
 
 
 def _path(index: int, hop: str) -> dict[str, object]:
@@ -230,9 +272,13 @@ async def _daemon(ns: str, n: int) -> dict[str, float]:
     """bgpd delta -> kernel route, through the whole daemon (debounce, planner, worker)."""
     bgpd: asyncio.Queue[dict[str, object]] = asyncio.Queue()
 
+    listed = _store(n)
+    updates: asyncio.Queue[list[Resource[object]]] = asyncio.Queue()
+
     async def store() -> AsyncIterator[list[Resource[object]]]:
-        yield _store(n)
-        await asyncio.Event().wait()  # the store stays quiet
+        yield listed
+        while True:  # as store.resourcewatch does: the whole list, unchanged values the same
+            yield await updates.get()
 
     async def stream() -> AsyncIterator[dict[str, object]]:
         while True:
@@ -257,6 +303,7 @@ async def _daemon(ns: str, n: int) -> dict[str, float]:
             await daemon.start()
             last = _cidr(n - 1)
             await loop.run_in_executor(None, monitor.wait, last, 0.0, 60.0)
+            planner_update = daemon.planner.update
             for label, incremental in (("e2e_delta_to_kernel", True), ("e2e_full_plan", False)):
                 if not incremental:
                     daemon.planner.update = lambda *, full=False: Update(  # type: ignore[method-assign]
@@ -272,6 +319,21 @@ async def _daemon(ns: str, n: int) -> dict[str, float]:
                     times.append(seen - start)
                 found[f"{label}_s"] = statistics.median(times)
                 found[f"{label}_max_s"] = max(times)
+            # One WorkloadEndpoint written to the store (its veth is there, up) among the N
+            # blocks: store update -> adapted -> planned -> its /32 in the kernel.
+            daemon.planner.update = planner_update  # type: ignore[method-assign]
+            times = []
+            for i in range(ENDPOINTS):
+                await asyncio.sleep(0.1)
+                listed = [*listed, _endpoint(i)]
+                start = time.perf_counter()
+                await updates.put(listed)
+                seen = await loop.run_in_executor(
+                    None, monitor.wait, f"10.255.255.{i + 1}/32", start
+                )
+                times.append(seen - start)
+            found["e2e_endpoint_to_kernel_s"] = statistics.median(times)
+            found["e2e_endpoint_to_kernel_max_s"] = max(times)
             found["e2e_incremental_syncs"] = float(daemon.incremental_syncs)
         finally:
             await daemon.stop()

@@ -161,41 +161,40 @@ def _adapt(node: str, res: Resource[object]) -> Adapted | None:
 class StoreAdapter:
     """`inputs_from_resources` with a memo per resource object. The store watch yields the same
     object for a value that did not change (it decodes once per key and revision), so an update
-    adapts only what changed, and hands the planner the very same input objects, whose snapshot
-    comparison is then an identity check: one WorkloadEndpoint or block changed among 10,000
-    costs a dictionary walk, not 10,000 re-adaptations (about 200 ms of CIDR formatting)."""
+    adapts only the objects it has not seen (found by C-level set operations on object ids) and
+    hands the planner the very same input objects, whose snapshot comparison is then an
+    identity check: one WorkloadEndpoint or block changed among 10,000 costs a few set and dict
+    operations, not 10,000 re-adaptations (about 200 ms of CIDR formatting)."""
 
     def __init__(self, node: str) -> None:
         self.node = node
-        self._memo: dict[int, tuple[Resource[object], Adapted | None, int]] = {}
+        # id -> (resource, adapted value, slot); holding the resource keeps its id unique.
+        self._seen: dict[int, tuple[Resource[object], Adapted | None, int]] = {}
+        self._slots: list[dict[int, Any]] = [{} for _ in range(FELIX_SLOT + 1)]
 
     def adapt(self, resources: Iterable[Resource[object]]) -> StoreInputs:
         out = StoreInputs()
-        felix: list[tuple[str, Adapted | None]] = []
-        affinities: list[Adapted | None] = []
-        # One list per kind of result, indexed by the slot each memo entry remembers, so a
-        # memo hit is a dictionary lookup and an append.
-        slots: list[list[Any]] = [[], out.nodes, out.pools, out.blocks, out.endpoints, affinities]
-        memo, fresh = self._memo, {}
-        for res in resources:
-            known = memo.get(id(res))
-            if known is not None and known[0] is res:
-                entry = known
-            else:
-                try:
-                    value = _adapt(self.node, res)
-                except (TypeError, ValueError) as exc:
-                    out.problems.append(Problem(res.kind, res.metadata.name, str(exc)))
-                    continue
-                entry = (res, value, _slot(value))
-            fresh[id(res)] = entry
-            if entry[2] == FELIX_SLOT:
-                felix.append((res.metadata.name, entry[1]))
-            else:
-                slots[entry[2]].append(entry[1])
-        self._memo = fresh
-        specs = {name: v for name, v in felix if isinstance(v, FelixConfigurationSpec)}
-        pairs = dict(a for a in affinities if isinstance(a, tuple))
+        seen, slots = self._seen, self._slots
+        now = dict(zip(map(id, resources), resources, strict=True))
+        for gone in seen.keys() - now.keys():
+            _res, _value, slot = seen.pop(gone)
+            del slots[slot][gone]
+        for new in now.keys() - seen.keys():
+            res = now[new]
+            try:
+                value = _adapt(self.node, res)
+            except (TypeError, ValueError) as exc:
+                out.problems.append(Problem(res.kind, res.metadata.name, str(exc)))
+                continue  # not remembered: tried (and reported) again next time
+            slot = _slot(value)
+            seen[new] = (res, value, slot)
+            slots[slot][new] = (res.metadata.name, value) if slot == FELIX_SLOT else value
+        out.nodes = list(slots[1].values())
+        out.pools = list(slots[2].values())
+        out.blocks = list(slots[3].values())
+        out.endpoints = list(slots[4].values())
+        pairs: dict[str, str] = dict(slots[5].values())
+        specs: dict[str, FelixConfigurationSpec] = dict(slots[FELIX_SLOT].values())
         # A confirmed affinity stands for its block until the block itself is written (confd
         # announces a block from its affinity, so felixd must blackhole it from the same moment).
         have = {b.cidr for b in out.blocks}

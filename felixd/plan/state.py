@@ -142,8 +142,12 @@ class PlannerState:
     def snapshot(self, kind: InputKind, items: Iterable[Input]) -> bool:
         """Replace every input of `kind` (a fresh list after a compacted watch, or bgpd's
         snapshot after a reconnect); returns whether anything changed."""
+        listed = list(items)
+        quick = self._snapshot_by_identity(kind, listed)
+        if quick is not None:
+            return quick
         fresh: dict[str, Input] = {}
-        for item in items:
+        for item in listed:
             if type(item) is not kind:
                 raise TypeError(f"snapshot of {kind.__name__} got {type(item).__name__}")
             fresh[item.key] = item
@@ -155,6 +159,44 @@ class PlannerState:
         changed.update(k for k in fresh if k not in table)
         table.clear()
         table.update(fresh)
+        self.revision += 1
+        return True
+
+    def _snapshot_by_identity(self, kind: InputKind, listed: list[Input]) -> bool | None:
+        """The daemon hands back the very objects it handed before for what did not change (the
+        store adapter memoises them), so compare object identities at C speed and compute keys
+        only for the objects that differ: a snapshot of 10,000 blocks with one changed costs
+        set operations, not 10,000 key lookups. None when this shortcut does not apply (an
+        object listed twice, two new objects with one key, a new key still held by an object
+        that stays, or most of the table changed): the caller does the full comparison."""
+        table = self._tables[kind]
+        mine = dict(zip(map(id, table.values()), table.values(), strict=True))
+        theirs = dict(zip(map(id, listed), listed, strict=True))
+        if len(theirs) != len(listed):
+            return None
+        added, removed = theirs.keys() - mine.keys(), mine.keys() - theirs.keys()
+        if len(added) + len(removed) > max(16, len(listed) // 4):
+            return None
+        new = [theirs[i] for i in added]
+        if any(type(item) is not kind for item in new):
+            return None  # the full path raises the TypeError
+        new_by_key = {item.key: item for item in new}
+        old_by_key = {item.key: item for item in (mine[i] for i in removed)}
+        if len(new_by_key) != len(new):
+            return None
+        if any(key in table and key not in old_by_key for key in new_by_key):
+            return None
+        changed = {
+            key
+            for key in new_by_key.keys() | old_by_key.keys()
+            if new_by_key.get(key) != old_by_key.get(key)
+        }
+        for key in old_by_key:
+            del table[key]
+        table.update(new_by_key)
+        if not changed:
+            return False
+        self._changes.keys[kind].update(changed)
         self.revision += 1
         return True
 

@@ -232,3 +232,23 @@ def test_incremental_in_a_tidy_cluster(deltas: list[tuple[int, Input]]) -> None:
         if update.touched is not None:
             assert compare_touched(update.desired, observed, update.touched).ops == full.ops
         kernel.apply(full.ops)
+
+
+BLOCK_POOL = [Block(f"10.96.{i}.0/26", a) for i in range(4) for a in (None, "node-a", "node-b")]
+BLOCK_POOL += [Block("10.96.0.0/26", "node-a")]  # equal to another object of the pool
+
+
+@given(st.lists(st.lists(st.sampled_from(BLOCK_POOL), max_size=6), max_size=8))
+def test_snapshot_keeps_its_meaning_when_objects_are_reused(rounds: list[list[Block]]) -> None:
+    """`snapshot` compares object identities first (the store adapter hands back the same
+    objects): the table is still {key: last item}, and the change log names exactly the keys
+    whose value changed."""
+    state = PlannerState("node-a")
+    for items in rounds:
+        before = dict(zip(state.blocks, state.blocks.values(), strict=True))
+        changed = state.snapshot(Block, items)
+        want = {b.key: b for b in items}
+        assert dict(state.blocks) == want
+        logged = state.take_changes().keys[Block]
+        assert logged == {k for k in want.keys() | before.keys() if want.get(k) != before.get(k)}
+        assert changed == bool(logged)
