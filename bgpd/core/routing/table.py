@@ -91,25 +91,33 @@ class PeerTables:
         group = self.group
         if group is None or not self.synced:
             return _EMPTY
-        if not self.withheld_count:
-            return group.adj_out
-        return _MemberAdjOut(group, self.peer.id)
+        table = group.adj_out if not self.withheld_count else _MemberAdjOut(group, self.peer.id)
+        if self.pending is not None:
+            # Another member's call already brought the group's table past what this peer
+            # was sent: a prefix with work pending may still be on the peer (a withdrawal
+            # not handed out yet), so it counts as present for `in` (the speaker skips a
+            # peer whose Adj-RIB-Out holds none of a change's prefixes).
+            return _WithPending(table, self.pending)
+        return table
 
 
 _EMPTY: Mapping[RouteKey, Exported] = MappingProxyType({})
 
 
-GroupKey = tuple[bool, bool, int, int, str, bytes, tuple[Family, ...], Policy]
+GroupKey = tuple[bool, bool, int, str, bytes, tuple[Family, ...], Policy]
 
 
 def group_key(peer: RoutingPeer, export_policy: Policy) -> GroupKey:
     """Everything `export_shared` and the export policy depend on: peers with equal keys are
-    sent the same thing, apart from the per-peer rules of `excluded`."""
+    sent the same thing, apart from the per-peer rules of `excluded`.
+
+    The neighbour's AS is not in it: past iBGP or eBGP, nothing exported depends on it (our
+    AS is prepended, not theirs; there is no sender-side AS_PATH loop check), so eBGP peers
+    of different ASes (Calico nodes with an AS each) share a group, as in FRR."""
     return (
         peer.ibgp,
         peer.rr_client,
         peer.local_as,
-        peer.remote_as,
         peer.next_hop,
         peer.local_address,
         peer.families,
@@ -137,6 +145,34 @@ class UpdateGroup:
     adj_out: dict[RouteKey, Exported] = field(default_factory=dict)
     withheld: dict[RouteKey, tuple[str, ...]] = field(default_factory=dict)
     done: tuple[int, object] | None = None
+
+
+class _WithPending(Mapping[RouteKey, Exported]):
+    """A member's Adj-RIB-Out while it has pending work: those prefixes count as present."""
+
+    def __init__(self, table: Mapping[RouteKey, Exported], pending: Outgoing) -> None:
+        self._table = table
+        self._pending = pending
+        self._pending_keys: set[RouteKey] | None = None
+
+    def __getitem__(self, key: RouteKey) -> Exported:
+        return self._table[key]
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._table:
+            return True
+        if self._pending_keys is None:
+            work = self._pending
+            self._pending_keys = {(f, p) for f, ps in work.withdraw.items() for p in ps} | {
+                (f, p) for (f, _), ps in work.announce.items() for p in ps
+            }
+        return key in self._pending_keys
+
+    def __iter__(self) -> Iterator[RouteKey]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
 
 
 class _MemberAdjOut(Mapping[RouteKey, Exported]):

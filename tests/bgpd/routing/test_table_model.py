@@ -56,8 +56,8 @@ def _peer(pid: str, asn: int, n: int, **kw: object) -> RoutingPeer:
 
 BOTH = (IPV4_UNICAST, IPV6_UNICAST)
 # Peers with equal export-relevant roles share an update group: client and client2 (same
-# export policy), ibgp and ibgp2, ebgp and ebgp3 (same neighbour AS); a soft reload or a new
-# export policy moves one to another group.
+# export policy), ibgp and ibgp2, the three eBGP peers (the neighbour AS is not part of it);
+# a soft reload or a new export policy moves one to another group.
 PEERS = {
     "client": _peer("client", LOCAL_AS, 2, rr_client=True, families=BOTH),
     "client2": _peer("client2", LOCAL_AS, 6, rr_client=True, families=BOTH),

@@ -40,13 +40,14 @@ def test_members_share_one_computation_and_the_source_is_left_out() -> None:
     table = RoutingTable(1, 65000)
     for pid, n in (("a", 2), ("b", 3), ("c", 4)):
         _up(table, pid, n)
-    _up(table, "other-as", 5, asn=65002)
+    _up(table, "other-as", 5, asn=65002)  # same group: the neighbour AS changes nothing sent
+    table.add_peer(_peer("ibgp", 6, asn=65000))
     assert len(table.groups) == 2
     changes = table.receive("a", IPV4_UNICAST, P, ATTRS, NH)
     keys = [c.key for c in changes]
     work_b = table.outgoing("b", keys)
     work_c = table.outgoing("c", keys)
-    assert work_b is work_c  # computed once, handed to both
+    assert work_b is work_c is table.outgoing("other-as", keys)  # computed once, handed out
     assert sorted(p for ps in work_b.announce.values() for p in ps) == sorted(P)
     # RFC 4271 §9.1.3: not back to the peer it came from; its view lacks the entries.
     assert not table.outgoing("a", keys)
