@@ -36,6 +36,7 @@ import base64
 import contextlib
 import json
 import random
+import re
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ _GRPC_NAMES = {
     15: "DataLoss",
     16: "Unauthenticated",
 }
+_ALARM = re.compile(r"alarm:([A-Z]+)")
 _MAX_HEAD = 64 << 10  # status line and headers of one answer
 _MAX_LINE = 64 << 20  # one JSON object of a stream (one watch response)
 
@@ -176,11 +178,13 @@ class _Conn:
         self.reusable = False
         self.writer.close()
 
-    def send(self, host: str, path: str, body: bytes) -> None:
+    def send(self, host: str, path: str, body: bytes, require_leader: bool = True) -> None:
+        # clientv3.WithRequireLeader: the gateway passes Grpc-Metadata-* on as gRPC metadata.
+        leader = b"Grpc-Metadata-hasleader: true\r\n" if require_leader else b""
         self.writer.write(
             b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-            b"Grpc-Metadata-hasleader: true\r\nContent-Length: %d\r\n\r\n%s"
-            % (path.encode(), host.encode(), len(body), body)
+            b"%sContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), host.encode(), leader, len(body), body)
         )
 
     async def read_head(self) -> tuple[int, dict[bytes, bytes]]:
@@ -307,12 +311,14 @@ class EtcdClient:
         else:
             conn.close()
 
-    async def _exchange(self, index: int, path: str, body: bytes, timeout: float) -> Json:
+    async def _exchange(
+        self, index: int, path: str, body: bytes, timeout: float, require_leader: bool
+    ) -> Json:
         conn = await self._take(index, timeout)
         ep = self._endpoints[index]
         try:
             async with asyncio.timeout(timeout):
-                conn.send(ep.host, path, body)
+                conn.send(ep.host, path, body, require_leader)
                 status, headers = await conn.read_head()
                 data = await conn.read_body(headers, self.max_response_bytes)
         except ssl.SSLError as exc:
@@ -333,12 +339,13 @@ class EtcdClient:
             raise
         conn.fresh = False
         self._give_back(index, conn)
-        if status == 404:
-            # etcd before 3.4 serves the gateway under /v3beta/ (3.3) or /v3alpha/ only.
-            raise _GRPCError(12, f"HTTP 404 for {path}: etcd 3.4 or later is needed")
         try:
             doc = json.loads(data) if data else {}
         except ValueError:
+            if status == 404:
+                # etcd before 3.4 serves the gateway under /v3beta/ (3.3) or /v3alpha/ only.
+                # (A gRPC NotFound, such as an unknown lease, is a 404 with a JSON body.)
+                raise _GRPCError(12, f"HTTP 404 for {path}: etcd 3.4 or later is needed") from None
             raise _LostError(f"{ep.url}{path}: HTTP {status}: not JSON") from None
         if not isinstance(doc, dict):
             raise _LostError(f"{ep.url}{path}: HTTP {status}: not a JSON object")
@@ -349,7 +356,9 @@ class EtcdClient:
             raise _GRPCError(_int(doc.get("code", 2)), str(doc.get("message", doc.get("error"))))
         return cast(Json, doc)
 
-    async def _call(self, path: str, req: Json, *, idempotent: bool) -> Json:
+    async def _call(
+        self, path: str, req: Json, *, idempotent: bool, require_leader: bool = True
+    ) -> Json:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         body = json.dumps(req, separators=(",", ":")).encode()
@@ -362,7 +371,7 @@ class EtcdClient:
             index = self._current
             try:
                 async with self._sem:
-                    return await self._exchange(index, path, body, remaining)
+                    return await self._exchange(index, path, body, remaining, require_leader)
             except _ConnectError as exc:
                 last = str(exc)
             except _LostError as exc:
@@ -570,8 +579,16 @@ class EtcdClient:
     # --- maintenance ---------------------------------------------------------------------
 
     async def status(self) -> StoreStatus:
-        """The status of the member this client talks to, with the cluster's alarms."""
-        doc = await self._call("/v3/maintenance/status", {}, idempotent=True)
+        """The status of the member this client talks to, with the alarms it knows of. Served
+        by the member alone (no leader needed: a cut-off member still says what it thinks)."""
+        doc = await self._call("/v3/maintenance/status", {}, idempotent=True, require_leader=False)
+        alarms: list[AlarmType] = []
+        for text in _list(doc.get("errors")):  # "memberID:... alarm:NOSPACE " per alarm
+            match = _ALARM.search(str(text))
+            if match and match.group(1) in AlarmType.__members__:
+                alarm = AlarmType[match.group(1)]
+                if alarm is not AlarmType.NONE and alarm not in alarms:
+                    alarms.append(alarm)
         header = cast(Json, doc.get("header", {}))
         return StoreStatus(
             member_id=_int(header.get("member_id")),
@@ -582,7 +599,7 @@ class EtcdClient:
             revision=_int(header.get("revision")),
             db_size=_int(doc.get("dbSize")),
             is_learner=bool(doc.get("isLearner", False)),
-            alarms=await self.alarm_list(),
+            alarms=tuple(alarms),
         )
 
     async def alarm_list(self) -> tuple[AlarmType, ...]:
