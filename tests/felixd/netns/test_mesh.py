@@ -7,8 +7,9 @@ Checked in both modes: every pod pings every other pod (30 pairs); each node's k
 workload routes, its blackhole and one route per remote block; `tabbyctl node status` on a live
 node shows the BGP peers, and route counts equal to what the kernel holds, the pod MTU and the
 tunnel; felixd's status key is in the store under a lease; stopping felixd and starting it
-again changes no route and does not rewrite the natOutgoing table (`ip monitor route`, `nft
-monitor`); deleting a WorkloadEndpoint removes its route and only that one; a block released
+again (kill -9 in no-encap mode, SIGTERM in VXLAN mode) changes no route and does not rewrite
+the natOutgoing table (`ip monitor route`, `nft monitor`); a pod deleted as the CNI plugin
+does (veth, then WorkloadEndpoint) loses its route and only that one; a block released
 by one node and claimed by another moves its routes on every node
 (withdrawn, then routed to the new owner) and a pod in it is reachable. No-encap: a kill -9
 of a node's bgpd and its restart is a graceful restart end to end (peers keep its block, its
@@ -173,7 +174,10 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
     )
     try:
         await asyncio.sleep(0.3)  # let both monitors subscribe
-        lab.stop_daemon(n1, "felixd")
+        if lab.vxlan_mode == "Always":
+            lab.stop_daemon(n1, "felixd")  # SIGTERM: a clean stop leaves the dataplane alone
+        else:
+            kill9(n1.procs.pop("felixd"))  # a crash: the kernel state is all there is
         await lab.start_daemon(n1, "felixd")
         await lab.until_pings(n1.pods, timeout=20)
     finally:
@@ -184,12 +188,16 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
     assert "proto 80" not in routes_seen, routes_seen
     assert "tabby-nat" not in nft_seen, nft_seen
 
-    # Deleting a pod's WorkloadEndpoint (CNI DEL) removes its route, and only that.
+    # A pod deleted as the CNI plugin does it (DEL: the veth goes, then the WorkloadEndpoint):
+    # its route is gone, the other pod's stays, and felixd ends converged with no problem.
     gone, kept_pod = n1.pods[1], n1.pods[0]
-    await lab.write([lab.endpoint_doc(n1.name, gone)], mode="delete")
+    endpoint = lab.endpoint_doc(n1.name, gone)
+    sh("ip", "-n", n1.ns, "link", "del", gone.iface)
+    await lab.write([endpoint], mode="delete")
     n1.pods.remove(gone)
     await until(lambda: f"{gone.ip} dev {gone.iface}" not in n1.routes(), "the pod's route gone")
     assert f"{kept_pod.ip} dev {kept_pod.iface} scope link" in n1.routes()
+    await status_when(n1, lambda s: s["problems"] == [] and bool(s["converged"]))
 
     # A spare block claimed by n3: routed via n3 on n1 and n2 (no-encap: announced by n3's
     # bgpd; VXLAN: from the block and n3's Node in the store).
