@@ -12,13 +12,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.bgpd.interop.lab import TABBY, Lab, free_port, tabby_peer, wait_until
+from tests.bgpd.interop.lab import ROOT, TABBY, Lab, free_port, tabby_peer, wait_until
 from tests.bgpd.routing_interop.peers import BGPD, frr_route, start_frr, tabby_route, vtysh
 
 FRR, FRR_AS = "127.0.0.34", 4200000034
@@ -90,6 +92,21 @@ def test_rfc7313_4_tabby_asks_frr_borr_eorr_nothing_swept(lab: Lab) -> None:
     line = [x for x in lab.log("tabby.log").splitlines() if "refresh.end" in x][-1]
     assert "how=eorr" in line and "swept=0" in line, line
     assert tabby_route(lab, "10.34.0.0/24") and tabby_route(lab, "10.34.1.0/24")
+
+
+def test_tabbyctl_bgp_refresh_asks_the_peer(lab: Lab) -> None:
+    before = lab.log("tabby.log").count("refresh.end")
+    out = subprocess.run(
+        [sys.executable, "-m", "ctl.main", "bgp", "refresh", FRR, "--socket", str(lab.socket)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"{FRR}: route refresh requested for ipv4-unicast"
+    wait_until(lambda: lab.log("tabby.log").count("refresh.end") > before, 10, "FRR's EoRR")
 
 
 def test_rfc7313_4_frr_asks_tabby_and_gets_borr_and_eorr(lab: Lab) -> None:
