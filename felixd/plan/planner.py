@@ -167,6 +167,7 @@ class Planner:
         self.remotes: dict[str, _Remote] = {}
         self.nft: NftTable | None = None
         self.ipip: IpipDevice | None = None
+        self.hops: dict[tuple[str, int, str | None, bool], NextHop | str] = {}
         self.pod_mtu = DEFAULT_MTU
         self.route_src: dict[RouteKey, Source] = {}
         self.clashed: set[Source] = set()
@@ -300,7 +301,7 @@ class Planner:
         return True
 
     def _via(self, dst: str, version: int, hops: list[NextHop], kind: RouteKind) -> Route:
-        ordered = sorted(set(hops))
+        ordered = hops if len(hops) == 1 else sorted(set(hops))
         # felix sets the tunnel MTU on IPIP routes (§4.2); tunl0 is not felixd's device.
         mtu = self.ipip_mtu if kind is RouteKind.REMOTE_IPIP else None
         if len(ordered) == 1:
@@ -691,13 +692,23 @@ class Planner:
     def _resolve(
         self, prefix: str, version: int, pool: ValidPool | None, text: str
     ) -> NextHop | None:
+        # Thousands of prefixes share a few hundred next hops (a node's blocks): resolve each
+        # (next hop, family, kind of pool) once per plan; a reason is reported per prefix.
+        key = (text, version, pool.encap if pool else None, pool.cross_subnet if pool else False)
+        known = self.hops.get(key)
+        if known is None:
+            known = self.hops[key] = self._resolve_hop(version, pool, text)
+        if isinstance(known, str):
+            self.problem("BestPath", prefix, known)
+            return None
+        return known
+
+    def _resolve_hop(self, version: int, pool: ValidPool | None, text: str) -> NextHop | str:
         ip = parse_ip(text)
         if ip is None:
-            self.problem("BestPath", prefix, f"bad next hop {text!r}")
-            return None
+            return f"bad next hop {text!r}"
         if ip[0] != version:
-            self.problem("BestPath", prefix, f"next hop {ip[2]} is of the wrong family")
-            return None
+            return f"next hop {ip[2]} is of the wrong family"
         direct = (
             pool is None or pool.encap == "none" or (pool.cross_subnet and self._same_subnet(ip))
         )
@@ -705,8 +716,7 @@ class Planner:
             return NextHop(ip[2], self.cfg.ipip_device, onlink=True)
         dev = self._connected_dev(ip)
         if dev is None:
-            self.problem("BestPath", prefix, f"next hop {ip[2]} is not on a connected subnet")
-            return None
+            return f"next hop {ip[2]} is not on a connected subnet"
         # Cluster routes are onlink like felix's (§4.2); external ones are plain gateway routes.
         return NextHop(ip[2], dev, onlink=pool is not None)
 
