@@ -179,6 +179,8 @@ class BgpdConfig(DaemonConfig):
     restart_marker: str = ""
     graceful_restart_defer_time: float = 60.0  # upper bound on deferring route selection
     forwarding_hold_time: float = 120.0  # how long felixd keeps our routes (F bit)
+    # A stop (SIGTERM) is a planned restart: no NOTIFICATIONs, the marker stays (docs/bgpd.md).
+    graceful_stop: bool = False
     # RFC 8212: an eBGP peer without an import (export) policy imports (exports) nothing.
     ebgp_default_deny: bool = False
     prefix_lists: list[PrefixListConfig] = field(default_factory=list)

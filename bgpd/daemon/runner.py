@@ -213,12 +213,15 @@ class PeerRunner:
         self.post(("call", fn, fut))
         return await fut
 
-    async def close(self, notification: Notification, kind: DownKind) -> None:
-        """Stop the peer (sending `notification`), flush, and end the task."""
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                self.call(lambda now: self.core.stop(now, notification, kind)), 2.0
-            )
+    async def close(self, notification: Notification | None, kind: DownKind) -> None:
+        """Stop the peer (sending `notification`), flush, and end the task. With None the
+        connections are closed without a NOTIFICATION: a peer with Graceful Restart then keeps
+        our routes as stale (RFC 4724 §4.2), as for a crash."""
+        if notification is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.call(lambda now: self.core.stop(now, notification, kind)), 2.0
+                )
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

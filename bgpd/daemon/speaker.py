@@ -119,15 +119,18 @@ class Speaker:
         if self._marker_timer is not None:
             self._marker_timer.cancel()
             self._marker_timer = None
-        # A clean stop: the next start is a cold one (no R bit).
+        planned = self.config.graceful_restart and self.config.graceful_stop
         with contextlib.suppress(OSError):
-            self.config.marker_path().unlink()
-        await asyncio.gather(
-            *(
-                r.close(Notification.shutdown("tabby-bgpd stopping"), DownKind.ADMIN_DOWN)
-                for r in self.peers.values()
-            )
-        )
+            if planned:
+                # A planned restart: the marker says when we left; sessions close without a
+                # NOTIFICATION, so the helpers keep our routes until we are back.
+                self.config.marker_path().touch()
+            else:
+                # A clean stop: the next start is a cold one (no R bit).
+                self.config.marker_path().unlink()
+        log.info("stop", graceful_restart=planned)
+        shutdown = None if planned else Notification.shutdown("tabby-bgpd stopping")
+        await asyncio.gather(*(r.close(shutdown, DownKind.ADMIN_DOWN) for r in self.peers.values()))
         self.peers.clear()
         for lst in self.listeners.values():
             lst.server.close()

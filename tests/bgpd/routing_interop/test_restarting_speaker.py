@@ -1,6 +1,7 @@
-"""Tabby as the restarting speaker (RFC 4724 §4.1) with BIRD 2 as the helper, by kill -9.
+"""Tabby as the restarting speaker (RFC 4724 §4.1) with BIRD 2 as the helper.
 
-tabby-bgpd is killed and started again on the same run marker. BIRD keeps our routes as stale
+tabby-bgpd is killed (-9), or stopped with `graceful_stop` (a planned restart: no NOTIFICATION,
+the marker kept), and started again on the same run marker. BIRD keeps our routes as stale
 while we are away; we come back with the Restart State bit, BIRD keeps the routes without a
 flap (polled all along), sends us its table and End-of-RIB, we end the deferral, send ours and
 End-of-RIB; BIRD then sweeps the one route we no longer originate (at End-of-RIB, long before
@@ -109,7 +110,8 @@ def lab(tmp_path: pytest.TempPathFactory) -> Iterator[tuple[Lab, int]]:
 
 def _start_tabby(lab: Lab, bport: int, originate: tuple[str, ...], passive: bool) -> None:
     lab.start_tabby(
-        tabby_peer(
+        "graceful_stop = true\n"
+        + tabby_peer(
             BIRD,
             bport,
             65000,
@@ -121,8 +123,9 @@ def _start_tabby(lab: Lab, bport: int, originate: tuple[str, ...], passive: bool
     )
 
 
-def test_rfc4724_4_1_killed_tabby_restarts_with_r_bit_bird_keeps_routes_and_gets_eor(
-    lab: tuple[Lab, int],
+@pytest.mark.parametrize("stop", ["kill -9", "planned (SIGTERM, graceful_stop)"])
+def test_rfc4724_4_1_tabby_restarts_with_r_bit_bird_keeps_routes_and_gets_eor(
+    lab: tuple[Lab, int], stop: str
 ) -> None:
     lb, bport = lab
     proto = bird_bgp(lb, BIRD, bport, 65000, TABBY, lb.port, 65000, extra=GR)
@@ -140,8 +143,8 @@ def test_rfc4724_4_1_killed_tabby_restarts_with_r_bit_bird_keeps_routes_and_gets
     poll.start()
 
     assert lb.tabby is not None
-    lb.tabby.send_signal(signal.SIGKILL)
-    lb.tabby.wait(5)
+    lb.tabby.send_signal(signal.SIGKILL if stop == "kill -9" else signal.SIGTERM)
+    lb.tabby.wait(15)
     wait_until(
         lambda: "Established" not in birdc(lb, "bird", "show", "protocols", "tabby"),
         10,
