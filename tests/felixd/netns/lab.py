@@ -42,6 +42,7 @@ START_TIMEOUT = 60.0
 ICMP = "tests.felixd.netns.icmp"  # no `ping` binary on these machines
 UDPWHO = "tests.felixd.netns.udpwho"
 API = "projectcalico.org/v3"
+ROUTER_AS = 65000  # the router's BGP speaker: an external peer of every node
 
 Doc = dict[str, object]
 
@@ -134,6 +135,7 @@ class Lab:
                 )
                 node.pods[-1].iface = f"cali{node.index}{j}"
         self.store: list[ProcessRecord] = []
+        self.router_bgpd: ProcessRecord | None = None
         self.namespaces: list[str] = []
         self.extra_pods: list[Pod] = []
 
@@ -374,20 +376,74 @@ class Lab:
         if rec is not None:
             stop(rec, timeout=10)
 
-    async def start(self, docs: list[Doc]) -> None:
+    async def start(self, docs: list[Doc], router_prefixes: list[str] | None = None) -> None:
         """The store, the resources, then each node's daemons (nodes in parallel; confd first
-        on each, since it writes bgpd's configuration)."""
+        on each, since it writes bgpd's configuration). With `router_prefixes`, also an
+        external BGP speaker on the router that announces them (`start_router_bgpd`)."""
         self.store = await start_store(self.tmp)
-        await self.write(docs)
+        await self.write(docs + (self.router_peer_docs() if router_prefixes else []))
 
         async def up(node: LabNode) -> None:
             self.write_configs(node)
             for daemon in ("confd", "bgpd", "felixd"):
                 await self.start_daemon(node, daemon)
 
-        await asyncio.gather(*(up(n) for n in self.nodes))
+        router = [self.start_router_bgpd(router_prefixes)] if router_prefixes else []
+        await asyncio.gather(*(up(n) for n in self.nodes), *router)
+
+    def router_peer_docs(self, asn: int = ROUTER_AS) -> list[Doc]:
+        """One BGPPeer per node toward the router's address on the node's subnet (calico.md
+        §1.3: `node` + `peerIP` + `asNumber`)."""
+        return [
+            {
+                "apiVersion": API,
+                "kind": "BGPPeer",
+                "metadata": {"name": f"router-{node.name}"},
+                "spec": {"node": node.name, "peerIP": self.gateway(node), "asNumber": asn},
+            }
+            for node in self.nodes
+        ]
+
+    def gateway(self, node: LabNode) -> str:
+        return f"192.168.{node.subnet}.254"
+
+    async def start_router_bgpd(self, prefixes: list[str], asn: int = ROUTER_AS) -> None:
+        """An external BGP speaker on the router: a tabby-bgpd in its namespace, AS `asn`,
+        announcing `prefixes` to every node over the node's own subnet (so the next hop is the
+        router's address there)."""
+        d = self.tmp / "router"
+        d.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"control_socket = {_q(d / 'bgpd.sock')}",
+            f"run_dir = {_q(d)}",
+            f"state_dir = {_q(d)}",
+            f"router_id = {_q(OUTSIDE_GW)}",
+            f"local_as = {asn}",
+            f"originate = {json.dumps(prefixes)}",
+            "",
+            "[[listen]]",
+            'address = "0.0.0.0"',
+            "port = 179",
+        ]
+        for node in self.nodes:
+            lines += ["", "[[peers]]", f"address = {_q(node.address)}", "remote_as = 64512"]
+            lines.append(f"local_address = {_q(self.gateway(node))}")
+        (d / "bgpd.toml").write_text("\n".join(lines) + "\n")
+        argv = ["ip", "netns", "exec", self.router, sys.executable, "-m", "bgpd.main"]
+        rec = ProcessRecord(
+            "router", "bgpd", [*argv, "-c", str(d / "bgpd.toml")], str(d / "bgpd.log")
+        )
+        listener = NotifyListener(self.tmp / ".notify-router-bgpd.sock")
+        try:
+            proc = spawn(rec, {"PYTHONPATH": str(ROOT)}, listener.path)
+            self.router_bgpd = rec
+            await listener.wait_ready(proc, rec, START_TIMEOUT)
+        finally:
+            listener.close()
 
     def close(self) -> None:
+        if self.router_bgpd is not None:
+            stop(self.router_bgpd, timeout=10)
         for node in self.nodes:
             for daemon in ("felixd", "bgpd", "confd"):
                 self.stop_daemon(node, daemon)

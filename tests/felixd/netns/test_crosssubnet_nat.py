@@ -11,7 +11,9 @@ same-subnet pings leave `vxlan.calico`'s counters alone and cross-subnet pings m
 reaching the outside address arrives with its node's address as the source (seen by a listener
 in the outside namespace), while pod-to-pod traffic keeps the pod's address, also across the
 tunnel; felixd reports no problem (bgpd's paths to the other subnet, whose next hop is not
-connected, are not used for a VXLAN pool); `tabbyctl node status` shows the tunnel. Nothing
+connected, are not used for a VXLAN pool); a prefix an external BGP peer (a tabby-bgpd on the
+router, one BGPPeer per node) announces, outside every pool, is installed on every node via the
+router's address on that node's subnet; `tabbyctl node status` shows the tunnel. Nothing
 outside the lab's namespaces changes.
 """
 
@@ -27,13 +29,14 @@ from pathlib import Path
 import pytest
 
 from ipc import RPCClient
-from tests.felixd.netns.lab import OUTSIDE, Lab, LabNode
+from tests.felixd.netns.lab import OUTSIDE, Lab, LabNode, until
 from tests.felixd.netns.nsutil import root_snapshot, sh
 from tests.store_process import ROOT
 
 pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow]
 
 PORT = 40404
+OUTSIDE_NET = "198.51.100.0/24"  # announced by the router's bgpd: an external route
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
     lab = Lab(tmp_path, subnets=[10, 10, 20], pods_per_node=1, outside=True)
     try:
         lab.build()
-        await lab.start(lab.cluster_docs("CrossSubnet", nat_outgoing=True))
+        await lab.start(lab.cluster_docs("CrossSubnet", nat_outgoing=True), [OUTSIDE_NET])
         yield lab
     finally:
         lab.close()
@@ -89,11 +92,21 @@ async def test_crosssubnet_direct_or_vxlan_and_nat_outgoing(lab: Lab) -> None:
     table = sh("ip", "netns", "exec", n1.ns, "nft", "list", "table", "inet", "tabby-nat")
     assert "masquerade" in table
 
+    # A prefix learned from an external BGP peer (the router, through each node's BGPPeer) that
+    # no pool covers is installed via its BGP next hop, the router on the node's own subnet.
+    for node in lab.nodes:
+        await until(
+            lambda node=node: (
+                f"{OUTSIDE_NET} via 192.168.{node.subnet}.254 dev eth0" in node.routes()
+            ),  # type: ignore[misc]
+            f"the external route on {node.name}",
+        )
     async with RPCClient(f"unix:{n1.socket('felixd')}") as client:
         status = await client.call("status")
     assert isinstance(status, dict)
     assert status["problems"] == [] and status["converged"], status
     assert status["routes"]["remote-direct"] == 1 and status["routes"]["remote-vxlan"] == 1
+    assert status["routes"]["external"] == 1
     assert status["pod_mtu"] == 1450 and (n1.directory / "mtu").read_text().strip() == "1450"
     sockets = ["--socket", str(n1.socket("bgpd")), "--felixd-socket", str(n1.socket("felixd"))]
     done = await asyncio.to_thread(
