@@ -307,6 +307,13 @@ class RoutingSink:
             self.deferral.handle_timer(self.clock() if now is None else now)
         self._check_deferral()
 
+    def restart_forget(self, key: PeerKey) -> None:
+        """The peer was removed from the configuration while we defer: stop waiting for it."""
+        if self.deferring:
+            assert self.deferral is not None
+            self.deferral.forget(peer_id(key), self.clock())
+            self._check_deferral()
+
     def restart_status(self) -> dict[str, object] | None:
         d = self.deferral
         if d is None:

@@ -327,6 +327,8 @@ class Speaker:
                 runner = self.peers.pop(gone)
                 summary["removed"].append(runner.config.display_name)
                 await runner.close(Notification(CEASE, PEER_DE_CONFIGURED), DownKind.CONFIG_CHANGED)
+                if isinstance(self.sink, RoutingSink):
+                    self.sink.restart_forget(gone)  # a removed peer is not waited for
             global_reset = strongest(gchanges) is Apply.RESET
             global_soft = strongest(gchanges) is Apply.SOFT
             for pkey, peer in new_peers.items():

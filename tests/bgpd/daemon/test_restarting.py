@@ -129,3 +129,16 @@ def test_rfc4724_4_1_route_refresh_while_deferring_waits_for_the_full_send() -> 
     assert out.sent == [] and out.updates == []
     sink.on_update(peer(1), end_of_rib(*IPV4_UNICAST))
     assert out.sent and eor_of(out)
+
+
+def test_rfc4724_4_1_a_peer_removed_by_reload_is_no_longer_waited_for() -> None:
+    sink, _ = restarting_sink((1, 30.0), (2, 30.0))
+    out = FakeSender()
+    sink.on_session_up(peer(1), negotiated(1, gr=True), out)
+    sink.on_update(peer(1), end_of_rib(*IPV4_UNICAST))
+    assert deferring(sink)
+    sink.restart_forget(peer(2).key)
+    assert not deferring(sink) and eor_of(out)
+    status = sink.restart_status()
+    assert status is not None
+    assert status["released"] == {"p1": "end-of-rib", "127.0.0.2||179": "removed"}
