@@ -199,10 +199,24 @@ class Term:
     add_large_communities: tuple[LargeCommunity, ...] = ()
     action: Verdict | None = None  # None: apply the sets and go on to the next term
     _index: PrefixIndex | None = field(default=None, init=False, repr=False, compare=False)
+    # Derived, so that a prefix-only term (Calico's export filter) skips the rest per route.
+    _checks_attrs: bool = field(default=False, init=False, repr=False, compare=False)
+    _acts: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.prefixes) > INDEX_ABOVE:
             object.__setattr__(self, "_index", PrefixIndex(self.prefixes))
+        checks = bool(self.communities or self.large_communities) or not (
+            self.as_path_min is None and self.as_path_max is None
+        )
+        object.__setattr__(self, "_checks_attrs", checks)
+        acts = (
+            self.set_local_pref is not None
+            or self.set_med is not None
+            or bool(self.remove_communities or self.add_communities)
+            or bool(self.remove_large_communities or self.add_large_communities)
+        )
+        object.__setattr__(self, "_acts", acts)
 
     def matches(self, family: Family, wp: WirePrefix | None, attrs: PathAttributes) -> bool:
         """`wp` may be None only when the term has no prefix matches."""
@@ -219,6 +233,8 @@ class Term:
                         break
                 else:
                     return False
+        if not self._checks_attrs:
+            return True
         if self.communities and set(self.communities).isdisjoint(attrs.communities):
             return False
         if self.large_communities and set(self.large_communities).isdisjoint(
@@ -269,7 +285,8 @@ class Policy:
             if term.prefixes and wp is None:
                 wp = wire_prefix(prefix, family[0])
             if term.matches(family, wp, attrs):
-                attrs = term.apply(attrs)
+                if term._acts:
+                    attrs = term.apply(attrs)
                 if term.action == "accept":
                     return attrs
                 if term.action == "reject":
