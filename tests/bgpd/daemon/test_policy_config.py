@@ -7,9 +7,12 @@ import tomllib
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bgpd.core.routing.policy import ACCEPT_ALL, REJECT_ALL
+from bgpd.core.routing.policy import ACCEPT_ALL, REJECT_ALL, PolicyError, PrefixMatch
 from bgpd.daemon.config import BgpdConfig
+from bgpd.daemon.policy_config import PrefixEntry
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.wire.prefix import make_prefix
@@ -214,3 +217,27 @@ def test_ipv6_prefix_list_defaults_exact_and_ge_alone_opens_to_the_maximum() -> 
     assert set(lists) == {"accept-all", "reject-all"}
     (exact, ge) = (e.compile("x") for e in cfg.prefix_lists[0].prefixes)
     assert (exact.ge, exact.le) == (32, 32) and (ge.ge, ge.le) == (24, 32)
+
+
+@given(
+    st.sampled_from(["10.244.0.0/16", "192.0.2.0/24", "0.0.0.0/0", "fd00:244::/48"]),
+    st.none() | st.integers(0, 128),
+    st.none() | st.integers(0, 128),
+)
+def test_toml_entry_means_what_the_router_syntax_says(
+    net: str, ge: int | None, le: int | None
+) -> None:
+    """`{prefix, ge, le}` and `NET ge N le M` (FRR/Cisco prefix-list syntax, PrefixMatch.parse)
+    accept and refuse the same entries and give the same ranges."""
+    text = " ".join(
+        [net, *([f"ge {ge}"] if ge is not None else []), *([f"le {le}"] if le is not None else [])]
+    )
+    try:
+        want = PrefixMatch.parse(text)
+    except PolicyError:
+        want = None
+    try:
+        got = PrefixEntry(prefix=net, ge=ge, le=le).compile("e")
+    except ConfigError:
+        got = None
+    assert got == want
