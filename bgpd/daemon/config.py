@@ -3,6 +3,8 @@
 Peers are keyed by (address, local_address, port) — the session key — so renaming a peer or
 changing its `peer_type` (mesh, global, node specific) never flaps it. `passive` unset means the
 Calico convention for mesh peers (passive toward a greater address string) and active otherwise.
+Import/export policies, the prefix lists they use and RFC 8212's default deny are declared in
+`policy_config.py`; they are compiled and cross-checked here, with the peers that name them.
 """
 
 from __future__ import annotations
