@@ -62,7 +62,8 @@ def bird_routes(lab: Lab) -> set[str]:
 
 
 @pytest.fixture
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def policy_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, str]]:
+    """The lab and Tabby's peer table for BIRD (written again by each reload)."""
     lab = Lab(tmp_path_factory.mktemp("policy"))
     bport = free_port(BIRD)
     try:
@@ -87,21 +88,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         )
         lab.start_tabby(policies(150, ["pools"]) + peer, originate=ORIGINATE)
         wait_until(lambda: lab.established(BIRD), 30, "session with BIRD")
-        lab.peer_toml = peer  # type: ignore[attr-defined]
-        yield lab
+        yield lab, peer
     finally:
         lab.close()
 
 
-def reload(lab: Lab, local_pref: int, export_lists: list[str]) -> None:
+def reload(lab: Lab, peer: str, local_pref: int, export_lists: list[str]) -> None:
     conf = lab.tmp / "tabby.toml"
     text = conf.read_text()
     head = text[: text.index("ebgp_default_deny")]
-    conf.write_text(head + policies(local_pref, export_lists) + lab.peer_toml)  # type: ignore[attr-defined]
+    conf.write_text(head + policies(local_pref, export_lists) + peer)
     lab.rpc("config.reload")
 
 
-def test_policies_with_bird_and_reload_without_reset(lab: Lab) -> None:
+def test_policies_with_bird_and_reload_without_reset(policy_lab: tuple[Lab, str]) -> None:
+    lab, peer = policy_lab
     wait_until(lambda: bool(tabby_route(lab, "10.34.0.0/24")), 15, "BIRD's route in Tabby")
     assert tabby_route(lab, "10.34.0.0/24")["local_pref"] == 150
     wait_until(lambda: "10.244.1.0/26" in bird_routes(lab), 15, "the block at BIRD")
@@ -111,14 +112,14 @@ def test_policies_with_bird_and_reload_without_reset(lab: Lab) -> None:
     refreshes = before["messages_out"].get("ROUTEREFRESH", 0)
 
     # Import side: Tabby asks BIRD for a route refresh and the new LOCAL_PREF applies.
-    reload(lab, 250, ["pools"])
+    reload(lab, peer, 250, ["pools"])
     wait_until(lambda: tabby_route(lab, "10.34.0.0/24").get("local_pref") == 250, 15, "lp 250")
     assert lab.neighbor(BIRD)["messages_out"].get("ROUTEREFRESH", 0) > refreshes
 
     # Export side, wider then narrower: BIRD gets the new prefix, then its withdrawal.
-    reload(lab, 250, ["pools", "extra"])
+    reload(lab, peer, 250, ["pools", "extra"])
     wait_until(lambda: "192.168.7.0/24" in bird_routes(lab), 15, "the extra prefix at BIRD")
-    reload(lab, 250, ["pools"])
+    reload(lab, peer, 250, ["pools"])
     wait_until(lambda: "192.168.7.0/24" not in bird_routes(lab), 15, "its withdrawal at BIRD")
     assert bird_routes(lab) == {"10.244.1.0/26"}
 
