@@ -13,7 +13,13 @@ Load: sequential put latency (p50/p99); put throughput with 16, 64 and 256 in fl
 values); linearizable range throughput with 64 in flight; watch put→event latency with 16
 watchers on one prefix. Each figure is the median of ``--repeat`` runs (default 1).
 
-Run: ``.venv/bin/python -m bench.store_vs_etcd [--members 1,3] [--repeat 3] [--quick]``.
+Both clients talk to a member of the same role, chosen once the cluster has a leader:
+``--entry leader`` (default) or ``--entry follower`` (every request then takes the extra hop to
+the leader and back: etcd forwards proposals, tabby-store forwards writes). The load generator
+runs on uvloop when it is installed (as Tabby's daemons do), for both systems alike.
+
+Run: ``.venv/bin/python -m bench.store_vs_etcd [--members 1,3] [--repeat 3] [--quick]
+[--entry leader|follower]``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Protocol
 
@@ -208,7 +214,7 @@ class Processes:
                 p.wait(10)
 
 
-def start_etcd(root: Path, n: int, procs: Processes) -> int:
+def start_etcd(root: Path, n: int, procs: Processes) -> list[int]:
     names = [f"e{i}" for i in range(1, n + 1)]
     peer = {name: _free_port() for name in names}
     client = {name: _free_port() for name in names}
@@ -229,7 +235,39 @@ def start_etcd(root: Path, n: int, procs: Processes) -> int:
             ],
             root / f"{name}.log",
         )  # fmt: skip
-    return client[names[0]]
+    return [client[name] for name in names]
+
+
+def _pick(roles: list[tuple[int, int]], entry: str) -> int:
+    """The index of the member to drive: the leader, or the first member that follows it."""
+    for i, (member, leader) in enumerate(roles):
+        if (member == leader) == (entry == "leader"):
+            return i
+    return 0  # one member: it is the leader whatever was asked
+
+
+async def etcd_entry(ports: list[int], entry: str) -> int:
+    roles = []
+    for port in ports:
+        t = EtcdTarget(port)
+        try:
+            st = json.loads(await t._post("/v3/maintenance/status", b"{}"))
+        finally:
+            await t.close()
+        roles.append((int(st["header"]["member_id"]), int(st["leader"])))
+    return ports[_pick(roles, entry)]
+
+
+async def tabby_entry(endpoints: list[str], entry: str) -> str:
+    client = StoreClient(endpoints, timeout=10.0)
+    try:
+        roles = []
+        for i in range(len(endpoints)):
+            st = await client.status_raw(i)
+            roles.append((int(str(st["id"])), int(str(st["leader"]))))
+    finally:
+        await client.close()
+    return endpoints[_pick(roles, entry)]
 
 
 def start_tabby(root: Path, n: int, procs: Processes) -> list[str]:
@@ -337,15 +375,19 @@ async def measure(t: Target, quick: bool) -> dict[str, float]:
     return out
 
 
-async def run_one(kind: str, members: int, quick: bool) -> dict[str, float]:
+async def run_one(kind: str, members: int, quick: bool, entry: str) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir="/tmp"))
     procs = Processes()
     target: Target
     try:
         if kind == "etcd":
-            target = EtcdTarget(start_etcd(root, members, procs))
+            ports = start_etcd(root, members, procs)
+            await wait_ready(EtcdTarget(ports[0]))
+            target = EtcdTarget(await etcd_entry(ports, entry))
         else:
-            target = TabbyTarget(start_tabby(root, members, procs))
+            endpoints = start_tabby(root, members, procs)
+            await wait_ready(TabbyTarget(endpoints))
+            target = TabbyTarget([await tabby_entry(endpoints, entry)])
         await wait_ready(target)
         try:
             return await measure(target, quick)
@@ -368,11 +410,29 @@ ROWS = [
 ]
 
 
+def _uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _run(coro: Coroutine[None, None, dict[str, float]]) -> dict[str, float]:
+    if _uvloop():
+        import uvloop
+
+        result: dict[str, float] = uvloop.run(coro)
+        return result
+    return asyncio.run(coro)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.store_vs_etcd", description=__doc__)
     parser.add_argument("--members", default="1", help="comma-separated cluster sizes")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="a quarter of the operations")
+    parser.add_argument("--entry", choices=["leader", "follower"], default="leader")
     args = parser.parse_args(argv)
     if shutil.which("etcd") is None:
         print("etcd is not installed (Debian package etcd-server)")
@@ -381,13 +441,14 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[dict[str, float]]] = {"tabby": [], "etcd": []}
         for _ in range(args.repeat):
             for kind in ("etcd", "tabby"):
-                runs[kind].append(asyncio.run(run_one(kind, members, args.quick)))
+                runs[kind].append(_run(run_one(kind, members, args.quick, args.entry)))
         med = {
             kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
             for kind, rs in runs.items()
         }
-        print(f"\n{members} member(s); tabby: StoreClient msgpack-RPC over a Unix socket; "
-              "etcd 3.4: JSON gateway over HTTP/1.1 keep-alive")  # fmt: skip
+        print(f"\n{members} member(s), both driven through the {args.entry}; tabby: StoreClient "
+              "msgpack-RPC over a Unix socket; etcd 3.4: JSON gateway over HTTP/1.1 keep-alive; "
+              f"load generator on {'uvloop' if _uvloop() else 'asyncio'}")  # fmt: skip
         print(f"{'':42} {'tabby':>10} {'etcd':>10} {'tabby/etcd':>11}")
         for label, key, higher_better in ROWS:
             a, b = med["tabby"][key], med["etcd"][key]
