@@ -43,8 +43,11 @@ ICMP = "tests.felixd.netns.icmp"  # no `ping` binary on these machines
 UDPWHO = "tests.felixd.netns.udpwho"
 API = "projectcalico.org/v3"
 ROUTER_AS = 65000  # the router's BGP speaker: an external peer of every node
+EDGE = "192.168.10.253"  # a second external speaker on the first subnet (ECMP with the router)
+EDGE_AS = 65001
 
 Doc = dict[str, object]
+Peers = list[tuple["LabNode", str]]  # a peering node and the speaker's address facing it
 
 
 def _q(text: object) -> str:
@@ -118,10 +121,12 @@ class Lab:
         pods_per_node: int,
         outside: bool = False,
         felixd_extra: str = "",
+        edge: bool = False,
     ) -> None:
         self.tmp = tmp
         self.router = ns_name("rt")
         self.outside = ns_name("out") if outside else ""
+        self.edge = ns_name("edge") if edge else ""
         self.felixd_extra = felixd_extra
         self.vxlan_mode = "Never"  # what the test's pool uses, for its own checks
         self.nodes = [
@@ -135,7 +140,7 @@ class Lab:
                 )
                 node.pods[-1].iface = f"cali{node.index}{j}"
         self.store: list[ProcessRecord] = []
-        self.router_bgpd: ProcessRecord | None = None
+        self.speakers: list[ProcessRecord] = []  # external BGP speakers (router, edge)
         self.namespaces: list[str] = []
         self.extra_pods: list[Pod] = []
 
@@ -189,6 +194,16 @@ class Lab:
             sh("ip", "-n", o, "link", "set", "eth0", "up")
             # Back to the nodes, never to the pods: an unmasqueraded pod address gets no answer.
             sh("ip", "-n", o, "route", "add", "192.168.0.0/16", "via", OUTSIDE_GW)
+        if self.edge:
+            # A second speaker beside the router on the first subnet; it forwards nothing, so it
+            # only announces prefixes no traffic of the tests is sent to.
+            e, first = self.edge, self.nodes[0].subnet
+            assert EDGE.startswith(f"192.168.{first}."), "the edge sits on the first subnet"
+            self._ns(e)
+            sh("ip", "-n", r, "link", "add", "edge0", "type", "veth", "peer", "name", "eth0", "netns", e)  # fmt: skip
+            sh("ip", "-n", r, "link", "set", "edge0", "master", f"br{first}", "up")
+            sh("ip", "-n", e, "addr", "add", f"{EDGE}/24", "dev", "eth0")
+            sh("ip", "-n", e, "link", "set", "eth0", "up")
         for node in self.nodes:
             self._ns(node.ns)
             port = f"port{node.index}"
@@ -376,48 +391,65 @@ class Lab:
         if rec is not None:
             stop(rec, timeout=10)
 
-    async def start(self, docs: list[Doc], router_prefixes: list[str] | None = None) -> None:
+    async def start(
+        self,
+        docs: list[Doc],
+        router_prefixes: list[str] | None = None,
+        edge_prefixes: list[str] | None = None,
+    ) -> None:
         """The store, the resources, then each node's daemons (nodes in parallel; confd first
-        on each, since it writes bgpd's configuration). With `router_prefixes`, also an
-        external BGP speaker on the router that announces them (`start_router_bgpd`)."""
+        on each, since it writes bgpd's configuration). With `router_prefixes` (and
+        `edge_prefixes`), external BGP speakers on the router (and the edge) announce them,
+        with the BGPPeer resources that make the nodes peer with them."""
+        speakers = []
+        if router_prefixes:
+            peers = [(n, self.gateway(n)) for n in self.nodes]
+            speakers.append(("router", self.router, ROUTER_AS, OUTSIDE_GW, router_prefixes, peers))
+        if edge_prefixes:
+            assert self.edge, "Lab(edge=True) makes the edge namespace"
+            peers = [(n, EDGE) for n in self.nodes if n.subnet == self.nodes[0].subnet]
+            speakers.append(("edge", self.edge, EDGE_AS, EDGE, edge_prefixes, peers))
         self.store = await start_store(self.tmp)
-        await self.write(docs + (self.router_peer_docs() if router_prefixes else []))
+        await self.write(docs + [d for sp in speakers for d in self.peer_docs(*sp)])
 
         async def up(node: LabNode) -> None:
             self.write_configs(node)
             for daemon in ("confd", "bgpd", "felixd"):
                 await self.start_daemon(node, daemon)
 
-        router = [self.start_router_bgpd(router_prefixes)] if router_prefixes else []
-        await asyncio.gather(*(up(n) for n in self.nodes), *router)
-
-    def router_peer_docs(self, asn: int = ROUTER_AS) -> list[Doc]:
-        """One BGPPeer per node toward the router's address on the node's subnet (calico.md
-        §1.3: `node` + `peerIP` + `asNumber`)."""
-        return [
-            {
-                "apiVersion": API,
-                "kind": "BGPPeer",
-                "metadata": {"name": f"router-{node.name}"},
-                "spec": {"node": node.name, "peerIP": self.gateway(node), "asNumber": asn},
-            }
-            for node in self.nodes
-        ]
+        await asyncio.gather(*(up(n) for n in self.nodes), *(self.speaker(*sp) for sp in speakers))
 
     def gateway(self, node: LabNode) -> str:
         return f"192.168.{node.subnet}.254"
 
-    async def start_router_bgpd(self, prefixes: list[str], asn: int = ROUTER_AS) -> None:
-        """An external BGP speaker on the router: a tabby-bgpd in its namespace, AS `asn`,
-        announcing `prefixes` to every node over the node's own subnet (so the next hop is the
-        router's address there)."""
-        d = self.tmp / "router"
+    def peer_docs(
+        self, tag: str, ns: str, asn: int, rid: str, prefixes: list[str], peers: Peers
+    ) -> list[Doc]:
+        """One BGPPeer per peering node toward the speaker's address on the node's subnet
+        (calico.md §1.3: `node` + `peerIP` + `asNumber`)."""
+        del ns, rid, prefixes
+        return [
+            {
+                "apiVersion": API,
+                "kind": "BGPPeer",
+                "metadata": {"name": f"{tag}-{node.name}"},
+                "spec": {"node": node.name, "peerIP": address, "asNumber": asn},
+            }
+            for node, address in peers
+        ]
+
+    async def speaker(
+        self, tag: str, ns: str, asn: int, rid: str, prefixes: list[str], peers: Peers
+    ) -> None:
+        """An external BGP speaker: a tabby-bgpd in namespace `ns`, AS `asn`, announcing
+        `prefixes` to each node from the given local address (so that is the next hop)."""
+        d = self.tmp / tag
         d.mkdir(parents=True, exist_ok=True)
         lines = [
             f"control_socket = {_q(d / 'bgpd.sock')}",
             f"run_dir = {_q(d)}",
             f"state_dir = {_q(d)}",
-            f"router_id = {_q(OUTSIDE_GW)}",
+            f"router_id = {_q(rid)}",
             f"local_as = {asn}",
             f"originate = {json.dumps(prefixes)}",
             "",
@@ -425,25 +457,23 @@ class Lab:
             'address = "0.0.0.0"',
             "port = 179",
         ]
-        for node in self.nodes:
+        for node, address in peers:
             lines += ["", "[[peers]]", f"address = {_q(node.address)}", "remote_as = 64512"]
-            lines.append(f"local_address = {_q(self.gateway(node))}")
+            lines.append(f"local_address = {_q(address)}")
         (d / "bgpd.toml").write_text("\n".join(lines) + "\n")
-        argv = ["ip", "netns", "exec", self.router, sys.executable, "-m", "bgpd.main"]
-        rec = ProcessRecord(
-            "router", "bgpd", [*argv, "-c", str(d / "bgpd.toml")], str(d / "bgpd.log")
-        )
-        listener = NotifyListener(self.tmp / ".notify-router-bgpd.sock")
+        argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "bgpd.main"]
+        rec = ProcessRecord(tag, "bgpd", [*argv, "-c", str(d / "bgpd.toml")], str(d / "bgpd.log"))
+        listener = NotifyListener(self.tmp / f".notify-{tag}-bgpd.sock")
         try:
             proc = spawn(rec, {"PYTHONPATH": str(ROOT)}, listener.path)
-            self.router_bgpd = rec
+            self.speakers.append(rec)
             await listener.wait_ready(proc, rec, START_TIMEOUT)
         finally:
             listener.close()
 
     def close(self) -> None:
-        if self.router_bgpd is not None:
-            stop(self.router_bgpd, timeout=10)
+        for rec in self.speakers:
+            stop(rec, timeout=10)
         for node in self.nodes:
             for daemon in ("felixd", "bgpd", "confd"):
                 self.stop_daemon(node, daemon)

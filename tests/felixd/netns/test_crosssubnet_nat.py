@@ -13,7 +13,9 @@ in the outside namespace), while pod-to-pod traffic keeps the pod's address, als
 tunnel; felixd reports no problem (bgpd's paths to the other subnet, whose next hop is not
 connected, are not used for a VXLAN pool); a prefix an external BGP peer (a tabby-bgpd on the
 router, one BGPPeer per node) announces, outside every pool, is installed on every node via the
-router's address on that node's subnet; `tabbyctl node status` shows the tunnel. Nothing
+router's address on that node's subnet, and a prefix announced by two external peers (the router
+and a second speaker on the first subnet) becomes one ECMP route with both next hops on the
+nodes that peer with both; `tabbyctl node status` shows the tunnel. Nothing
 outside the lab's namespaces changes.
 """
 
@@ -29,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from ipc import RPCClient
-from tests.felixd.netns.lab import OUTSIDE, Lab, LabNode, until
+from tests.felixd.netns.lab import EDGE, OUTSIDE, Lab, LabNode, until
 from tests.felixd.netns.nsutil import root_snapshot, sh
 from tests.store_process import ROOT
 
@@ -37,19 +39,30 @@ pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow]
 
 PORT = 40404
 OUTSIDE_NET = "198.51.100.0/24"  # announced by the router's bgpd: an external route
+ECMP_NET = "203.0.113.0/24"  # announced by the router and by the edge: two equal paths
 
 
 @pytest.fixture
 async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
     before = root_snapshot()
-    lab = Lab(tmp_path, subnets=[10, 10, 20], pods_per_node=1, outside=True)
+    lab = Lab(tmp_path, subnets=[10, 10, 20], pods_per_node=1, outside=True, edge=True)
     try:
         lab.build()
-        await lab.start(lab.cluster_docs("CrossSubnet", nat_outgoing=True), [OUTSIDE_NET])
+        docs = lab.cluster_docs("CrossSubnet", nat_outgoing=True)
+        await lab.start(docs, router_prefixes=[OUTSIDE_NET, ECMP_NET], edge_prefixes=[ECMP_NET])
         yield lab
     finally:
         lab.close()
         assert root_snapshot() == before
+
+
+def hops(node: LabNode, prefix: str) -> list[str]:
+    """The gateways of felixd's route to `prefix` on `node`, multipath or not."""
+    found = json.loads(sh("ip", "-n", node.ns, "-j", "route", "show", prefix, "proto", "80"))
+    if not found:
+        return []
+    route = found[0]
+    return sorted(h["gateway"] for h in route.get("nexthops", [route]) if "gateway" in h)
 
 
 def vxlan_tx(node: LabNode) -> int:
@@ -101,12 +114,17 @@ async def test_crosssubnet_direct_or_vxlan_and_nat_outgoing(lab: Lab) -> None:
             ),  # type: ignore[misc]
             f"the external route on {node.name}",
         )
+    # ECMP: where two external peers offer equal paths (the router and the edge on n1's and
+    # n2's subnet), one multipath route with both next hops; n3 sees only the router.
+    for node in (n1, n2):
+        await until(lambda node=node: hops(node, ECMP_NET) == [EDGE, "192.168.10.254"], "ECMP")  # type: ignore[misc]
+    await until(lambda: hops(n3, ECMP_NET) == ["192.168.20.254"], "n3's single path")
     async with RPCClient(f"unix:{n1.socket('felixd')}") as client:
         status = await client.call("status")
     assert isinstance(status, dict)
     assert status["problems"] == [] and status["converged"], status
     assert status["routes"]["remote-direct"] == 1 and status["routes"]["remote-vxlan"] == 1
-    assert status["routes"]["external"] == 1
+    assert status["routes"]["external"] == 2
     assert status["pod_mtu"] == 1450 and (n1.directory / "mtu").read_text().strip() == "1450"
     sockets = ["--socket", str(n1.socket("bgpd")), "--felixd-socket", str(n1.socket("felixd"))]
     done = await asyncio.to_thread(
