@@ -30,9 +30,9 @@ from bgpd.core.effects import DownKind, DownReason
 from bgpd.core.negotiation import Negotiated
 from bgpd.core.restart import Deferral
 from bgpd.core.routing.decision import Decision
-from bgpd.core.routing.paths import LOCAL, RouteKey, RoutingPeer
-from bgpd.core.routing.policy import parse_community, parse_large_community
-from bgpd.core.routing.table import BestChange, Outgoing, RoutingTable
+from bgpd.core.routing.paths import LOCAL, Path, RouteKey, RoutingPeer
+from bgpd.core.routing.policy import ACCEPT_ALL, parse_community, parse_large_community
+from bgpd.core.routing.table import BestChange, Outgoing, PeerTables, RoutingTable
 from bgpd.daemon.config import BgpdConfig, PeerKey
 from bgpd.daemon.sink import PeerInfo, UpdateSender
 from bgpd.wire.attributes import PathAttributes
@@ -266,7 +266,10 @@ class RoutingSink:
 
         A changed export policy sends only the difference, withdrawals included; a changed
         import policy asks the peer to re-send its routes (RFC 2918), which then pass it (the
-        Adj-RIB-In holds routes after import policy, so it cannot be re-evaluated here)."""
+        Adj-RIB-In holds routes after import policy). A peer without route refresh has its
+        Adj-RIB-In re-evaluated here when the old policy was accept-all, which kept every
+        route as received; after any other policy only routes it sends from now on pass the
+        new one."""
         keys: list[RouteKey] | None = None
         for session in list(self.sessions.values()):
             tables = self.table.peers.get(session.role.id)
@@ -280,6 +283,7 @@ class RoutingSink:
                     keys = list(self.table.decisions) if keys is None else keys
                     self._send(session, self.table.outgoing(session.role.id, keys))
             if imp != tables.import_policy:
+                as_received = tables.import_policy is ACCEPT_ALL
                 tables.import_policy = imp
                 refresh = session.out if isinstance(session.out, RefreshRequester) else None
                 # One answer for all families: route refresh is negotiated per session.
@@ -287,6 +291,23 @@ class RoutingSink:
                     refresh.send_route_refresh(*f) for f in session.negotiated.families
                 )
                 log.info("policy.import_changed", peer=session.info.name, route_refresh=asked)
+                if not asked and as_received:
+                    self._flush(self._reimport(tables))
+
+    def _reimport(self, tables: PeerTables) -> list[BestChange]:
+        """Pass a peer's Adj-RIB-In, as received, through its import policy again: each
+        shared path once with all its prefixes, as if the peer had re-sent that UPDATE.
+        Stale paths (RFC 4724) are left for the peer's End-of-RIB to settle."""
+        batches: dict[tuple[Family, int], tuple[Path, list[Prefix]]] = {}
+        for (family, prefix), path in list(tables.adj_in.items()):
+            if not path.stale:
+                batches.setdefault((family, id(path)), (path, []))[1].append(prefix)
+        changes: list[BestChange] = []
+        for (family, _), (path, prefixes) in batches.items():
+            changes += self.table.receive(
+                tables.peer.id, family, prefixes, path.attrs, path.next_hop
+            )
+        return changes
 
     # -- graceful restart, restarting side (RFC 4724 §4.1) ---------------------------------
     @property

@@ -7,7 +7,7 @@ relies on the peer answering our ROUTE-REFRESH (RFC 2918), which the fake peer d
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -113,6 +113,7 @@ class FakePeer:
     context: WireContext = CTX
     table: dict[Prefix, PathAttributes] = field(default_factory=dict)
     refreshes: int = 0
+    can_refresh: bool = True  # whether the session negotiated route refresh
 
     def send_update(self, update: Update) -> None:
         self._apply(update)
@@ -121,8 +122,8 @@ class FakePeer:
         self._apply(decode_update(data, self.context))
 
     def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> bool:
-        self.refreshes += 1
-        return True
+        self.refreshes += self.can_refresh
+        return self.can_refresh
 
     def _apply(self, update: Update) -> None:
         for p in update.withdrawn:
@@ -143,10 +144,11 @@ def announce(sink: RoutingSink, prefix: Prefix, med: int, tagged: bool) -> None:
     sink.on_update(info(SOURCE), Update(attributes=attrs, nlri=(prefix,)))
 
 
-def start(cfg: BgpdConfig) -> tuple[RoutingSink, FakePeer, FakePeer]:
+def start(cfg: BgpdConfig, can_refresh: bool = True) -> tuple[RoutingSink, FakePeer, FakePeer]:
     sink = RoutingSink(cfg)
-    source, target = FakePeer(), FakePeer()
-    sink.on_session_up(info(SOURCE), negotiated(SOURCE), source)
+    source, target = FakePeer(can_refresh=can_refresh), FakePeer()
+    neg = negotiated(SOURCE)
+    sink.on_session_up(info(SOURCE), replace(neg, route_refresh=can_refresh), source)
     sink.on_session_up(info(TARGET), negotiated(TARGET), target)
     return sink, source, target
 
@@ -199,6 +201,37 @@ def test_reloaded_policies_leave_the_same_state_as_a_fresh_start(
                     announce(sink, prefix, med, tagged)
 
     fresh, _, fresh_target = start(config(imp, exp))
+    for prefix, (med, tagged) in held.items():
+        announce(fresh, prefix, med, tagged)
+    assert loc_rib(sink) == loc_rib(fresh)
+    assert target.table == fresh_target.table
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops, st.integers(1, len(IMPORTS) - 1), st.integers(0, 25), st.integers(0, len(EXPORTS) - 1))
+def test_without_route_refresh_a_policy_replacing_accept_all_applies_to_held_routes(
+    steps: list[tuple[Any, ...]], imp: int, at: int, exp: int
+) -> None:
+    """No ROUTE-REFRESH to ask for: the Adj-RIB-In, kept as received under accept-all, is
+    passed through the new import policy in place."""
+    steps = [s for s in steps if s[0] != "import"]
+    steps.insert(min(at, len(steps)), ("import", imp))
+    sink, source, target = start(config(0, exp), can_refresh=False)
+    held: dict[Prefix, tuple[int, bool]] = {}
+    current = 0
+    for step in steps:
+        if step[0] == "announce":
+            _, i, med, tagged = step
+            held[PREFIXES[i]] = (med, tagged)
+            announce(sink, PREFIXES[i], med, tagged)
+        elif step[0] == "withdraw":
+            if held.pop(PREFIXES[step[1]], None) is not None:
+                sink.on_update(info(SOURCE), Update(withdrawn=(PREFIXES[step[1]],)))
+        else:
+            current, exp = (step[1], exp) if step[0] == "import" else (current, step[1])
+            sink.reconfigure(config(current, exp))
+    assert source.refreshes == 0
+    fresh, _, fresh_target = start(config(current, exp))
     for prefix, (med, tagged) in held.items():
         announce(fresh, prefix, med, tagged)
     assert loc_rib(sink) == loc_rib(fresh)
