@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
 import subprocess
 import sys
 from collections.abc import Callable
@@ -534,7 +535,12 @@ class Lab:
             text=True,
             cwd=ROOT,
         )
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20)  # bounded: never wait forever
+        if not ready or proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            proc.communicate(timeout=10)
+            raise AssertionError(f"the udpwho listener in {ns} did not start")
         return proc
 
     def diagnose(self) -> str:
