@@ -197,8 +197,9 @@ class StoreAdapter:
         specs: dict[str, FelixConfigurationSpec] = dict(slots[FELIX_SLOT].values())
         # A confirmed affinity stands for its block until the block itself is written (confd
         # announces a block from its affinity, so felixd must blackhole it from the same moment).
-        have = {b.cidr for b in out.blocks}
-        out.blocks += [Block(c, n) for c, n in sorted(pairs.items()) if c not in have]
+        if pairs:
+            have = {b.cidr for b in out.blocks}
+            out.blocks += [Block(c, n) for c, n in sorted(pairs.items()) if c not in have]
         out.config = felix_config(specs.get("default"), specs.get(f"node.{self.node}"))
         return out
 

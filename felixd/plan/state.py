@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Generic, TypeVar, cast
 
 from felixd.plan.inputs import (
@@ -88,6 +89,8 @@ class PlannerState:
         self.revision = 0
         self._tables: dict[type, dict[str, Input]] = {kind: {} for kind in KINDS}
         self._changes = Changes()
+        # Per kind, the table's items by object id (for `snapshot`'s identity comparison).
+        self._ids: dict[type, dict[int, Input]] = {kind: {} for kind in KINDS}
         self.best_path_memo: Memo[tuple[BestPath, Route | None, tuple[Problem, ...]]] = Memo()
         self.block_memo: Memo[tuple[Block, NodeInfo | None, BlockPlan, tuple[Problem, ...]]] = (
             Memo()
@@ -124,8 +127,13 @@ class PlannerState:
     def set(self, item: Input) -> bool:
         """Add or replace one input; returns whether anything changed."""
         table = self._tables[type(item)]
-        if table.get(item.key) == item:
+        old = table.get(item.key)
+        if old == item:
             return False
+        ids = self._ids[type(item)]
+        if old is not None:
+            ids.pop(id(old), None)
+        ids[id(item)] = item
         table[item.key] = item
         self._changes.keys[type(item)].add(item.key)
         self.revision += 1
@@ -133,8 +141,10 @@ class PlannerState:
 
     def delete(self, kind: InputKind, key: str) -> bool:
         """Remove one input by key; returns whether it was there."""
-        if self._tables[kind].pop(key, None) is None:
+        old = self._tables[kind].pop(key, None)
+        if old is None:
             return False
+        self._ids[kind].pop(id(old), None)
         self._changes.keys[kind].add(key)
         self.revision += 1
         return True
@@ -159,6 +169,7 @@ class PlannerState:
         changed.update(k for k in fresh if k not in table)
         table.clear()
         table.update(fresh)
+        self._ids[kind] = {id(v): v for v in fresh.values()}
         self.revision += 1
         return True
 
@@ -170,14 +181,15 @@ class PlannerState:
         object listed twice, two new objects with one key, a new key still held by an object
         that stays, or most of the table changed): the caller does the full comparison."""
         table = self._tables[kind]
-        mine = dict(zip(map(id, table.values()), table.values(), strict=True))
-        theirs = dict(zip(map(id, listed), listed, strict=True))
-        if len(theirs) != len(listed):
+        ids = list(map(id, listed))
+        theirs = set(ids)
+        if len(theirs) != len(ids):
             return None
-        added, removed = theirs.keys() - mine.keys(), mine.keys() - theirs.keys()
+        mine = self._ids[kind]
+        added, removed = theirs - mine.keys(), mine.keys() - theirs
         if len(added) + len(removed) > max(16, len(listed) // 4):
             return None
-        new = [theirs[i] for i in added]
+        new = list(compress(listed, map(added.__contains__, ids)))
         if any(type(item) is not kind for item in new):
             return None  # the full path raises the TypeError
         new_by_key = {item.key: item for item in new}
@@ -194,6 +206,9 @@ class PlannerState:
         for key in old_by_key:
             del table[key]
         table.update(new_by_key)
+        for i in removed:
+            del mine[i]
+        mine.update(zip(map(id, new), new, strict=True))
         if not changed:
             return False
         self._changes.keys[kind].update(changed)

@@ -238,16 +238,35 @@ BLOCK_POOL = [Block(f"10.96.{i}.0/26", a) for i in range(4) for a in (None, "nod
 BLOCK_POOL += [Block("10.96.0.0/26", "node-a")]  # equal to another object of the pool
 
 
-@given(st.lists(st.lists(st.sampled_from(BLOCK_POOL), max_size=6), max_size=8))
-def test_snapshot_keeps_its_meaning_when_objects_are_reused(rounds: list[list[Block]]) -> None:
+@given(
+    st.lists(
+        st.one_of(
+            st.lists(st.sampled_from(BLOCK_POOL), max_size=6),
+            st.tuples(st.booleans(), st.sampled_from(BLOCK_POOL)),
+        ),
+        max_size=10,
+    )
+)
+def test_snapshot_keeps_its_meaning_when_objects_are_reused(
+    rounds: list[list[Block] | tuple[bool, Block]],
+) -> None:
     """`snapshot` compares object identities first (the store adapter hands back the same
     objects): the table is still {key: last item}, and the change log names exactly the keys
-    whose value changed."""
+    whose value changed, also between single sets and deletes."""
     state = PlannerState("node-a")
-    for items in rounds:
+    for step in rounds:
         before = dict(zip(state.blocks, state.blocks.values(), strict=True))
-        changed = state.snapshot(Block, items)
-        want = {b.key: b for b in items}
+        if isinstance(step, tuple):
+            delete, item = step
+            if delete:
+                changed = state.delete(Block, item.key)
+                want = {k: v for k, v in before.items() if k != item.key}
+            else:
+                changed = state.set(item)
+                want = {**before, item.key: item}
+        else:
+            changed = state.snapshot(Block, step)
+            want = {b.key: b for b in step}
         assert dict(state.blocks) == want
         logged = state.take_changes().keys[Block]
         assert logged == {k for k in want.keys() | before.keys() if want.get(k) != before.get(k)}
