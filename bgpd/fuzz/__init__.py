@@ -9,5 +9,6 @@
 Requires hypothesis (the `fuzz` extra); importing this package itself does not.
 """
 
-PROPERTIES = ("propagation", "header", "open", "update")
-"""The properties `tabbyctl bgp fuzz` checks, in run order (see `bgpd.fuzz.cases`)."""
+PROPERTIES = ("propagation", "ipv6", "header", "open", "update")
+"""The properties `tabbyctl bgp fuzz` checks, in run order (see `bgpd.fuzz.cases`); `ipv6`
+only against a target whose file lists the ipv6 family."""

@@ -3,6 +3,7 @@
 Properties (each a hypothesis strategy of `Example`):
 
 - `propagation`: well-formed UPDATEs an exporting eBGP target must pass on (RFC 4271 §5);
+- `ipv6`: the same for IPv6 unicast in MP_REACH_NLRI (RFC 4760), when the target has it;
 - `header`: RFC 4271 §6.1 header errors (`strategies.malformed_headers`);
 - `open`: RFC 4271 §6.2 OPEN errors, built on the fuzzer's own valid OPEN so that only the
   planted error is wrong;
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from bgpd.fuzz import PROPERTIES
 from bgpd.wire import (
     BGPError,
+    MpReach,
     Open,
     PathAttributes,
     Update,
@@ -31,7 +33,7 @@ from bgpd.wire import (
 )
 from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, OPTIONAL, PARTIAL, TRANSITIVE, RawAttribute
 from bgpd.wire.capabilities import Multiprotocol, RouteRefreshCapability
-from bgpd.wire.context import IPV4_UNICAST
+from bgpd.wire.context import AFI_IPV6, IPV4_UNICAST, SAFI_UNICAST
 from bgpd.wire.errors import OpenMessageError
 from bgpd.wire.messages import OPEN
 from bgpd.wire.strategies import (
@@ -87,9 +89,16 @@ _EXT = st.tuples(
 ).map(lambda t: int.from_bytes(bytes(t[:2]) + t[2], "big"))
 
 
-def propagation(fuzzer_as: int, next_hop: str) -> st.SearchStrategy[Example]:
-    """UPDATEs an eBGP target that exports everything must propagate (RFC 4271 §5, §9.2)."""
+def propagation(
+    fuzzer_as: int, next_hop: str, ipv6_next_hop: str | None = None
+) -> st.SearchStrategy[Example]:
+    """UPDATEs an eBGP target that exports everything must propagate (RFC 4271 §5, §9.2).
+
+    With `ipv6_next_hop` the same attributes carry IPv6 unicast prefixes (2001:db8:4000::/48
+    and up, RFC 3849 documentation space) in MP_REACH_NLRI instead (RFC 4760 §3; no NEXT_HOP
+    attribute, the next hop travels in MP_REACH_NLRI): the `ipv6` property."""
     nh = ipaddress.IPv4Address(next_hop).packed
+    nh6 = ipaddress.IPv6Address(ipv6_next_hop).packed if ipv6_next_hop else None
 
     @st.composite
     def build(draw: st.DrawFn) -> Example:
@@ -101,7 +110,10 @@ def propagation(fuzzer_as: int, next_hop: str) -> st.SearchStrategy[Example]:
                 unique=True,
             )
         )
-        nlri = tuple(bytes((24, 10, 64 + b, c)) for b, c in cells)
+        if nh6 is not None:
+            nlri = tuple(bytes((48, 0x20, 0x01, 0x0D, 0xB8, 0x40 + b, c)) for b, c in cells)
+        else:
+            nlri = tuple(bytes((24, 10, 64 + b, c)) for b, c in cells)
         path: list[tuple[int, tuple[int, ...]]] = [
             (AS_SEQUENCE, (fuzzer_as, *draw(st.lists(_PATH_ASN, max_size=4))))
         ]
@@ -146,9 +158,15 @@ def propagation(fuzzer_as: int, next_hop: str) -> st.SearchStrategy[Example]:
             ),
             unknown=unknown,
         )
-        update = Update(attributes=attrs, nlri=nlri)
+        if nh6 is not None:
+            update = Update(
+                attributes=attrs._replace(next_hop=None),
+                mp_reach=MpReach(AFI_IPV6, SAFI_UNICAST, nh6, nlri),
+            )
+        else:
+            update = Update(attributes=attrs, nlri=nlri)
         data = encode_message(update, WireContext(four_octet_as=True))
-        return Example("propagation", data, True, sent=update)
+        return Example("ipv6" if nh6 else "propagation", data, True, sent=update)
 
     return build()
 
@@ -232,6 +250,8 @@ def expect_from_bytes(data: bytes, four_octet_as: bool = True) -> Example:
         return Example("update", data, four_octet_as, exp)
     if isinstance(msg, Update) and msg.nlri:
         return Example("propagation", data, four_octet_as, sent=msg)
+    if isinstance(msg, Update) and msg.mp_reach is not None and msg.mp_reach.afi == AFI_IPV6:
+        return Example("ipv6", data, four_octet_as, sent=msg)
     return Example("other", data, four_octet_as)
 
 

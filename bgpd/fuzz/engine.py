@@ -48,9 +48,18 @@ from bgpd.fuzz.verdict import (
     disabled_family,
     judge_malformed,
     judge_propagation,
+    sent_prefixes,
     summarize_liveness,
 )
-from bgpd.wire import Action, PathAttributes, Update, WireContext, encode_message, format_prefix
+from bgpd.wire import (
+    Action,
+    MpUnreach,
+    PathAttributes,
+    Update,
+    WireContext,
+    encode_message,
+    format_prefix,
+)
 from bgpd.wire.attributes import AS_SEQUENCE
 
 PROBE = bytes((24, 10, 0, 0))  # 10.0.0.0/24: the NLRI of every malformed UPDATE strategy
@@ -59,6 +68,7 @@ SENTINEL = bytes((24, 198, 18, 0))
 # hops invalid (GoBGP) still accept it.
 NEXT_HOP = bytes((192, 0, 2, 1))
 NEXT_HOP_TEXT = "192.0.2.1"  # 198.18.0.0/24 (RFC 2544 benchmarking range)
+NEXT_HOP6_TEXT = "2001:db8::1"  # RFC 3849 documentation prefix
 
 
 @dataclass
@@ -111,7 +121,8 @@ class Report:
                 "notification": describe_notification(obs.notification),
                 "session_down": obs.session_down,
                 "barrier": obs.barrier,
-                "monitor_routes": sorted(format_prefix(p) for p in obs.routes),
+                "monitor_routes": sorted(format_prefix(p) for p in obs.routes)
+                + sorted(format_prefix(p, 2) for p in obs.routes6),
                 "exit_status": obs.exit_status,
                 "log_tail": self.log_tail,
             },
@@ -214,6 +225,7 @@ class Harness:
             four_octet_as,
             self.target.hold_time if hold_time is None else hold_time,
             route_refresh,
+            "ipv6" in self.target.families,
         )
 
     async def _connect(
@@ -364,12 +376,12 @@ class Harness:
         ) or ipv4_disabled:
             # Export order across prefixes is the target's choice: give the withdrawal time.
             await monitor.wait_for(lambda: PROBE not in monitor.routes, 0.5)
-        if barrier and ex.sent is not None:
-            sent = ex.sent
+        afi, sent_nlri = sent_prefixes(ex.sent) if ex.sent is not None else (1, ())
+        table = monitor.routes6 if afi == 2 else monitor.routes
+        stamps = monitor.announced_at6 if afi == 2 else monitor.announced_at
+        if barrier and sent_nlri:
             # Announced after the example was sent: not an earlier example's copy.
-            await monitor.wait_for(
-                lambda: all(monitor.announced_at.get(p, 0) > mark for p in sent.nlri), 1.0
-            )
+            await monitor.wait_for(lambda: all(stamps.get(p, 0) > mark for p in sent_nlri), 1.0)
         if fuzzer.closed.is_set() and self.proc is not None:
             # A crash shows up as a closed session first; give the process time to exit.
             for _ in range(10):
@@ -377,12 +389,11 @@ class Harness:
                     break
                 await asyncio.sleep(0.03)
         notes = fuzzer.notifications[seen_notes:]
-        routes = dict(monitor.routes)
-        if ex.sent is not None:
+        routes, routes6 = dict(monitor.routes), dict(monitor.routes6)
+        for p in sent_nlri:
             # A copy announced before the example is stale evidence: leave it out.
-            for p in ex.sent.nlri:
-                if monitor.announced_at.get(p, 0) <= mark:
-                    routes.pop(p, None)
+            if stamps.get(p, 0) <= mark:
+                (routes6 if afi == 2 else routes).pop(p, None)
         obs = Observation(
             notes[0] if notes else None,
             session_down=fuzzer.closed.is_set(),
@@ -390,18 +401,22 @@ class Harness:
             routes=routes,
             monitor_down=monitor.closed.is_set(),
             exit_status=self.exited(),
+            routes6=routes6,
         )
         if exp is not None and exp.action is Action.AFISAFI_DISABLE and not fuzzer.closed.is_set():
             # RFC 4760 §7: the target may now ignore a family for the rest of this session.
             await fuzzer.close()
             self.fuzzer = None
             return obs
-        if ex.sent is not None and not fuzzer.closed.is_set():
+        if sent_nlri and not fuzzer.closed.is_set():
             # Withdraw and wait for it at the monitor, so that the next example announcing the
             # same prefix is seen fresh (targets may coalesce a withdraw and a re-announce).
-            gone = ex.sent.nlri
-            fuzzer.send(encode_message(Update(withdrawn=gone), ctx))
-            await monitor.wait_for(lambda: not any(p in monitor.routes for p in gone), settle)
+            if afi == 2:
+                withdraw = Update(mp_unreach=MpUnreach(2, 1, sent_nlri))
+            else:
+                withdraw = Update(withdrawn=sent_nlri)
+            fuzzer.send(encode_message(withdraw, ctx))
+            await monitor.wait_for(lambda: not any(p in table for p in sent_nlri), settle)
         return obs
 
     def judge(self, ex: Example, obs: Observation) -> list[Finding]:
@@ -448,6 +463,7 @@ def strategy(prop: str, target: Target) -> st.SearchStrategy[Example]:
     f = target.fuzzer
     table: dict[str, Callable[[], st.SearchStrategy[Example]]] = {
         "propagation": lambda: cases.propagation(f.asn, NEXT_HOP_TEXT),
+        "ipv6": lambda: cases.propagation(f.asn, NEXT_HOP_TEXT, NEXT_HOP6_TEXT),
         "header": cases.headers,
         "open": lambda: cases.opens(f.asn, int(ipaddress.IPv4Address(f.address)), target.hold_time),
         "update": cases.updates,
@@ -471,12 +487,13 @@ def fuzz(
     start = time.monotonic()
     end = start + options.time_budget
     db = DirectoryBasedExampleDatabase(str(options.database)) if options.database else None
+    props = [p for p in options.properties if p != "ipv6" or "ipv6" in target.families]
     try:
-        for i, prop in enumerate(options.properties):
+        for i, prop in enumerate(props):
             count = 0
             # Share what is left of the budget, so a slow property cannot starve the next.
             now = time.monotonic()
-            prop_end = now + max(0.0, end - now) / (len(options.properties) - i)
+            prop_end = now + max(0.0, end - now) / (len(props) - i)
             # The smallest failure seen, with what the target did then: targets are not
             # deterministic (timers, export batching), so the report shows the observation
             # that failed rather than a re-run that might not.

@@ -30,7 +30,7 @@ from bgpd.wire import (
     encode_message,
 )
 from bgpd.wire.capabilities import Capability, FourOctetAs, Multiprotocol, RouteRefreshCapability
-from bgpd.wire.context import IPV4_UNICAST
+from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST
 
 Prefix = bytes
 
@@ -76,10 +76,13 @@ class Speaker:
     four_octet_as: bool = True
     hold_time: int = 30
     route_refresh: bool = True
+    ipv6: bool = False  # also negotiate IPv6 unicast (RFC 4760 §8)
     context: WireContext = field(default_factory=WireContext)
     routes: dict[Prefix, Route] = field(default_factory=dict)
     received: int = 0  # UPDATE announcements received, for "fresh since" checks
     announced_at: dict[Prefix, int] = field(default_factory=dict)
+    routes6: dict[Prefix, Route] = field(default_factory=dict)  # IPv6 unicast Adj-RIB-In
+    announced_at6: dict[Prefix, int] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
     undecodable: list[tuple[bytes, BGPError]] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,6 +100,8 @@ class Speaker:
 
     def _open(self) -> Open:
         caps: tuple[Capability, ...] = (Multiprotocol(*IPV4_UNICAST),)
+        if self.ipv6:
+            caps = (*caps, Multiprotocol(*IPV6_UNICAST))
         if self.route_refresh:
             caps = (*caps, RouteRefreshCapability())
         if self.four_octet_as:
@@ -216,15 +221,27 @@ class Speaker:
     def _apply(self, msg: Update, frame: bytes) -> None:
         for p in msg.withdrawn:
             self.routes.pop(p, None)
+        un = msg.mp_unreach
+        if un is not None and (un.afi, un.safi) == IPV6_UNICAST:
+            for p in un.withdrawn:
+                self.routes6.pop(p, None)
+        reach = msg.mp_reach
+        if reach is not None and (reach.afi, reach.safi) != IPV6_UNICAST:
+            reach = None
         if msg.treat_as_withdraw or msg.attributes is None:
             for p in msg.nlri:
                 self.routes.pop(p, None)
+            for p in reach.nlri if reach is not None else ():
+                self.routes6.pop(p, None)
             return
-        route = Route(msg.attributes, raw_flags(frame))
+        route = Route(msg.attributes, raw_flags(frame), reach.next_hop if reach else b"")
         self.received += 1
         for p in msg.nlri:
             self.routes[p] = route
             self.announced_at[p] = self.received
+        for p in reach.nlri if reach is not None else ():
+            self.routes6[p] = route
+            self.announced_at6[p] = self.received
 
     async def _keepalive_loop(self) -> None:
         if self.negotiated_hold == 0:

@@ -7,6 +7,7 @@ A target file names the speaker under test and the two harness peers::
     asn = 65000                 # 0: learn it from the target's OPEN
     router_id = "127.0.0.11"
     hold_time = 30              # what the harness peers offer
+    families = ["ipv4", "ipv6"] # what the target is configured for (default ["ipv4"])
     [fuzzer]
     address = "127.0.0.12"
     asn = 65001
@@ -35,6 +36,8 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from string import Template
+
+FAMILIES = ("ipv4", "ipv6")
 
 
 class TargetError(ValueError):
@@ -65,6 +68,9 @@ class Target:
     monitor: Role = Role("127.0.0.3", 65002)
     command: Command | None = None
     source: str = ""  # what the user typed, for replay commands
+    # Address families the target exchanges with both harness peers (RFC 4760): with "ipv6"
+    # the speakers negotiate IPv6 unicast and the `ipv6` property runs.
+    families: tuple[str, ...] = ("ipv4",)
 
     def values(self, workdir: Path) -> dict[str, str]:
         return {
@@ -147,6 +153,9 @@ def parse_file(path: Path) -> Target:
             tuple(str(a) for a in cmd["argv"]), template, float(cmd.get("ready_timeout", 15.0))
         )
     defaults = Target("127.0.0.1")
+    families = data.get("families", ["ipv4"])
+    if not isinstance(families, list) or not set(families) <= set(FAMILIES) or not families:
+        raise TargetError(f"{path}: families must be a list of {', '.join(FAMILIES)}")
     return Target(
         _loopback(str(data["address"]), "address"),
         int(data.get("port", 179)),
@@ -157,6 +166,7 @@ def parse_file(path: Path) -> Target:
         _role(data.get("monitor"), defaults.monitor, "monitor"),
         command,
         str(path),
+        tuple(str(f) for f in families),
     )
 
 

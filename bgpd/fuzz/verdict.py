@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from bgpd.wire import Action, Notification, PathAttributes, Update, format_prefix
 from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, PARTIAL, Segment
+from bgpd.wire.context import AFI_IPV4, AFI_IPV6
 from bgpd.wire.errors import error_name
 from bgpd.wire.rfc7606 import CASES
 from bgpd.wire.strategies import Expected
@@ -39,6 +40,7 @@ class Route:
 
     attributes: PathAttributes
     flags: Mapping[int, int] = field(default_factory=dict)
+    mp_next_hop: bytes = b""  # MP_REACH_NLRI's next hop, for IPv6 routes (RFC 4760 §3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class Observation:
     routes: Mapping[Prefix, Route] = field(default_factory=dict)
     monitor_down: bool = False
     exit_status: int | None = None
+    routes6: Mapping[Prefix, Route] = field(default_factory=dict)  # IPv6 unicast
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,21 +255,41 @@ def judge_propagation(
     attrs = sent.attributes
     if attrs is None:
         return out
-    for prefix in sent.nlri:
-        route = obs.routes.get(prefix)
+    afi, prefixes = sent_prefixes(sent)
+    table = obs.routes6 if afi == AFI_IPV6 else obs.routes
+    for prefix in prefixes:
+        route = table.get(prefix)
         if route is None:
             out.append(
                 Finding(
-                    "RFC 4271 §9.2",
-                    f"prefix {_fmt(prefix)} propagated to the monitor",
+                    "RFC 4271 §9.2" + ("; RFC 4760 §3" if afi == AFI_IPV6 else ""),
+                    f"prefix {format_prefix(prefix, afi)} propagated to the monitor",
                     "did not advertise it",
                 )
             )
             continue
-        for f in attribute_findings(attrs, route, target_as, monitor_as):
+        found = attribute_findings(attrs, route, target_as, monitor_as)
+        if afi == AFI_IPV6 and len(route.mp_next_hop) not in (16, 32):
+            # RFC 2545 §3: a global IPv6 address, optionally followed by a link-local one.
+            found.append(
+                Finding(
+                    "RFC 2545 §3",
+                    "an IPv6 next hop of 16 or 32 octets",
+                    f"sent {len(route.mp_next_hop)} octets ({route.mp_next_hop.hex()})",
+                )
+            )
+        for f in found:
             if f not in out:  # one line per fault, not one per prefix
                 out.append(f)
     return out
+
+
+def sent_prefixes(sent: Update) -> tuple[int, tuple[Prefix, ...]]:
+    """The family and prefixes a well-formed UPDATE announces: IPv4 NLRI, or IPv6 unicast in
+    MP_REACH_NLRI (RFC 4760 §3)."""
+    if sent.mp_reach is not None and sent.mp_reach.afi == AFI_IPV6:
+        return AFI_IPV6, sent.mp_reach.nlri
+    return AFI_IPV4, sent.nlri
 
 
 def attribute_findings(
@@ -341,10 +364,6 @@ def _prepend(path: tuple[Segment, ...], asn: int) -> tuple[Segment, ...]:
     if path and path[0][0] == AS_SEQUENCE and len(path[0][1]) < 255:
         return ((AS_SEQUENCE, (asn, *path[0][1])), *path[1:])
     return ((AS_SEQUENCE, (asn,)), *path)
-
-
-def _fmt(prefix: Prefix) -> str:
-    return format_prefix(prefix)
 
 
 # --- liveness: the target's KEEPALIVEs (RFC 4271 §4.4, §10) ------------------------------------

@@ -11,7 +11,7 @@ from bgpd.fuzz.cases import Example, expect_from_bytes, opens, propagation
 from bgpd.fuzz.speaker import raw_flags
 from bgpd.fuzz.target import TargetError, parse_address, parse_file
 from bgpd.fuzz.verdict import propagatable
-from bgpd.wire import WireContext, decode_message
+from bgpd.wire import Update, WireContext, decode_message
 from bgpd.wire.attributes import PARTIAL
 from bgpd.wire.errors import Action
 
@@ -77,3 +77,24 @@ def test_rfc4271_s5_propagation_examples_are_well_formed_and_exportable(ex: Exam
 def test_rfc4271_s6_2_open_examples_match_the_codec(ex: Example) -> None:
     assert ex.expected is not None
     assert ex.expected.matches(ex.data)
+
+
+@given(propagation(65001, "192.0.2.1", "2001:db8::1"))
+def test_rfc4760_ipv6_examples_carry_their_prefixes_in_mp_reach_nlri(ex: Example) -> None:
+    """RFC 4760 §3: IPv6 unicast in MP_REACH_NLRI, no NEXT_HOP attribute; replay rebuilds it."""
+    msg = decode_message(ex.data, WireContext(four_octet_as=True))
+    assert isinstance(msg, Update)
+    assert ex.property == "ipv6" and ex.sent is not None
+    assert ex.sent.mp_reach == msg.mp_reach  # (the codec marks unknown attributes Partial)
+    assert msg.nlri == () and msg.mp_reach is not None and msg.mp_reach.afi == 2
+    assert msg.attributes is not None and msg.attributes.next_hop is None
+    assert expect_from_bytes(ex.data).property == "ipv6"
+
+
+def test_target_families_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text('address = "127.0.0.5"\nfamilies = ["ipv4", "ipv6"]\n')
+    assert parse_file(path).families == ("ipv4", "ipv6")
+    path.write_text('address = "127.0.0.5"\nfamilies = ["ipx"]\n')
+    with pytest.raises(TargetError):
+        parse_file(path)

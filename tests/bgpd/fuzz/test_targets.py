@@ -93,6 +93,7 @@ def test_bird_runs_clean_of_harness_errors(tmp_path: Path) -> None:
     res = run(TARGETS / "bird.toml", tmp_path, n=20, budget=30)
     assert res.harness_errors == []
     assert res.examples >= 20
+    assert res.per_property.get("ipv6", 0) >= 1
     for r in res.reports:
         assert r.findings and r.replay.startswith("tabbyctl bgp fuzz ")
 
@@ -120,3 +121,5 @@ def test_tabby_bgpd_runs_clean(tmp_path: Path) -> None:
     res = run(TARGETS / "tabby.toml", tmp_path, n=20, budget=20)
     assert res.harness_errors == []
     assert [r.as_dict() for r in res.reports] == []
+    assert res.per_property.get("ipv6", 0) >= 1  # RFC 4760: IPv6 unicast over the session
+    assert res.liveness_findings == []

@@ -10,7 +10,7 @@ from bgpd.fuzz.verdict import (
     judge_propagation,
     summarize_liveness,
 )
-from bgpd.wire import Notification, PathAttributes, Update, WireContext, make_prefix
+from bgpd.wire import MpReach, Notification, PathAttributes, Update, WireContext, make_prefix
 from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, OPTIONAL, PARTIAL, TRANSITIVE, RawAttribute
 from bgpd.wire.errors import Action, MessageHeaderError, UpdateMessageError
 from bgpd.wire.strategies import Expected
@@ -188,3 +188,25 @@ def test_liveness_summary_shows_the_session_closest_to_its_hold_time() -> None:
     lv = summarize_liveness("fuzzer", [(30, 10.0, 10.0), (3, 1.0, 3.5), (30, 3.0, 3.0)])
     assert (lv.sessions, lv.hold_time, lv.hold_gap) == (3, 3, 3.5)
     assert len(lv.findings) == 1 and lv.warnings == ()
+
+
+V6 = make_prefix("2001:db8:4000::/48")
+V6_SENT = Update(
+    attributes=BASE._replace(next_hop=None),
+    mp_reach=MpReach(2, 1, b"\x20\x01\x0d\xb8" + b"\x00" * 11 + b"\x01", (V6,)),
+)
+V6_GOT = BASE._replace(next_hop=None, as_path=((AS_SEQUENCE, (65000, 65001)),))
+
+
+def test_rfc4760_ipv6_route_must_reach_the_monitor_with_an_ipv6_next_hop() -> None:
+    nh = b"\x20\x01\x0d\xb8" + b"\x00" * 11 + b"\xff"
+    ok = Observation(routes6={V6: Route(V6_GOT, {}, nh)})
+    assert judge_propagation(V6_SENT, 65000, 65002, ok) == []
+    (f,) = judge_propagation(V6_SENT, 65000, 65002, Observation())
+    assert "2001:db8:4000::/48" in f.expected and "RFC 4760" in f.rfc
+    (f,) = judge_propagation(
+        V6_SENT, 65000, 65002, Observation(routes6={V6: Route(V6_GOT, {}, b"\x7f\x00\x00\x01")})
+    )
+    assert f.rfc == "RFC 2545 §3"
+    # an IPv4 route with the same bytes is not the IPv6 one
+    assert judge_propagation(V6_SENT, 65000, 65002, Observation(routes={V6: Route(V6_GOT)}))
