@@ -147,6 +147,7 @@ class _Keys:
     routes: set[tuple[int, str, int]] = dataclasses.field(default_factory=set)
     neighbours: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     sysctls: set[str] = dataclasses.field(default_factory=set)
+    whole: bool = False  # a device of felixd's changed: diff everything against the view
 
 
 class CachedKernel:
@@ -172,6 +173,23 @@ class CachedKernel:
         if self.down & state.links:
             state = dataclasses.replace(state, links=state.links - self.down)
         return state
+
+    def device_changed(self, change: LinkChange, name: str, keys: _Keys) -> bool:
+        """Mirror felixd's own device (vxlan.calico) appearing or going: deleted, it took its
+        routes, neighbours and FDB entries along; appeared without felixd making it, its
+        settings are unknown, so the differ makes it again. Either way the next diff looks at
+        everything (against the view: the kernel is not read)."""
+        copy = self.copy
+        if copy is None:
+            return False
+        if change is LinkChange.GONE:
+            copy.remove_link(name)
+            keys.whole = True
+        elif change is LinkChange.NEW and name not in copy.links:
+            copy.links.add(name)
+            copy.devices.pop(name, None)
+            keys.whole = True
+        return True
 
     def link_changed(self, change: LinkChange, name: str, keys: _Keys) -> bool:
         """Mirror in the cached copy what the kernel did to one workload interface's entries,
@@ -556,6 +574,7 @@ class Felixd:
             found: list[HostInterface] = await self._in_worker(hosts)
             self.state.snapshot(HostInterface, found)
         self.links.prefix = self.state.config.interface_prefix
+        self.links.devices = owner.devices
         link_changes, self._link_changes = self._link_changes, []
         link_keys: _Keys | None = None
         if link_changes and not full:
@@ -565,7 +584,10 @@ class Felixd:
         # the incremental planner; between resyncs a delta plans and diffs only its keys.
         update = self.planner.update(full=full)
         desired, touched = update.desired, update.touched
-        if link_keys is not None and touched is not None:
+        if link_keys is not None and link_keys.whole:
+            touched = None  # felixd's device came or went: everything, against the view
+            self.interface_syncs += 1
+        elif link_keys is not None and touched is not None:
             # Per-interface resync: that interface's desired and (formerly) observed entries.
             for _change, name in link_changes:
                 mine = self.planner.interface_keys(name)
@@ -640,8 +662,10 @@ class Felixd:
         kernel = self._kernel
         if kernel is None:
             return None
+        devices = self._owner.devices if self._owner is not None else frozenset()
         for change, name in changes:
-            if not kernel.link_changed(change, name, keys):
+            mirror = kernel.device_changed if name in devices else kernel.link_changed
+            if not mirror(change, name, keys):
                 return None
         if any(change is LinkChange.NEW for change, _ in changes):
             refresh = getattr(self._backend, "refresh_links", None)

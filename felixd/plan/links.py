@@ -8,6 +8,9 @@ message means for felixd:
 
 - a workload interface (`cali*`) that appeared (`NEW`), came up (`UP`), went down (`DOWN`) or
   was deleted (`GONE`): only that interface's routes, neighbours and sysctls are resynced;
+- felixd's own device (`vxlan.calico`) that appeared or was deleted (`NEW`, `GONE`): mirrored
+  without reading the kernel (a deleted link took its routes, neighbours and FDB entries along);
+  its state flapping is a full resync;
 - anything else that changed (a host NIC, felixd's VXLAN device, a rename): a full resync, since
   host interfaces feed the whole plan and a rename moves entries between names.
 
@@ -104,6 +107,7 @@ class LinkTracker:
     that exist but are down (the daemon treats them as missing: routes on a down link fail)."""
 
     prefix: str = "cali"
+    devices: frozenset[str] = frozenset({"vxlan.calico"})  # the links felixd makes
     links: dict[int, tuple[str, bool]] = field(default_factory=dict)
     down: set[str] = field(default_factory=set)
 
@@ -112,10 +116,11 @@ class LinkTracker:
         to resync."""
         known = self.links.get(msg.index)
         workload = msg.name.startswith(self.prefix)
+        device = msg.name in self.devices
         if msg.deleted:
             self.links.pop(msg.index, None)
             self.down.discard(msg.name)
-            if workload:
+            if workload or device:
                 return LinkChange.GONE
             # A host interface that was up may have carried routes the kernel just flushed.
             return Resync.FULL if known is None or known[1] else Resync.HOSTS
@@ -129,6 +134,12 @@ class LinkTracker:
         if known is not None and known[0] != msg.name:
             self.down.discard(known[0])
             return Resync.FULL  # a rename: entries move with the index to another name
+        if device:
+            # felixd's own device (vxlan.calico): made (by felixd, or by someone it will be
+            # made again over) or deleted is mirrored; its state flapping is read in full.
+            if known is None:
+                return LinkChange.NEW
+            return Resync.FULL if known[1] != msg.up else Resync.NONE
         if not workload:
             if known is not None and known[1] and not msg.up:
                 return Resync.FULL  # down: the kernel flushed the IPv4 routes via it

@@ -20,7 +20,7 @@ from felixd.plan.links import (
     parse_link_messages,
 )
 from felixd.plan.model import ObservedState
-from tests.felixd.daemon.test_daemon import Harness, HostKernel, dsts, resources, until
+from tests.felixd.daemon.test_daemon import STORE, Harness, HostKernel, dsts, resources, until
 
 
 def _link(kind: int, index: int, name: str, up: bool, seq: int = 0) -> bytes:
@@ -120,5 +120,40 @@ async def test_a_workload_interface_comes_and_goes_without_a_full_resync(tmp_pat
         d.on_link_messages([LinkMessage(2, "eth0", True, False, True)])
         d.on_link_messages([LinkMessage(2, "eth0", False, False, False)])
         await until(lambda: k.reads > reads, "a full resync")
+    finally:
+        await d.stop()
+
+
+def test_tracker_mirrors_felixd_own_device() -> None:
+    t = LinkTracker("cali", frozenset({"vxlan.calico"}))
+    assert t.feed(LinkMessage(9, "vxlan.calico", True, False, False)) is LinkChange.NEW
+    assert t.feed(LinkMessage(9, "vxlan.calico", True, False, False)) is Resync.NONE  # MTU set
+    assert t.feed(LinkMessage(9, "vxlan.calico", False, False, False)) is Resync.FULL  # down
+    assert t.feed(LinkMessage(9, "vxlan.calico", False, True, False)) is LinkChange.GONE
+
+
+async def test_vxlan_device_deleted_is_made_again_without_a_kernel_dump(tmp_path: Path) -> None:
+    """Someone deletes vxlan.calico: the kernel took its routes, neighbours and FDB entries
+    along; felixd mirrors that and programs the device and its entries again (issue 10)."""
+    text = STORE.replace("natOutgoing: true}", "natOutgoing: true, vxlanMode: Always}").replace(
+        "spec: {bgp: {ipv4Address: 192.168.50.10/24}}",
+        "spec: {bgp: {ipv4Address: 192.168.50.10/24}, ipv4VXLANTunnelAddr: 10.244.0.1}",
+    )
+    assert text != STORE
+    k = CountingKernel()
+    h = Harness(tmp_path, k)
+    d = h.daemon
+    await h.store.queue.put(resources(text))
+    await d.start()
+    try:
+        await until(lambda: "10.244.1.0/26" in dsts(k), "the VXLAN route")
+        assert "vxlan.calico" in k.devices and k.fdb and k.neighbours
+        d.on_link_messages([LinkMessage(9, "vxlan.calico", True, False, True)])  # start-up dump
+        reads, fdb = k.reads, dict(k.fdb)
+        k.remove_link("vxlan.calico")
+        d.on_link_messages([LinkMessage(9, "vxlan.calico", True, True, False)])
+        await until(lambda: "10.244.1.0/26" in dsts(k), "the route via the new device")
+        assert "vxlan.calico" in k.devices and k.fdb == fdb
+        assert k.reads == reads and d.errors == 0
     finally:
         await d.stop()
