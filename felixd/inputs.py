@@ -1,10 +1,11 @@
 """Adapters from the outside world to the planner's inputs: store resources and bgpd's stream.
 
-Store side: `store_snapshots` lists and watches, and `inputs_from_resources(node, resources)`
-turns the decoded resources felixd watches (Node, IPPool, IPAMBlock and confirmed
-BlockAffinities, this host's WorkloadEndpoints, FelixConfiguration) into one snapshot
-per input kind plus the `FelixConfig`; the daemon hands each kind to
-`PlannerState.snapshot`, which is a no-op when nothing of that kind changed. bgpd side:
+Store side: `store_snapshots` lists and watches, and `StoreAdapter(node).adapt(resources)`
+(or `inputs_from_resources(node, resources)` once) turns the decoded resources felixd watches
+(Node, IPPool, IPAMBlock and confirmed BlockAffinities, this host's WorkloadEndpoints,
+FelixConfiguration) into one snapshot per input kind plus the `FelixConfig`; the daemon hands
+each kind to `PlannerState.snapshot`, which is a no-op when nothing of that kind changed. The
+adapter remembers each resource object, so an update adapts only what changed. bgpd side:
 `best_paths(routes)` turns the `subscribe` stream's route dicts (`prefix`, `next_hops`, `stale`,
 `local`) into `BestPath`s; locally originated prefixes (this node's own blocks) are skipped,
 since they are the blackholes and workload routes the store already gives.
