@@ -59,6 +59,7 @@ class EtcdProcess:
         host: str | None = None,
         name: str = "e1",
         tls_args: list[str] | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.root = root
         self.name = name
@@ -66,6 +67,7 @@ class EtcdProcess:
         self.client_port = _free_port(self.host)
         self.peer_port = _free_port(self.host)
         self.tls_args = tls_args or []  # --cert-file ... : the client URL is https
+        self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,6 +95,7 @@ class EtcdProcess:
                 "--log-level", "warn",
                 "--experimental-watch-progress-notify-interval", PROGRESS_INTERVAL,
                 *self.tls_args,
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
