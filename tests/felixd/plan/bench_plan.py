@@ -4,8 +4,10 @@
 
 Measures, for a no-encap cluster (routes from best paths) and a VXLAN one (routes from blocks
 and nodes): the first plan, the first diff against an empty kernel, a re-plan with nothing
-changed, a diff against a kernel that is already right, and one input change re-planned and
-diffed. Belongs in bench/ with the daemon benchmarks of issue 10 once those exist.
+changed, a diff against a kernel that is already right, one input change re-planned and
+diffed in full, and one input change (a best path; a block for VXLAN) planned incrementally
+and diffed on its touched keys (felixd/plan/incremental.py). The kernel-side figures are in
+bench/felixd_routes.py.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from felixd.plan import (
     diff,
     plan,
 )
+from felixd.plan.diff import compare_touched
+from felixd.plan.incremental import IncrementalPlanner
 
 BLOCKS = 10_000
 NODES = 200
@@ -87,10 +91,25 @@ def measure(vxlan: bool) -> str:
         diff(plan(state), observed)
 
     change = best_of(one_change)
+    planner = IncrementalPlanner(state)
+    planner.update()
+
+    def one_delta() -> None:
+        flip[0] += 1
+        if vxlan:
+            state.set(Block(_cidr(BLOCKS + BLOCKS // NODES), f"node-{1 + flip[0] % 2}"))
+        else:
+            state.set(BestPath(_cidr(BLOCKS // NODES), (f"10.0.0.{2 + flip[0] % 2}",)))
+        update = planner.update()
+        assert update.touched is not None
+        compare_touched(update.desired, observed, update.touched)
+
+    delta = best_of(one_delta) * 1000
     return (
         f"{'vxlan' if vxlan else 'no-encap'}: {len(desired.routes)} routes | first plan "
         f"{cold:.0f} ms, first diff {first_diff:.0f} ms ({len(ops)} ops) | re-plan {warm:.1f} "
-        f"ms, diff already right {right:.1f} ms | one change plan+diff {change:.1f} ms"
+        f"ms, diff already right {right:.1f} ms | one change plan+diff {change:.1f} ms | "
+        f"incremental {delta:.0f} us"
     )
 
 
