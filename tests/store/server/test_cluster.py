@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from collections.abc import Callable
+from pathlib import Path
+from typing import cast
 
 import pytest
 
 from store.client import StoreClient, StoreUnavailableError, prefix_end
-from store.kv import Event, KVError
+from store.kv import Event, KVError, PutRequest, RangeRequest, encode_request
+from store.raft import Message
+from store.raft.messages import AppendEntriesResponse, RequestVote, RequestVoteResponse
+from store.server.config import StoreConfig
+from store.server.member import Member
+from store.server.transport import PeerTransport
+from store.wal import WAL
 from tests.store.server.cluster import Cluster
 
 pytestmark = pytest.mark.slow
@@ -282,3 +291,94 @@ async def test_five_members_lose_leader_and_a_follower_under_load(
         assert not missing, f"{len(missing)} acknowledged writes lost"
     finally:
         await kv.close()
+
+
+class _CapturingTransport:
+    """Stands in for PeerTransport: the test plays members 2 and 3 by hand."""
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+        self.blocked: set[int] = set()
+
+    def set_peers(self, endpoints: dict[int, str]) -> None:
+        pass
+
+    def send(self, messages: tuple[Message, ...] | list[Message]) -> None:
+        self.sent.extend(messages)
+
+
+class _GatedWAL:
+    """A WAL whose saves wait for a permit, so the test decides when each fsync "finishes"."""
+
+    def __init__(self, wal: object) -> None:
+        self._wal = wal
+        self.permits = threading.Semaphore(0)
+        self.entered = 0
+
+    def save(self, *args: object) -> None:
+        self.entered += 1
+        assert self.permits.acquire(timeout=20), "save never released"
+        self._wal.save(*args)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._wal, name)
+
+
+async def test_a_durable_committed_entry_is_answered_without_waiting_for_the_next_fsync(
+    tmp_path: Path,
+) -> None:
+    """The leader applies (and answers) entries it already holds durably as soon as they
+    commit, in the same Ready that starts writing newer entries: under pipelined load an
+    answer must not wait one more fdatasync (etcd applies concurrently with its Save)."""
+    cfg = StoreConfig(
+        id=1,
+        data_dir=tmp_path / "d",
+        initial_cluster=["1=unix:/nonexistent/1", "2=unix:/nonexistent/2", "3=unix:/nonexistent/3"],
+        election_timeout=60.0,
+    )
+    transport = _CapturingTransport()
+    m = Member(cfg, cast(PeerTransport, transport))
+    await m.open()
+    m.start()
+    loop = asyncio.get_running_loop()
+
+    async def until(check: Callable[[], bool]) -> None:
+        deadline = loop.time() + 20
+        while not check():
+            assert loop.time() < deadline, "not reached"
+            await asyncio.sleep(0.005)
+
+    gated = _GatedWAL(m._wal)
+    try:
+        # Members 2 and 3 grant the pre-vote and the vote, then acknowledge the no-op.
+        await until(lambda: m.applied_index == m.node.commit_index == 3)  # the bootstrap
+        term = m.node.term + 1
+        m.node.campaign()
+        m.kick()
+        await until(lambda: any(isinstance(x, RequestVote) for x in transport.sent))
+        m.deliver([RequestVoteResponse(term, 2, 1, True, pre_vote=True)])
+        await until(lambda: m.node.term == term and m.node.vote == 1)
+        m.deliver([RequestVoteResponse(term, 2, 1, True)])
+        await until(lambda: m.is_leader)
+        m.deliver([AppendEntriesResponse(term, 2, 1, m.node.log.last_index())])
+        await until(lambda: m.node.commit_index == m.node.log.last_index() == m.applied_index)
+
+        m._wal = cast(WAL, gated)
+        first = asyncio.ensure_future(m.propose_local(encode_request(PutRequest(b"a", b"1"))))
+        await until(lambda: gated.entered == 1)  # entry A is being written
+        a_index = m.node.log.last_index()
+        # While A's fsync runs, member 2 acknowledges A and a client proposes B.
+        m.deliver([AppendEntriesResponse(term, 2, 1, a_index)])
+        second = asyncio.ensure_future(m.propose_local(encode_request(PutRequest(b"b", b"2"))))
+        gated.permits.release()  # A is durable on the leader: with member 2, a quorum
+        await until(lambda: gated.entered == 2)  # the Ready that writes B holds A's commit
+        await asyncio.wait_for(first, 20)  # answered while B's fsync is still held
+        assert not second.done()
+        assert m.machine.range(RangeRequest(b"a")).kvs[0].value == b"1"
+        gated.permits.release()
+        m.deliver([AppendEntriesResponse(term, 2, 1, a_index + 1)])
+        await asyncio.wait_for(second, 20)
+    finally:
+        for _ in range(4):
+            gated.permits.release()
+        await m.stop()
