@@ -844,8 +844,14 @@ class Felixd:
             "stale_routes": len(desired.stale_prefixes) if desired else 0,
             "pod_mtu": desired.pod_mtu if desired else None,
             "tunnels": {
-                d.name: {"vni": d.vni, "port": d.port, "local": d.local, "mtu": d.mtu}
-                for d in (desired.devices.values() if desired else ())
+                **{
+                    d.name: {"vni": d.vni, "port": d.port, "local": d.local, "mtu": d.mtu}
+                    for d in (desired.devices.values() if desired else ())
+                },
+                **{
+                    t.name: {"mtu": t.mtu, "address": t.address}
+                    for t in (desired.tunnels.values() if desired else ())
+                },
             },
             "last_resync": self.last_resync,
             "last_resync_ago": time.time() - self.last_resync if self.last_resync else None,

@@ -59,6 +59,8 @@ async def test_deltas_are_incremental_and_blocked_entries_stay_exact(tmp_path: P
             await until(lambda s=syncs: d.syncs > s, "a sync")  # type: ignore[misc]
             assert reported() == full_blocked()
         assert "10.244.1.0/26" not in dsts(k)
+        status = await d.status_rpc()
+        assert status["tunnels"] == {"tunl0": {"mtu": 1480, "address": ""}}  # no tunnel address
         assert d.full_syncs == start_full and d.incremental_syncs >= len(steps)
 
         # A store update: the endpoint moves to an interface that is not there yet.
