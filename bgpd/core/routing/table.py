@@ -30,7 +30,7 @@ results as the general loops, which the model test checks after every step.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import is_
@@ -87,11 +87,11 @@ class PeerTables:
     @property
     def adj_out(self) -> Mapping[RouteKey, Exported]:
         """What this peer has been sent (or is about to be): its group's Adj-RIB-Out without
-        the entries withheld from it. The group's dict itself when nothing is withheld."""
+        the entries withheld from it."""
         group = self.group
         if group is None or not self.synced:
             return _EMPTY
-        table = group.adj_out if not self.withheld_count else _MemberAdjOut(group, self.peer.id)
+        table = _AdjOutView(group.adj_out, self.peer.id, not self.withheld_count)
         if self.pending is not None:
             # Another member's call already brought the group's table past what this peer
             # was sent: a prefix with work pending may still be on the peer (a withdrawal
@@ -130,10 +130,11 @@ class UpdateGroup:
     """Peers with one export outcome (RFC 4271 §9.2 leaves how to share the work open; this
     is FRR's update-group idea): one Adj-RIB-Out, one export and diff per change.
 
-    `adj_out` holds an entry for a prefix when at least one member gets it; `withheld` names,
-    per prefix, the members that do not get that entry because of the per-peer rules of
-    `excluded` (the best path came from them, or they originated it). A member's own
-    Adj-RIB-Out is `adj_out` minus its withheld entries. `done` remembers the last
+    `adj_out` holds an Entry for a prefix when at least one member gets it; the Entry names
+    the members that do not, by the per-peer rules of `excluded` (the best path came from
+    them, or they originated it). A member's own Adj-RIB-Out is `adj_out` without the entries
+    withheld from it. Entries are shared like Exported (one per best path and policy result),
+    so naming who is left out costs nothing per prefix. `done` remembers the last
     (generation, keys) processed, so that the other members asking for the same change get
     the work already computed."""
 
@@ -142,9 +143,15 @@ class UpdateGroup:
     policy: Policy
     members: dict[str, PeerTables] = field(default_factory=dict)
     by_router_id: dict[int, list[str]] = field(default_factory=dict)
-    adj_out: dict[RouteKey, Exported] = field(default_factory=dict)
-    withheld: dict[RouteKey, tuple[str, ...]] = field(default_factory=dict)
+    adj_out: dict[RouteKey, Entry] = field(default_factory=dict)
     done: tuple[int, object] | None = None
+
+
+class Entry(NamedTuple):
+    """One prefix of a group's Adj-RIB-Out: what is sent, and which members do not get it."""
+
+    exported: Exported
+    withheld: tuple[str, ...] = ()
 
 
 class _WithPending(Mapping[RouteKey, Exported]):
@@ -175,28 +182,34 @@ class _WithPending(Mapping[RouteKey, Exported]):
         return len(self._table)
 
 
-class _MemberAdjOut(Mapping[RouteKey, Exported]):
-    """A member's Adj-RIB-Out when some of its group's entries are withheld from it."""
+class _AdjOutView(Mapping[RouteKey, Exported]):
+    """A member's Adj-RIB-Out, read from its group's entries. With nothing withheld from the
+    member (`whole`), `keys()` is the group dict's own (the speaker's C-level isdisjoint)."""
 
-    def __init__(self, group: UpdateGroup, member: str) -> None:
-        self._group, self._member = group, member
-
-    def _has(self, key: object) -> bool:
-        return self._member not in self._group.withheld.get(key, ())  # type: ignore[call-overload]
+    def __init__(self, entries: dict[RouteKey, Entry], member: str, whole: bool) -> None:
+        self._entries, self._member, self._whole = entries, member, whole
 
     def __getitem__(self, key: RouteKey) -> Exported:
-        if not self._has(key):
+        entry = self._entries[key]
+        if not self._whole and self._member in entry.withheld:
             raise KeyError(key)
-        return self._group.adj_out[key]
+        return entry.exported
 
     def __contains__(self, key: object) -> bool:
-        return key in self._group.adj_out and self._has(key)
+        entry = self._entries.get(key)  # type: ignore[call-overload]
+        return entry is not None and (self._whole or self._member not in entry.withheld)
 
     def __iter__(self) -> Iterator[RouteKey]:
-        return (k for k in self._group.adj_out if self._has(k))
+        if self._whole:
+            return iter(self._entries)
+        me = self._member
+        return (k for k, e in self._entries.items() if me not in e.withheld)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return len(self._entries) if self._whole else sum(1 for _ in self)
+
+    def keys(self) -> KeysView[RouteKey]:
+        return self._entries.keys() if self._whole else KeysView(self)
 
 
 # One prefix whose entry, or the members it is withheld from, changed in a group's
@@ -661,6 +674,7 @@ class RoutingTable:
         if group is None:
             return
         peer = tables.peer
+        withheld_from_it = tables.withheld_count
         tables.group, tables.synced, tables.pending, tables.withheld_count = None, False, None, 0
         del group.members[peer.id]
         same_id = group.by_router_id[peer.router_id]
@@ -671,22 +685,30 @@ class RoutingTable:
         if not group.members:
             del self.groups[group.key]
             return
+        if not withheld_from_it:
+            return
         # Entries withheld from the member that left: no longer withheld from it, and gone
         # if they are now withheld from every member left.
         left = len(group.members)
-        for key, names in list(group.withheld.items()):
-            if peer.id not in names:
+        adj_out = group.adj_out
+        renamed: dict[int, tuple[Entry, Entry]] = {}  # id(old entry) -> (it, its successor)
+        gone: list[RouteKey] = []
+        for key, entry in adj_out.items():
+            if peer.id not in entry.withheld:
                 continue
-            names = tuple(n for n in names if n != peer.id)
-            if len(names) == left:
-                del group.adj_out[key]
-                del group.withheld[key]
-                for n in names:
+            hit = renamed.get(id(entry))
+            if hit is None:
+                names = tuple(n for n in entry.withheld if n != peer.id)
+                hit = renamed[id(entry)] = (entry, entry._replace(withheld=names))
+            new = hit[1]
+            if len(new.withheld) == left:
+                gone.append(key)
+                for n in new.withheld:
                     group.members[n].withheld_count -= 1
-            elif names:
-                group.withheld[key] = names
             else:
-                del group.withheld[key]
+                adj_out[key] = new  # a value replaced: the dict's size does not change
+        for key in gone:
+            del adj_out[key]
 
     def _regroup(self, tables: PeerTables) -> None:
         """A member whose export-relevant properties changed leaves its group for the one of
@@ -703,17 +725,27 @@ class RoutingTable:
         if not was_synced:
             return
         if not any(m.synced for m in group.members.values()):
-            group.adj_out.clear()
-            group.withheld.clear()
-            for member in group.members.values():
-                member.withheld_count = 0
-            group.adj_out.update(had)
+            self._reset(group)
+            entries: dict[int, tuple[Exported, Entry]] = {}
+            for key, out in had.items():
+                hit = entries.get(id(out))
+                if hit is None:
+                    hit = entries[id(out)] = (out, Entry(out))
+                group.adj_out[key] = hit[1]
             tables.synced, tables.pending = True, pending
             return
         tables.synced = True
         now = self._member_table(group, tables)
         work = _difference(had, now)
         tables.pending = work if pending is None else _merge(pending, work)
+
+    @staticmethod
+    def _reset(group: UpdateGroup) -> None:
+        """The group's table emptied, to be computed anew (no member relies on it)."""
+        group.adj_out.clear()
+        for member in group.members.values():
+            member.withheld_count = 0
+        group.done = None
 
     def _excluded_members(self, group: UpdateGroup, best: Path) -> tuple[str, ...]:
         """The members of `group` that must not get `best` (`excluded`), in a fixed order."""
@@ -758,46 +790,43 @@ class RoutingTable:
 
         The export rules depend only on (best path, family, group), so each distinct best
         path is exported once per call; the export policy may depend on the prefix and runs
-        per prefix. Equal results share one `Exported`, which UPDATE packing groups on.
+        per prefix. Equal results share one `Exported` (and one Entry), which UPDATE packing
+        groups on.
         """
         role = group.role
         policy = group.policy
         families = role.families
         decisions = self.decisions
         adj_out = group.adj_out
-        withheld = group.withheld
-        members = len(group.members)
+        members = group.members
         if policy is ACCEPT_ALL and isinstance(keys, list) and keys:
             bulk = self._process_one_decision(group, keys)
             if bulk is not None:
-                self._hand_out(group, bulk, [])
+                self._hand_out(group, bulk[0], [], bulk[1])
                 return
         announce: dict[tuple[Family, Exported], list[Prefix]] = {}
         withdraw: dict[Family, list[Prefix]] = {}
         special: list[_Special] = []
-        # id(best path), family -> (the path, kept alive so the id stays unique; its export,
-        # the members it is withheld from)
-        exported: dict[tuple[int, Family], tuple[Path, Exported | None, tuple[str, ...]]] = {}
-        # Policy results, so that prefixes given equal attributes share one Exported.
-        interned: dict[Exported, Exported] = {}
+        # id(best path), family -> (the path, kept alive so the id stays unique; its entry)
+        exported: dict[tuple[int, Family], tuple[Path, Entry | None]] = {}
+        # Policy results, so that prefixes given equal attributes share one Entry.
+        interned: dict[Entry, Entry] = {}
         # The previous prefix's best path and group: consecutive prefixes of one UPDATE
         # share both, and this skips hashing a whole attribute set per prefix.
         last_best: Path | None = None
         last_family: Family | None = None
-        last_out: Exported | None = None
-        last_names: tuple[str, ...] = ()
+        last_entry: Entry | None = None
         last_group: list[Prefix] = []
         last_group_key_new: Exported | None = None
         last_group_family: Family | None = None
         for key in keys:
             family, prefix = key
             decision = decisions.get(key)
-            new: Exported | None = None
-            names: tuple[str, ...] = ()
+            entry: Entry | None = None
             if decision is not None and family in families:
                 best = decision.best
                 if best is last_best and family == last_family:
-                    out, names = last_out, last_names
+                    entry = last_entry
                 else:
                     hit = exported.get((id(best), family))
                     if hit is None:
@@ -805,43 +834,42 @@ class RoutingTable:
                         out = export_shared(
                             best, role, family, router_id=self.router_id, cluster_id=self.cluster_id
                         )
-                        names = self._excluded_members(group, best) if out is not None else ()
-                        if len(names) == members:
-                            out, names = None, ()  # withheld from everyone: not kept
-                        exported[(id(best), family)] = (best, out, names)
+                        if out is not None:
+                            names = self._excluded_members(group, best)
+                            # Withheld from every member: not kept.
+                            entry = Entry(out, names) if len(names) < len(members) else None
+                        exported[(id(best), family)] = (best, entry)
                     else:
-                        _, out, names = hit
-                    last_best, last_family, last_out, last_names = best, family, out, names
-                if out is not None and policy is not ACCEPT_ALL:
-                    attrs = policy.evaluate(family, prefix, out.attrs)
+                        entry = hit[1]
+                    last_best, last_family, last_entry = best, family, entry
+                if entry is not None and policy is not ACCEPT_ALL:
+                    attrs = policy.evaluate(family, prefix, entry.exported.attrs)
                     if attrs is None:
-                        out, names = None, ()
-                    elif attrs is not out.attrs:
-                        fresh = Exported(attrs, out.next_hop)
-                        out = interned.setdefault(fresh, fresh)
-                new = out
-            old = adj_out.get(key)
-            old_names = withheld.get(key, ()) if old is not None and withheld else ()
-            same = new is old or new == old
-            if same and names == old_names:
+                        entry = None
+                    elif attrs is not entry.exported.attrs:
+                        fresh = Entry(Exported(attrs, entry.exported.next_hop), entry.withheld)
+                        entry = interned.setdefault(fresh, fresh)
+            old_entry = adj_out.get(key)
+            if entry is old_entry or entry == old_entry:
                 continue
-            if names or old_names:
+            old = old_entry.exported if old_entry is not None else None
+            new = entry.exported if entry is not None else None
+            old_names = old_entry.withheld if old_entry is not None else ()
+            names = entry.withheld if entry is not None else ()
+            if old_names or names:
                 special.append((key, old, new, old_names, names))
                 for n in old_names:
-                    group.members[n].withheld_count -= 1
-                if names:
-                    withheld[key] = names
-                    for n in names:
-                        group.members[n].withheld_count += 1
-                elif old_names:
-                    del withheld[key]
-                if same:
-                    continue
-            if new is None:
+                    members[n].withheld_count -= 1
+                for n in names:
+                    members[n].withheld_count += 1
+            if entry is None:
                 del adj_out[key]
                 withdraw.setdefault(family, []).append(prefix)
                 continue
-            adj_out[key] = new
+            adj_out[key] = entry
+            if new is old or new == old:
+                continue  # only who is left out changed
+            assert new is not None
             if new is last_group_key_new and family == last_group_family:
                 last_group.append(prefix)
                 continue
@@ -852,15 +880,22 @@ class RoutingTable:
             last_group, last_group_key_new, last_group_family = group_list, new, family
         self._hand_out(group, Outgoing(announce, withdraw), special)
 
-    def _hand_out(self, group: UpdateGroup, shared: Outgoing, special: list[_Special]) -> None:
+    def _hand_out(
+        self,
+        group: UpdateGroup,
+        shared: Outgoing,
+        special: list[_Special],
+        left_out: tuple[str, ...] = (),
+    ) -> None:
         """Every synced member gets `shared`, except those named in a `special` entry (an
-        entry withheld from them before or after), who get their own copy."""
+        entry withheld from them before or after), who get their own copy, and those in
+        `left_out`, who get nothing."""
         own: dict[str, list[_Special]] = {}
         for entry in special:
             for n in {*entry[3], *entry[4]}:
                 own.setdefault(n, []).append(entry)
         for name, member in group.members.items():
-            if not member.synced:
+            if not member.synced or name in left_out:
                 continue
             entries = own.get(name)
             work = shared if entries is None else _member_work(shared, entries, name)
@@ -868,12 +903,15 @@ class RoutingTable:
                 continue
             member.pending = work if member.pending is None else _merge(member.pending, work)
 
-    def _process_one_decision(self, group: UpdateGroup, keys: list[RouteKey]) -> Outgoing | None:
+    def _process_one_decision(
+        self, group: UpdateGroup, keys: list[RouteKey]
+    ) -> tuple[Outgoing, tuple[str, ...]] | None:
         """The hot path of `_process`: the prefixes of one received UPDATE, new to the group.
 
         They share one Decision object (`_announce_one_path` gives all prefixes of one call,
         hence of one family, the same one), so one export serves them all and the work is
-        dict operations in C. None when the keys are not of that shape.
+        dict operations in C. The work for every member, and the members it is withheld
+        from; None when the keys are not of that shape.
         """
         decisions = self.decisions
         first = decisions.get(keys[0])
@@ -896,17 +934,17 @@ class RoutingTable:
                 best, group.role, family, router_id=self.router_id, cluster_id=self.cluster_id
             )
         if out is None:
-            return Outgoing()  # nothing was advertised for these keys, nothing is now
+            return Outgoing(), ()  # nothing was advertised for these keys, nothing is now
         names = self._excluded_members(group, best)
-        if names:
-            if len(names) == len(group.members):
-                return Outgoing()  # withheld from every member: nothing kept, nothing sent
-            return None  # withheld from some: the general path keeps track
-        fresh = dict.fromkeys(keys, out)
+        if len(names) == len(group.members):
+            return Outgoing(), ()  # withheld from every member: nothing kept, nothing sent
+        fresh = dict.fromkeys(keys, Entry(out, names))
         if len(fresh) != len(keys):
             return None  # a key repeated: the general path reports it once
         adj_out.update(fresh)
-        return Outgoing({(family, out): [key[1] for key in keys]}, {})
+        for n in names:
+            group.members[n].withheld_count += len(fresh)
+        return Outgoing({(family, out): [key[1] for key in keys]}, {}), names
 
     def full_table(self, peer_id: str) -> Outgoing:
         """Everything the peer should have (a new session, or a route refresh).
@@ -920,11 +958,7 @@ class RoutingTable:
             group = self._join(tables)
         tables.pending = None
         if not any(m.synced for m in group.members.values() if m is not tables):
-            group.adj_out.clear()
-            group.withheld.clear()
-            for member in group.members.values():
-                member.withheld_count = 0
-            group.done = None
+            self._reset(group)
         tables.synced = True
         return _announce_all(self._member_table(group, tables))
 
@@ -938,50 +972,58 @@ class RoutingTable:
         policy = group.policy
         decisions = self.decisions
         adj_out = group.adj_out
-        withheld = group.withheld
-        members = len(group.members)
+        members = group.members
         table: dict[RouteKey, Exported] = {}
-        exported: dict[tuple[int, Family], tuple[Path, Exported | None, tuple[str, ...]]] = {}
+        exported: dict[tuple[int, Family], tuple[Path, Entry | None]] = {}
+        interned: dict[Entry, Entry] = {}
+        renamed: dict[int, tuple[Entry, Entry]] = {}  # id(entry) -> (it, it withheld from me)
         for key, decision in decisions.items():
             best = decision.best
             assert best is not None
             have = adj_out.get(key)
             if have is not None:
-                names = withheld.get(key, ())
-                if me in names:
+                if me in have.withheld:
                     continue
                 if excluded(best, tables.peer):
-                    withheld[key] = (*names, me)
+                    hit = renamed.get(id(have))
+                    if hit is None:
+                        hit = renamed[id(have)] = (
+                            have,
+                            have._replace(withheld=(*have.withheld, me)),
+                        )
+                    adj_out[key] = hit[1]
                     tables.withheld_count += 1
                     continue
-                table[key] = have
+                table[key] = have.exported
                 continue
             family = key[0]
             if family not in role.families:
                 continue
-            hit = exported.get((id(best), family))
-            if hit is None:
+            cached = exported.get((id(best), family))
+            if cached is None:
                 out = export_shared(
                     best, role, family, router_id=self.router_id, cluster_id=self.cluster_id
                 )
-                names = self._excluded_members(group, best) if out is not None else ()
-                hit = exported[(id(best), family)] = (best, out, names)
-            _, out, names = hit
-            if out is None or len(names) == members:
+                entry = None
+                if out is not None:
+                    names = self._excluded_members(group, best)
+                    entry = Entry(out, names) if len(names) < len(members) else None
+                cached = exported[(id(best), family)] = (best, entry)
+            entry = cached[1]
+            if entry is None:
                 continue
             if policy is not ACCEPT_ALL:
-                attrs = policy.evaluate(family, key[1], out.attrs)
+                attrs = policy.evaluate(family, key[1], entry.exported.attrs)
                 if attrs is None:
                     continue
-                if attrs is not out.attrs:
-                    out = Exported(attrs, out.next_hop)
-            adj_out[key] = out
-            if names:
-                withheld[key] = names
-                for n in names:
-                    group.members[n].withheld_count += 1
-            if me not in names:
-                table[key] = out
+                if attrs is not entry.exported.attrs:
+                    fresh = Entry(Exported(attrs, entry.exported.next_hop), entry.withheld)
+                    entry = interned.setdefault(fresh, fresh)
+            adj_out[key] = entry
+            for n in entry.withheld:
+                members[n].withheld_count += 1
+            if me not in entry.withheld:
+                table[key] = entry.exported
         return table
 
     # -- queries ------------------------------------------------------------------------

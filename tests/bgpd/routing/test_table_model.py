@@ -340,6 +340,10 @@ class TableAgainstModel(RuleBasedStateMachine):
                     self.roles[b], self.export.get(b, ACCEPT_ALL)
                 )
                 assert (self.table.peers[a].group is self.table.peers[b].group) == same
+        for group in self.table.groups.values():
+            for name, member in group.members.items():
+                named = sum(name in e.withheld for e in group.adj_out.values())
+                assert member.withheld_count == named
 
 
 TableAgainstModel.TestCase.settings = settings(stateful_step_count=25)
