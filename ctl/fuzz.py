@@ -68,6 +68,9 @@ def register(sub: Any) -> None:
     p.add_argument("--workdir", type=Path, default=None, help="for a target the tool starts")
     p.add_argument("--replay", metavar="HEX", help="send exactly this message and judge it")
     p.add_argument("--two-octet", action="store_true", help="replay on a 2-octet-AS session")
+    p.add_argument(
+        "--add-path", action="store_true", help="replay on an ADD-PATH session (RFC 7911)"
+    )
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p.set_defaults(func=fuzz_command)
 
@@ -162,7 +165,7 @@ def fuzz_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return _stateful(target, options, args, out)
     if args.replay:
         try:
-            ex = expect_from_bytes(bytes.fromhex(args.replay), not args.two_octet)
+            ex = expect_from_bytes(bytes.fromhex(args.replay), not args.two_octet, args.add_path)
             report = replay(target, ex, options)
         except (ValueError, HarnessError) as err:
             print(f"tabbyctl bgp fuzz: {err}", file=sys.stderr)

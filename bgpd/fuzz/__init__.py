@@ -9,6 +9,6 @@
 Requires hypothesis (the `fuzz` extra); importing this package itself does not.
 """
 
-PROPERTIES = ("propagation", "ipv6", "header", "open", "update")
+PROPERTIES = ("propagation", "ipv6", "add-path", "header", "open", "update")
 """The properties `tabbyctl bgp fuzz` checks, in run order (see `bgpd.fuzz.cases`); `ipv6`
-only against a target whose file lists the ipv6 family."""
+only against a target whose file lists the ipv6 family, `add-path` only with `add_path`."""

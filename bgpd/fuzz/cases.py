@@ -59,10 +59,17 @@ class Example:
     expected: Expected | None = None
     sent: Update | None = None
     as_open: bool = False
+    add_path: bool = False  # IPv4 unicast NLRI carry path identifiers (RFC 7911 §3)
+
+    def wire_context(self) -> WireContext:
+        # (a method: the `property` field shadows the decorator in this class body)
+        if self.add_path:
+            return ADD_PATH_CONTEXT
+        return WireContext(four_octet_as=self.four_octet_as)
 
     def describe(self) -> str:
         """The bytes decoded by Tabby's codec."""
-        ctx = WireContext(four_octet_as=self.four_octet_as)
+        ctx = self.wire_context()
         try:
             return repr(decode_message(self.data, ctx))
         except BGPError as err:
@@ -171,6 +178,34 @@ def propagation(
     return build()
 
 
+ADD_PATH_CONTEXT = WireContext(
+    four_octet_as=True,
+    add_path_rx=frozenset([IPV4_UNICAST]),
+    add_path_tx=frozenset([IPV4_UNICAST]),
+)
+"""A session on which both sides send and receive IPv4 unicast path identifiers."""
+
+
+def add_paths(fuzzer_as: int, next_hop: str) -> st.SearchStrategy[Example]:
+    """`propagation`'s UPDATEs with a path identifier per prefix, on an ADD-PATH session
+    (RFC 7911 §3): the target must read them and propagate the routes (with its own path
+    identifiers, which the monitor's codec must be able to read)."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Example:
+        base = draw(propagation(fuzzer_as, next_hop))
+        assert base.sent is not None
+        ids = tuple(
+            draw(st.lists(st.integers(1, 0xFFFFFFFF), min_size=1, max_size=1))[0]
+            for _ in base.sent.nlri
+        )
+        update = base.sent._replace(nlri_path_ids=ids)
+        data = encode_message(update, ADD_PATH_CONTEXT)
+        return Example("add-path", data, True, sent=update, add_path=True)
+
+    return build()
+
+
 # --- malformed messages -------------------------------------------------------------------------
 
 
@@ -220,8 +255,16 @@ def opens(asn: int, router_id: int, hold_time: int) -> st.SearchStrategy[Example
     return build()
 
 
-def expect_from_bytes(data: bytes, four_octet_as: bool = True) -> Example:
+def expect_from_bytes(data: bytes, four_octet_as: bool = True, add_path: bool = False) -> Example:
     """Rebuild an example from its bytes, with Tabby's codec as the oracle (for replay)."""
+    if add_path:
+        try:
+            msg = decode_message(data, ADD_PATH_CONTEXT)
+        except BGPError:
+            msg = None
+        if isinstance(msg, Update) and msg.nlri and not msg.malformations:
+            return Example("add-path", data, True, sent=msg, add_path=True)
+        raise ValueError("--add-path replays a well-formed UPDATE with path identifiers only")
     if len(data) > 18 and data[18] == OPEN and data[:16] == b"\xff" * 16:
         ctx = WireContext()
         try:
@@ -258,6 +301,7 @@ def expect_from_bytes(data: bytes, four_octet_as: bool = True) -> Example:
 __all__ = [
     "PROPERTIES",
     "Example",
+    "add_paths",
     "expect_from_bytes",
     "fuzzer_open",
     "headers",

@@ -56,7 +56,6 @@ from bgpd.wire import (
     MpUnreach,
     PathAttributes,
     Update,
-    WireContext,
     encode_message,
     format_prefix,
 )
@@ -214,6 +213,7 @@ class Harness:
         four_octet_as: bool,
         hold_time: int | None = None,
         route_refresh: bool = True,
+        add_path: bool = False,
     ) -> Speaker:
         r = self.target.fuzzer if role == "fuzzer" else self.target.monitor
         return Speaker(
@@ -226,6 +226,9 @@ class Harness:
             self.target.hold_time if hold_time is None else hold_time,
             route_refresh,
             "ipv6" in self.target.families,
+            # RFC 7911 §4: the monitor receives path identifiers from an ADD-PATH target; the
+            # fuzzer sends (and would receive) them only during the add-path property.
+            (3 if add_path else 0) if role == "fuzzer" else (1 if self.target.add_path else 0),
         )
 
     async def _connect(
@@ -235,10 +238,11 @@ class Harness:
         deadline: float,
         hold_time: int | None = None,
         route_refresh: bool = True,
+        add_path: bool = False,
     ) -> Speaker:
         last: Exception | None = None
         while time.monotonic() < deadline:
-            sp = self._speaker(role, four_octet_as, hold_time, route_refresh)
+            sp = self._speaker(role, four_octet_as, hold_time, route_refresh, add_path)
             try:
                 await sp.connect(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
             except HarnessError as err:
@@ -251,8 +255,8 @@ class Harness:
             return sp
         raise HarnessError(f"{role}: {last}")
 
-    async def ensure(self, four_octet_as: bool) -> None:
-        """Both sessions up, the fuzzer with the right 4-octet AS setting."""
+    async def ensure(self, four_octet_as: bool, add_path: bool = False) -> None:
+        """Both sessions up, the fuzzer with the right 4-octet AS and ADD-PATH settings."""
         timeout = self.target.command.ready_timeout if self.target.command else 15.0
         for attempt in range(2):
             if self.target.command is not None and (self.proc is None or self.exited() is not None):
@@ -264,10 +268,17 @@ class Harness:
                 if self.monitor is None or self.monitor.closed.is_set():
                     self.monitor = await self._connect("monitor", True, deadline)
                 f = self.fuzzer
-                if f is None or f.closed.is_set() or f.four_octet_as != four_octet_as:
+                if (
+                    f is None
+                    or f.closed.is_set()
+                    or f.four_octet_as != four_octet_as
+                    or bool(f.add_path) != add_path
+                ):
                     if f is not None:
                         await f.close()
-                    self.fuzzer = await self._connect("fuzzer", four_octet_as, deadline)
+                    self.fuzzer = await self._connect(
+                        "fuzzer", four_octet_as, deadline, add_path=add_path
+                    )
                 return
             except HarnessError:
                 if self.target.command is None or attempt == 1:
@@ -285,9 +296,13 @@ class Harness:
     async def _barrier(self, fuzzer: Speaker, monitor: Speaker, wait: float) -> bool:
         self.token += 1
         token = 0x00010000 + self.token % 0xFFFE0000
-        ctx = WireContext(four_octet_as=fuzzer.context.four_octet_as)
+        ctx = fuzzer.context
+        ids = (1,) if ctx.ipv4_add_path_tx else ()  # RFC 7911 §3: one per prefix, if negotiated
         fuzzer.send(
-            encode_message(Update(attributes=self._base(True, (token,)), nlri=(SENTINEL,)), ctx)
+            encode_message(
+                Update(attributes=self._base(True, (token,)), nlri=(SENTINEL,), nlri_path_ids=ids),
+                ctx,
+            )
         )
 
         def seen() -> bool:
@@ -335,11 +350,11 @@ class Harness:
             await asyncio.sleep(0.3)
 
     async def run(self, ex: Example) -> Observation:
-        await self.ensure(ex.four_octet_as)
+        await self.ensure(ex.four_octet_as, ex.add_path)
         fuzzer, monitor = self.fuzzer, self.monitor
         assert fuzzer is not None and monitor is not None
         settle = self.options.settle
-        ctx = WireContext(four_octet_as=fuzzer.context.four_octet_as)
+        ctx = fuzzer.context
         if ex.as_open:
             await fuzzer.close()
             self.fuzzer = None
@@ -414,7 +429,8 @@ class Harness:
             if afi == 2:
                 withdraw = Update(mp_unreach=MpUnreach(2, 1, sent_nlri))
             else:
-                withdraw = Update(withdrawn=sent_nlri)
+                assert ex.sent is not None
+                withdraw = Update(withdrawn=sent_nlri, withdrawn_path_ids=ex.sent.nlri_path_ids)
             fuzzer.send(encode_message(withdraw, ctx))
             await monitor.wait_for(lambda: not any(p in table for p in sent_nlri), settle)
         return obs
@@ -464,6 +480,7 @@ def strategy(prop: str, target: Target) -> st.SearchStrategy[Example]:
     table: dict[str, Callable[[], st.SearchStrategy[Example]]] = {
         "propagation": lambda: cases.propagation(f.asn, NEXT_HOP_TEXT),
         "ipv6": lambda: cases.propagation(f.asn, NEXT_HOP_TEXT, NEXT_HOP6_TEXT),
+        "add-path": lambda: cases.add_paths(f.asn, NEXT_HOP_TEXT),
         "header": cases.headers,
         "open": lambda: cases.opens(f.asn, int(ipaddress.IPv4Address(f.address)), target.hold_time),
         "update": cases.updates,
@@ -473,6 +490,8 @@ def strategy(prop: str, target: Target) -> st.SearchStrategy[Example]:
 
 def replay_command(target: Target, ex: Example) -> str:
     extra = "" if ex.four_octet_as or ex.as_open else " --two-octet"
+    if ex.add_path:
+        extra += " --add-path"
     return f"tabbyctl bgp fuzz {target.source or target.address} --replay {ex.data.hex()}{extra}"
 
 
@@ -487,7 +506,11 @@ def fuzz(
     start = time.monotonic()
     end = start + options.time_budget
     db = DirectoryBasedExampleDatabase(str(options.database)) if options.database else None
-    props = [p for p in options.properties if p != "ipv6" or "ipv6" in target.families]
+    props = [
+        p
+        for p in options.properties
+        if (p != "ipv6" or "ipv6" in target.families) and (p != "add-path" or target.add_path)
+    ]
     try:
         for i, prop in enumerate(props):
             count = 0

@@ -28,8 +28,9 @@ from bgpd.wire import (
     WireContext,
     decode_message,
     encode_message,
+    negotiate,
 )
-from bgpd.wire.capabilities import Capability, FourOctetAs, Multiprotocol, RouteRefreshCapability
+from bgpd.wire.capabilities import AddPath, Capability, Multiprotocol, RouteRefreshCapability
 from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST
 
 Prefix = bytes
@@ -77,6 +78,7 @@ class Speaker:
     hold_time: int = 30
     route_refresh: bool = True
     ipv6: bool = False  # also negotiate IPv6 unicast (RFC 4760 §8)
+    add_path: int = 0  # RFC 7911 §4 Send/Receive for IPv4 unicast: 1 receive, 2 send, 3 both
     context: WireContext = field(default_factory=WireContext)
     routes: dict[Prefix, Route] = field(default_factory=dict)
     received: int = 0  # UPDATE announcements received, for "fresh since" checks
@@ -104,6 +106,8 @@ class Speaker:
             caps = (*caps, Multiprotocol(*IPV6_UNICAST))
         if self.route_refresh:
             caps = (*caps, RouteRefreshCapability())
+        if self.add_path:
+            caps = (*caps, AddPath(((*IPV4_UNICAST, self.add_path),)))
         if self.four_octet_as:
             return Open.build(self.asn, self.hold_time, self.router_id, caps)
         return Open(self.asn, self.hold_time, self.router_id, caps)
@@ -155,11 +159,9 @@ class Speaker:
             if isinstance(msg, Open):
                 self.peer_open = msg
                 got_open = True
-                # RFC 6793 §4: 4-octet AS_PATHs only when both sides sent the capability.
-                four = self.four_octet_as and any(
-                    isinstance(c, FourOctetAs) for c in msg.capabilities
-                )
-                self.context = WireContext(four_octet_as=four)
+                # RFC 6793 §4 (4-octet AS_PATHs), RFC 7911 §5 (path identifiers): what both
+                # sides sent.
+                self.context = negotiate(self._open().capabilities, msg.capabilities)
                 framer.context = self.context
                 self._writer.write(encode_message(Keepalive(), self.context))
             elif isinstance(msg, Keepalive) and got_open:

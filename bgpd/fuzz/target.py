@@ -8,6 +8,7 @@ A target file names the speaker under test and the two harness peers::
     router_id = "127.0.0.11"
     hold_time = 30              # what the harness peers offer
     families = ["ipv4", "ipv6"] # what the target is configured for (default ["ipv4"])
+    add_path = true             # ADD-PATH for IPv4 unicast, fuzzer -> target -> monitor
     [fuzzer]
     address = "127.0.0.12"
     asn = 65001
@@ -71,6 +72,9 @@ class Target:
     # Address families the target exchanges with both harness peers (RFC 4760): with "ipv6"
     # the speakers negotiate IPv6 unicast and the `ipv6` property runs.
     families: tuple[str, ...] = ("ipv4",)
+    # The target does ADD-PATH (RFC 7911) for IPv4 unicast: receives path identifiers from the
+    # fuzzer and sends them to the monitor. Then the `add-path` property runs.
+    add_path: bool = False
 
     def values(self, workdir: Path) -> dict[str, str]:
         return {
@@ -167,6 +171,7 @@ def parse_file(path: Path) -> Target:
         command,
         str(path),
         tuple(str(f) for f in families),
+        bool(data.get("add_path", False)),
     )
 
 

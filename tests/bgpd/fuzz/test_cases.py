@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 
-from bgpd.fuzz.cases import Example, expect_from_bytes, opens, propagation
+from bgpd.fuzz.cases import (
+    ADD_PATH_CONTEXT,
+    Example,
+    add_paths,
+    expect_from_bytes,
+    opens,
+    propagation,
+)
 from bgpd.fuzz.speaker import raw_flags
 from bgpd.fuzz.target import TargetError, parse_address, parse_file
 from bgpd.fuzz.verdict import propagatable
@@ -98,3 +105,18 @@ def test_target_families_are_checked(tmp_path: Path) -> None:
     path.write_text('address = "127.0.0.5"\nfamilies = ["ipx"]\n')
     with pytest.raises(TargetError):
         parse_file(path)
+
+
+@given(add_paths(65001, "192.0.2.1"))
+def test_rfc7911_s3_add_path_examples_carry_one_path_identifier_per_prefix(ex: Example) -> None:
+    msg = decode_message(ex.data, ADD_PATH_CONTEXT)
+    assert isinstance(msg, Update) and ex.sent is not None
+    assert len(msg.nlri_path_ids) == len(msg.nlri) >= 1
+    assert msg.nlri_path_ids == ex.sent.nlri_path_ids
+    replayed = expect_from_bytes(ex.data, True, add_path=True)
+    assert replayed.property == "add-path" and replayed.add_path
+    with pytest.raises(ValueError):
+        expect_from_bytes(FIXED_DATA_BYTES[:19] + b"\x04", True, add_path=True)
+
+
+FIXED_DATA_BYTES = bytes.fromhex(FIXED_DATA)

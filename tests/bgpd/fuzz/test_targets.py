@@ -94,6 +94,7 @@ def test_bird_runs_clean_of_harness_errors(tmp_path: Path) -> None:
     assert res.harness_errors == []
     assert res.examples >= 20
     assert res.per_property.get("ipv6", 0) >= 1
+    assert res.per_property.get("add-path", 0) >= 1  # RFC 7911, both sessions
     for r in res.reports:
         assert r.findings and r.replay.startswith("tabbyctl bgp fuzz ")
 
