@@ -209,7 +209,22 @@ class _AdjOutView(Mapping[RouteKey, Exported]):
         return len(self._entries) if self._whole else sum(1 for _ in self)
 
     def keys(self) -> KeysView[RouteKey]:
-        return self._entries.keys() if self._whole else KeysView(self)
+        return self._entries.keys() if self._whole else _ViewKeys(self)
+
+    def holds_none_of(self, keys: Iterable[RouteKey]) -> bool:
+        """`keys().isdisjoint(keys)` in C: one dict probe per key, then a look at each
+        distinct entry found (entries are shared, so a batch finds a few)."""
+        found = list(map(self._entries.get, keys))
+        distinct = dict(zip(map(id, found), found, strict=True))
+        me = self._member
+        return not any(e is not None and me not in e.withheld for e in distinct.values())
+
+
+class _ViewKeys(KeysView[RouteKey]):
+    _mapping: _AdjOutView
+
+    def isdisjoint(self, other: Iterable[object]) -> bool:
+        return self._mapping.holds_none_of(other)  # type: ignore[arg-type]
 
 
 # One prefix whose entry, or the members it is withheld from, changed in a group's

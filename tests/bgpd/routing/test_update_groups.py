@@ -53,6 +53,10 @@ def test_members_share_one_computation_and_the_source_is_left_out() -> None:
     assert not table.outgoing("a", keys)
     assert dict(table.peers["a"].adj_out) == {}
     assert dict(table.peers["b"].adj_out) == dict(table.peers["c"].adj_out)
+    # The speaker's skip check: a holds none of them, b all.
+    assert table.peers["a"].adj_out.keys().isdisjoint(keys)
+    assert not table.peers["b"].adj_out.keys().isdisjoint(keys)
+    assert KEYS[0] not in table.peers["a"].adj_out and KEYS[0] in table.peers["b"].adj_out
     assert set(table.peers["b"].adj_out) == set(KEYS)
     # a withdraws: b and c get the withdrawal, a nothing.
     changes = table.receive("a", IPV4_UNICAST, (), None, b"", P[:1])
