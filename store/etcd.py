@@ -38,9 +38,9 @@ import json
 import random
 import re
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
 from ipc import TLSConfig
@@ -70,6 +70,7 @@ from store.kv.errors import ERRORS, ErrorKind
 from store.kv.messages import CompareTarget, OpResponse, RequestOp
 
 Json = dict[str, object]
+T = TypeVar("T")
 
 # etcd's error message -> our kind. "etcdserver: not leader" is left out: it is a member's
 # refusal to serve (retry elsewhere), not a request error.
@@ -377,6 +378,7 @@ class EtcdClient:
             except _LostError as exc:
                 last = str(exc)
                 if not idempotent:
+                    self._rotate(index)  # as StoreClient: the next call goes elsewhere
                     raise StoreUnavailableError(f"{path}: {last}", outcome_unknown=True) from None
             except _GRPCError as exc:
                 kind: ErrorKind | None = _BY_MESSAGE.get(exc.message) or next(
@@ -389,6 +391,7 @@ class EtcdClient:
                     if exc.code not in _TRANSIENT_CODES:
                         raise StoreUnavailableError(f"{path}: etcd refused: {exc}") from None
                     if not idempotent:
+                        self._rotate(index)
                         raise StoreUnavailableError(
                             f"{path}: {last}", outcome_unknown=True
                         ) from None
@@ -414,7 +417,7 @@ class EtcdClient:
         if serializable:
             req["serializable"] = True
         doc = await self._call("/v3/kv/range", req, idempotent=True)
-        return _range_response(doc, _header_revision(doc))
+        return _decoded("range", False, lambda: _range_response(doc, _header_revision(doc)))
 
     async def get(self, key: bytes, *, serializable: bool = False) -> RangeResponse:
         return await self.range(key, serializable=serializable)
@@ -431,14 +434,14 @@ class EtcdClient:
     ) -> PutResponse:
         req = _put_json(PutRequest(key, value, lease, prev_kv, ignore_value, ignore_lease))
         doc = await self._call("/v3/kv/put", req, idempotent=False)
-        return _put_response(doc, _header_revision(doc))
+        return _decoded("put", True, lambda: _put_response(doc, _header_revision(doc)))
 
     async def delete(
         self, key: bytes, range_end: bytes = b"", *, prev_kv: bool = False
     ) -> DeleteRangeResponse:
         req = _delete_json(DeleteRangeRequest(key, range_end, prev_kv))
         doc = await self._call("/v3/kv/deleterange", req, idempotent=False)
-        return _delete_response(doc, _header_revision(doc))
+        return _decoded("delete", True, lambda: _delete_response(doc, _header_revision(doc)))
 
     async def txn(
         self,
@@ -448,7 +451,7 @@ class EtcdClient:
     ) -> TxnResponse:
         req = _txn_json(TxnRequest(tuple(compare), tuple(success), tuple(failure)))
         doc = await self._call("/v3/kv/txn", req, idempotent=False)
-        return _txn_response(doc, _header_revision(doc))
+        return _decoded("txn", True, lambda: _txn_response(doc, _header_revision(doc)))
 
     async def compact(self, revision: int, physical: bool = False) -> CompactResponse:
         req: Json = {"revision": str(revision)}
@@ -519,6 +522,8 @@ class EtcdClient:
                 OSError,
                 EOFError,
                 ValueError,
+                TypeError,
+                AttributeError,
                 asyncio.IncompleteReadError,
                 asyncio.LimitOverrunError,
             ):
@@ -629,6 +634,17 @@ class EtcdClient:
 
 
 # --- JSON shapes (etcd's rpc.proto as the gateway marshals it) -------------------------------
+
+
+def _decoded(what: str, write: bool, decode: Callable[[], T]) -> T:
+    """An answer that does not have etcd's shape is the server's fault, said clearly; after a
+    write it is also an unknown outcome (etcd answered, so the write probably ran)."""
+    try:
+        return decode()
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise StoreUnavailableError(
+            f"{what}: etcd's answer does not decode ({exc})", outcome_unknown=write
+        ) from None
 
 
 def _b64(data: bytes) -> str:

@@ -321,3 +321,22 @@ async def test_an_etcd_without_the_v3_gateway_is_named() -> None:
             assert not err.value.outcome_unknown and len(gw.requests) == 1
         finally:
             await kv.close()
+
+
+async def test_an_answer_without_etcds_shape_is_a_clear_error() -> None:
+    async def garbled(path: str, body: dict[str, object], w: asyncio.StreamWriter) -> bool:
+        bad_kv = {"key": "not base64!", "mod_revision": "x"}
+        answer(w, {**HEADER, "kvs": [bad_kv]} if path.endswith("range") else {"prev_kv": bad_kv})
+        return True
+
+    async with FakeGateway(garbled) as gw:
+        kv = EtcdClient(gw.url, timeout=2)
+        try:
+            with pytest.raises(StoreUnavailableError, match="does not decode") as err:
+                await kv.range(b"k")
+            assert not err.value.outcome_unknown
+            with pytest.raises(StoreUnavailableError, match="does not decode") as err:
+                await kv.put(b"k", b"v", prev_kv=True)
+            assert err.value.outcome_unknown
+        finally:
+            await kv.close()
