@@ -106,6 +106,7 @@ def test_frr_runs_clean_of_harness_errors(tmp_path: Path) -> None:
     res = run(TARGETS / "frr.toml", tmp_path, n=20, budget=30)
     assert res.harness_errors == []
     assert res.examples >= 20
+    assert res.per_property.get("ipv6", 0) >= 1 and res.per_property.get("add-path", 0) >= 1
     for r in res.reports:
         assert r.findings and r.replay.startswith("tabbyctl bgp fuzz ")
 
