@@ -187,19 +187,24 @@ ADD_PATH_CONTEXT = WireContext(
 
 
 def add_paths(fuzzer_as: int, next_hop: str) -> st.SearchStrategy[Example]:
-    """`propagation`'s UPDATEs with a path identifier per prefix, on an ADD-PATH session
-    (RFC 7911 §3): the target must read them and propagate the routes (with its own path
-    identifiers, which the monitor's codec must be able to read)."""
+    """`propagation`'s UPDATEs on an ADD-PATH session (RFC 7911 §3), each prefix with one or
+    two path identifiers: the target must read them, keep both paths of a prefix (§1: a new
+    path does not implicitly replace one with another identifier) and, configured to send
+    all paths, pass each on to the monitor with identifiers of its own."""
 
     @st.composite
     def build(draw: st.DrawFn) -> Example:
         base = draw(propagation(fuzzer_as, next_hop))
         assert base.sent is not None
-        ids = tuple(
-            draw(st.lists(st.integers(1, 0xFFFFFFFF), min_size=1, max_size=1))[0]
-            for _ in base.sent.nlri
-        )
-        update = base.sent._replace(nlri_path_ids=ids)
+        nlri: list[bytes] = []
+        ids: list[int] = []
+        for p in base.sent.nlri:
+            for pid in draw(
+                st.lists(st.integers(1, 0xFFFFFFFF), min_size=1, max_size=2, unique=True)
+            ):
+                nlri.append(p)
+                ids.append(pid)
+        update = base.sent._replace(nlri=tuple(nlri), nlri_path_ids=tuple(ids))
         data = encode_message(update, ADD_PATH_CONTEXT)
         return Example("add-path", data, True, sent=update, add_path=True)
 

@@ -396,7 +396,17 @@ class Harness:
         stamps = monitor.announced_at6 if afi == 2 else monitor.announced_at
         if barrier and sent_nlri:
             # Announced after the example was sent: not an earlier example's copy.
-            await monitor.wait_for(lambda: all(stamps.get(p, 0) > mark for p in sent_nlri), 1.0)
+            want: dict[bytes, int] = {}
+            if ex.sent is not None:
+                for p, _pid in set(zip(ex.sent.nlri, ex.sent.nlri_path_ids, strict=False)):
+                    want[p] = want.get(p, 0) + 1
+
+            def arrived() -> bool:
+                return all(stamps.get(p, 0) > mark for p in sent_nlri) and all(
+                    len(monitor.path_ids.get(p, ())) >= n for p, n in want.items()
+                )
+
+            await monitor.wait_for(arrived, 1.0)
         if fuzzer.closed.is_set() and self.proc is not None:
             # A crash shows up as a closed session first; give the process time to exit.
             for _ in range(10):
@@ -417,6 +427,7 @@ class Harness:
             monitor_down=monitor.closed.is_set(),
             exit_status=self.exited(),
             routes6=routes6,
+            paths={p: len(ids) for p, ids in monitor.path_ids.items() if p in routes},
         )
         if exp is not None and exp.action is Action.AFISAFI_DISABLE and not fuzzer.closed.is_set():
             # RFC 4760 §7: the target may now ignore a family for the rest of this session.

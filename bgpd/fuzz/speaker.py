@@ -84,6 +84,9 @@ class Speaker:
     received: int = 0  # UPDATE announcements received, for "fresh since" checks
     announced_at: dict[Prefix, int] = field(default_factory=dict)
     routes6: dict[Prefix, Route] = field(default_factory=dict)  # IPv6 unicast Adj-RIB-In
+    # ADD-PATH (RFC 7911): the path identifiers held per IPv4 prefix; a prefix stays in
+    # `routes` until its last path is withdrawn.
+    path_ids: dict[Prefix, set[int]] = field(default_factory=dict)
     announced_at6: dict[Prefix, int] = field(default_factory=dict)
     notifications: list[Notification] = field(default_factory=list)
     undecodable: list[tuple[bytes, BGPError]] = field(default_factory=list)
@@ -220,9 +223,22 @@ class Speaker:
             self._apply(msg, frame)
         self.changed.set()
 
+    def _drop(self, prefixes: tuple[Prefix, ...], ids: tuple[int, ...]) -> None:
+        if not ids:
+            for p in prefixes:
+                self.routes.pop(p, None)
+                self.path_ids.pop(p, None)
+            return
+        for p, pid in zip(prefixes, ids, strict=False):
+            held = self.path_ids.get(p)
+            if held is not None:
+                held.discard(pid)
+            if not held:
+                self.routes.pop(p, None)
+                self.path_ids.pop(p, None)
+
     def _apply(self, msg: Update, frame: bytes) -> None:
-        for p in msg.withdrawn:
-            self.routes.pop(p, None)
+        self._drop(msg.withdrawn, msg.withdrawn_path_ids)
         un = msg.mp_unreach
         if un is not None and (un.afi, un.safi) == IPV6_UNICAST:
             for p in un.withdrawn:
@@ -231,8 +247,7 @@ class Speaker:
         if reach is not None and (reach.afi, reach.safi) != IPV6_UNICAST:
             reach = None
         if msg.treat_as_withdraw or msg.attributes is None:
-            for p in msg.nlri:
-                self.routes.pop(p, None)
+            self._drop(msg.nlri, msg.nlri_path_ids)
             for p in reach.nlri if reach is not None else ():
                 self.routes6.pop(p, None)
             return
@@ -241,6 +256,8 @@ class Speaker:
         for p in msg.nlri:
             self.routes[p] = route
             self.announced_at[p] = self.received
+        for p, pid in zip(msg.nlri, msg.nlri_path_ids, strict=False):
+            self.path_ids.setdefault(p, set()).add(pid)
         for p in reach.nlri if reach is not None else ():
             self.routes6[p] = route
             self.announced_at6[p] = self.received

@@ -63,6 +63,7 @@ class Observation:
     monitor_down: bool = False
     exit_status: int | None = None
     routes6: Mapping[Prefix, Route] = field(default_factory=dict)  # IPv6 unicast
+    paths: Mapping[Prefix, int] = field(default_factory=dict)  # ADD-PATH: paths per prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +258,7 @@ def judge_propagation(
         return out
     afi, prefixes = sent_prefixes(sent)
     table = obs.routes6 if afi == AFI_IPV6 else obs.routes
-    for prefix in prefixes:
+    for prefix in dict.fromkeys(prefixes):  # (with ADD-PATH a prefix comes once per path)
         route = table.get(prefix)
         if route is None:
             out.append(
@@ -276,6 +277,19 @@ def judge_propagation(
                     "RFC 2545 §3",
                     "an IPv6 next hop of 16 or 32 octets",
                     f"sent {len(route.mp_next_hop)} octets ({route.mp_next_hop.hex()})",
+                )
+            )
+        wanted = len(
+            {i for p, i in zip(sent.nlri, sent.nlri_path_ids, strict=False) if p == prefix}
+        )
+        if wanted > 1 and obs.paths.get(prefix, 0) < wanted:
+            # The target file's add_path means "send all paths to the monitor".
+            found.append(
+                Finding(
+                    "RFC 7911 §1, §3",
+                    f"{wanted} paths of {format_prefix(prefix)} (one per path identifier) "
+                    "advertised to the monitor",
+                    f"advertised {obs.paths.get(prefix, 0)}",
                 )
             )
         for f in found:

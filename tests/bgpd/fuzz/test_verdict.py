@@ -210,3 +210,13 @@ def test_rfc4760_ipv6_route_must_reach_the_monitor_with_an_ipv6_next_hop() -> No
     assert f.rfc == "RFC 2545 §3"
     # an IPv4 route with the same bytes is not the IPv6 one
     assert judge_propagation(V6_SENT, 65000, 65002, Observation(routes={V6: Route(V6_GOT)}))
+
+
+def test_rfc7911_both_paths_of_a_prefix_reach_the_monitor() -> None:
+    """RFC 7911 §1, §3: a second path identifier is a second path, not a replacement."""
+    p = make_prefix("10.64.0.0/24")
+    sent = Update(attributes=BASE, nlri=(p, p), nlri_path_ids=(1, 2))
+    got = Route(BASE._replace(as_path=((AS_SEQUENCE, (65000, 65001)),), next_hop=None))
+    assert judge_propagation(sent, 65000, 65002, Observation(routes={p: got}, paths={p: 2})) == []
+    (f,) = judge_propagation(sent, 65000, 65002, Observation(routes={p: got}, paths={p: 1}))
+    assert f.rfc == "RFC 7911 §1, §3" and f.observed == "advertised 1"
