@@ -36,6 +36,7 @@ from bgpd.core.routing.table import BestChange, Outgoing, PeerTables, RoutingTab
 from bgpd.daemon.config import BgpdConfig, PeerKey
 from bgpd.daemon.sink import PeerInfo, UpdateSender
 from bgpd.wire.attributes import PathAttributes
+from bgpd.wire.capabilities import GR_FORWARDING_STATE
 from bgpd.wire.context import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, Family
 from bgpd.wire.messages import REFRESH_BORR, REFRESH_EORR, Update, end_of_rib
 from bgpd.wire.prefix import Prefix, format_prefix, make_prefix
@@ -62,6 +63,9 @@ KEEP_STALE_WITH_N = {
 
 # RFC 7313 §4: a peer that sent BoRR and never EoRR has its stale routes removed after this.
 REFRESH_STALE_TIME = 300.0
+# RFC 4724 §4.2: a restarted peer that is back but never sends End-of-RIB has its stale routes
+# removed after this (FRR's stalepath-time default).
+STALE_PATH_TIME = 360.0
 
 
 def keeps_stale(negotiated: Negotiated, reason: DownReason) -> bool:
@@ -237,6 +241,7 @@ class RoutingSink:
         self._refreshing: dict[tuple[str, Family], set[RouteKey]] = {}
         self._refresh_timers: dict[tuple[str, Family], asyncio.TimerHandle] = {}
         self.refresh_stale_time = REFRESH_STALE_TIME
+        self.stale_path_time = STALE_PATH_TIME
         self.set_originations(configured_originations(config))
 
     def reconfigure(self, config: BgpdConfig) -> None:
@@ -457,6 +462,8 @@ class RoutingSink:
         self.table.add_peer(role, *self.policies.get(peer.key, (None, None)))
         session = _Session(peer, role, out, negotiated, mrai=peer.mrai)
         self.sessions[pid] = session
+        if timer is not None:
+            self._stale_on_return(pid, negotiated)
         if self.deferring:
             assert self.deferral is not None
             # A peer that restarted too waits for our End-of-RIB: waiting for its own would
@@ -488,6 +495,33 @@ class RoutingSink:
             loop = asyncio.get_running_loop()
             self.stale_timers[pid] = loop.call_later(gr.restart_time, self._restart_expired, pid)
         self._flush(changes)
+
+    def _stale_on_return(self, pid: str, negotiated: Negotiated) -> None:
+        """The peer is back while we keep its routes stale (RFC 4724 §4.2): families its new
+        OPEN does not keep forwarding for (no GR capability, F bit clear, family gone) are
+        swept at once; the rest wait for its End-of-RIB, bounded by `stale_path_time`."""
+        tables = self.table.peers.get(pid)
+        if tables is None:
+            return
+        gr = negotiated.graceful_restart
+        kept = set()
+        if gr is not None:
+            kept = {(a, s) for a, s, flags in gr.families if flags & GR_FORWARDING_STATE}
+        kept &= set(negotiated.families)
+        stale = {key[0] for key, path in tables.adj_in.items() if path.stale}
+        changes: list[BestChange] = []
+        for family in sorted(stale - kept):
+            changes += self.table.sweep_stale(pid, family)
+        if changes:
+            self.stats.stale_sweeps += 1
+            log.info("gr.forwarding_not_kept", peer=self.names.get(pid, pid), swept=len(changes))
+            self._flush(changes)
+        if stale & kept:
+            with contextlib.suppress(RuntimeError):  # no loop: a test sweeps by hand
+                loop = asyncio.get_running_loop()
+                self.stale_timers[pid] = loop.call_later(
+                    self.stale_path_time, self._restart_expired, pid
+                )
 
     def _restart_expired(self, pid: str) -> None:
         self.stale_timers.pop(pid, None)

@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from bgpd.core.effects import DownKind, DownReason
-from bgpd.daemon.routing import keeps_stale
+from bgpd.daemon.routing import keeps_stale, peer_id
+from bgpd.wire.capabilities import GracefulRestart
 from bgpd.wire.errors import ADMINISTRATIVE_SHUTDOWN, CEASE, HARD_RESET, HOLD_TIMER_EXPIRED
 from tests.bgpd.routing_interop.test_sink import (
     FakeSender,
@@ -66,3 +67,26 @@ async def test_rfc8538_hold_timer_expiry_with_n_keeps_routes_stale_hard_reset_fl
         assert all(r["stale"] for r in routes)
     for timer in sink.stale_timers.values():
         timer.cancel()
+
+
+def _gr(forwarding: bool) -> GracefulRestart:
+    return GracefulRestart(restart_time=60, families=((1, 1, 0x80 if forwarding else 0),))
+
+
+async def test_rfc4724_4_2_returning_peer_without_f_bit_or_gr_has_its_stale_routes_swept() -> None:
+    for cap, swept in ((_gr(True), False), (_gr(False), True), (None, True)):
+        sink, out = sink_with_peers(2)
+        neg = dataclasses.replace(negotiated(1), graceful_restart=_gr(True))
+        sink.on_session_up(peer(1), neg, FakeSender())
+        sink.on_update(peer(1), announcement(1, 3))
+        sink.on_session_down(peer(1), DownReason(DownKind.PEER_CLOSED, 0.0))
+        assert sink.rib()["total"] == 3  # kept, stale
+        out[2].sent.clear()
+        sink.on_session_up(peer(1), dataclasses.replace(neg, graceful_restart=cap), FakeSender())
+        # §4.2: no GR capability or the F bit clear: "MUST immediately remove" the stale routes
+        assert sink.rib()["total"] == (0 if swept else 3)
+        assert bool(out[2].decoded()) is swept  # the withdrawals reached the other peer
+        # with F set they wait for End-of-RIB, bounded by the stale-path timer
+        assert (peer_id(peer(1).key) in sink.stale_timers) is not swept
+        for timer in sink.stale_timers.values():
+            timer.cancel()

@@ -48,12 +48,14 @@ def bird_bgp(
 }}"""
 
 
-def start_bird(lab: Lab, name: str, text: str) -> subprocess.Popen[bytes]:
+def start_bird(lab: Lab, name: str, text: str, recovery: bool = False) -> subprocess.Popen[bytes]:
+    """BIRD in the foreground; `recovery` is `bird -R` (a graceful restart: R and F bits set)."""
     conf = lab.tmp / f"{name}.conf"
     conf.write_text(text)
     subprocess.run(["bird", "-p", "-c", str(conf)], check=True, timeout=10)
     ctl, pid = lab.tmp / f"{name}.ctl", lab.tmp / f"{name}.pid"
-    return lab.spawn(["bird", "-f", "-c", str(conf), "-s", str(ctl), "-P", str(pid)], f"{name}.out")
+    argv = ["bird", "-f", "-c", str(conf), "-s", str(ctl), "-P", str(pid)]
+    return lab.spawn(argv + (["-R"] if recovery else []), f"{name}.out")
 
 
 def birdc(lab: Lab, name: str, *cmd: str) -> str:

@@ -1,7 +1,9 @@
 """Graceful restart (RFC 4724) with BIRD 2, in both roles, by kill -9 of one side:
 
-- BIRD restarts: Tabby, as helper, keeps BIRD's routes marked stale (§4.2) while BIRD is gone,
-  replaces the ones BIRD re-announces and sweeps the rest at BIRD's End-of-RIB.
+- BIRD restarts in recovery mode (`bird -R`: R and F bits): Tabby, as helper, keeps BIRD's
+  routes marked stale (§4.2) while BIRD is gone, replaces the ones BIRD re-announces and sweeps
+  the rest at BIRD's End-of-RIB. Started plainly (F clear), its stale routes go at once (§4.2
+  "MUST immediately remove").
 - Tabby restarts: BIRD, as helper, keeps Tabby's route until Tabby's restart time runs out,
   then removes it.
 """
@@ -31,9 +33,10 @@ class GrLab:
         self.bport = free_port(BIRD)
         self.bird: subprocess.Popen[bytes] | None = None
 
-    def start_bird(self, statics: str) -> None:
+    def start_bird(self, statics: str, recovery: bool = False) -> None:
         proto = bird_bgp(self.lab, BIRD, self.bport, 65000, TABBY, self.lab.port, 65000, extra=GR)
-        self.bird = start_bird(self.lab, "bird", bird_conf(self.lab, "bird", BIRD, proto, statics))
+        conf = bird_conf(self.lab, "bird", BIRD, proto, statics)
+        self.bird = start_bird(self.lab, "bird", conf, recovery=recovery)
 
     def kill_bird(self) -> None:
         assert self.bird is not None
@@ -72,11 +75,27 @@ def test_rfc4724_4_2_tabby_keeps_restarting_bird_routes_stale_then_sweeps_at_eor
         assert route and route["stale"] is True, route
     # BIRD comes back without 10.51.1.0/24: the re-announced route is fresh again, the other
     # one is swept at End-of-RIB (§4.2), well before BIRD's 8 s restart time.
-    gr.start_bird("route 10.51.0.0/24 blackhole;")
+    gr.start_bird("route 10.51.0.0/24 blackhole;", recovery=True)
     wait_until(lambda: lab.established(BIRD), 20, "re-establishment")
     wait_until(lambda: not tabby_route(lab, "10.51.1.0/24"), 5, "sweep at End-of-RIB")
     route = tabby_route(lab, "10.51.0.0/24")
     assert route and route["stale"] is False
+    assert "gr.forwarding_not_kept" not in lab.log("tabby.log")  # F was set: kept until EoR
+
+
+def test_rfc4724_4_2_bird_back_without_forwarding_state_has_stale_routes_removed_at_once(
+    gr: GrLab,
+) -> None:
+    lab = gr.lab
+    wait_until(lambda: bool(tabby_route(lab, "10.51.0.0/24")), 15, "BIRD's route")
+    gr.kill_bird()
+    wait_until(lambda: not lab.established(BIRD), 10, "session down")
+    route = tabby_route(lab, "10.51.0.0/24")
+    assert route and route["stale"] is True
+    gr.start_bird("route 10.51.2.0/24 blackhole;")  # a plain start: F clear
+    wait_until(lambda: "gr.forwarding_not_kept" in lab.log("tabby.log"), 20, "swept at once")
+    wait_until(lambda: bool(tabby_route(lab, "10.51.2.0/24")), 15, "BIRD's new route")
+    assert not tabby_route(lab, "10.51.0.0/24")
 
 
 def test_rfc4724_bird_as_helper_keeps_killed_tabby_route_until_restart_time(gr: GrLab) -> None:
