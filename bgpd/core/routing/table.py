@@ -214,9 +214,17 @@ class _AdjOutView(Mapping[RouteKey, Exported]):
     def holds_none_of(self, keys: Iterable[RouteKey]) -> bool:
         """`keys().isdisjoint(keys)` in C: one dict probe per key, then a look at each
         distinct entry found (entries are shared, so a batch finds a few)."""
-        found = list(map(self._entries.get, keys))
-        distinct = dict(zip(map(id, found), found, strict=True))
+        entries = self._entries
+        if not isinstance(keys, list):
+            keys = list(keys)
+        if entries.keys().isdisjoint(keys):
+            return True
+        found = list(map(entries.get, keys))
         me = self._member
+        first = found[0]
+        if all(map(is_, found, repeat(first))):  # one UPDATE's worth: one shared entry
+            return first is None or me in first.withheld
+        distinct = dict(zip(map(id, found), found, strict=True))
         return not any(e is not None and me not in e.withheld for e in distinct.values())
 
 
@@ -227,33 +235,55 @@ class _ViewKeys(KeysView[RouteKey]):
         return self._mapping.holds_none_of(other)  # type: ignore[arg-type]
 
 
-# One prefix whose entry, or the members it is withheld from, changed in a group's
-# Adj-RIB-Out: (key, old entry, new entry, withheld from before, withheld from now).
-_Special = tuple[RouteKey, Exported | None, Exported | None, tuple[str, ...], tuple[str, ...]]
+# Prefixes whose entry, or the members it is withheld from, changed in a group's Adj-RIB-Out,
+# by (withheld from before, withheld from now): the (key, old export, new export) of each, and
+# how many of them are in the shared work (their export changed, not only who is left out).
+Names = tuple[str, ...]
+_Pattern = tuple[Names, Names]
 
 
-def _member_work(shared: Outgoing, entries: list[_Special], member: str) -> Outgoing:
-    """`shared` for a member named in `entries`: those prefixes as the member sees them."""
-    skip = {key for key, *_ in entries}
-    announce = {
-        (family, out): kept
-        for (family, out), prefixes in shared.announce.items()
-        if (kept := [p for p in prefixes if (family, p) not in skip])
-    }
-    withdraw = {
-        family: kept
-        for family, prefixes in shared.withdraw.items()
-        if (kept := [p for p in prefixes if (family, p) not in skip])
-    }
-    for (family, prefix), old, new, old_names, names in entries:
-        had = None if member in old_names else old
-        gets = None if member in names else new
-        if had is gets or had == gets:
-            continue
-        if gets is None:
-            withdraw.setdefault(family, []).append(prefix)
-        else:
-            announce.setdefault((family, gets), []).append(prefix)
+@dataclass
+class _Special:
+    entries: list[tuple[RouteKey, Exported | None, Exported | None]] = field(default_factory=list)
+    in_shared: int = 0
+
+
+def _member_work(
+    shared: Outgoing, shared_count: int, specials: list[tuple[_Pattern, _Special]], member: str
+) -> Outgoing:
+    """`shared` for a member named in `specials`: those prefixes as the member sees them.
+
+    A batch from one source is one pattern covering all the shared work: then nothing of
+    `shared` is kept and no prefix is looked at twice."""
+    if sum(sp.in_shared for _, sp in specials) == shared_count:
+        announce: dict[tuple[Family, Exported], list[Prefix]] = {}
+        withdraw: dict[Family, list[Prefix]] = {}
+    else:
+        skip = {key for _, sp in specials for key, _, _ in sp.entries}
+        announce = {
+            (family, out): kept
+            for (family, out), prefixes in shared.announce.items()
+            if (kept := [p for p in prefixes if (family, p) not in skip])
+        }
+        withdraw = {
+            family: kept
+            for family, prefixes in shared.withdraw.items()
+            if (kept := [p for p in prefixes if (family, p) not in skip])
+        }
+    for (old_names, names), sp in specials:
+        had_it = member not in old_names
+        gets_it = member not in names
+        if not had_it and not gets_it:
+            continue  # withheld before and after: nothing for this member
+        for (family, prefix), old, new in sp.entries:
+            had = old if had_it else None
+            gets = new if gets_it else None
+            if had is gets or had == gets:
+                continue
+            if gets is None:
+                withdraw.setdefault(family, []).append(prefix)
+            else:
+                announce.setdefault((family, gets), []).append(prefix)
     return Outgoing(announce, withdraw)
 
 
@@ -817,11 +847,12 @@ class RoutingTable:
         if policy is ACCEPT_ALL and isinstance(keys, list) and keys:
             bulk = self._process_one_decision(group, keys)
             if bulk is not None:
-                self._hand_out(group, bulk[0], [], bulk[1])
+                self._hand_out(group, bulk[0], {}, bulk[1])
                 return
         announce: dict[tuple[Family, Exported], list[Prefix]] = {}
         withdraw: dict[Family, list[Prefix]] = {}
-        special: list[_Special] = []
+        patterns: dict[_Pattern, _Special] = {}
+        last_pattern: tuple[Names, Names, _Special] | None = None
         # id(best path), family -> (the path, kept alive so the id stays unique; its entry)
         exported: dict[tuple[int, Family], tuple[Path, Entry | None]] = {}
         # Policy results, so that prefixes given equal attributes share one Entry.
@@ -872,11 +903,18 @@ class RoutingTable:
             old_names = old_entry.withheld if old_entry is not None else ()
             names = entry.withheld if entry is not None else ()
             if old_names or names:
-                special.append((key, old, new, old_names, names))
-                for n in old_names:
-                    members[n].withheld_count -= 1
-                for n in names:
-                    members[n].withheld_count += 1
+                # Names tuples are shared (one per entry): identity finds the last pattern.
+                if last_pattern is None or not (
+                    last_pattern[0] is old_names and last_pattern[1] is names
+                ):
+                    sp = patterns.get((old_names, names))
+                    if sp is None:
+                        sp = patterns[(old_names, names)] = _Special()
+                    last_pattern = (old_names, names, sp)
+                special = last_pattern[2]
+                special.entries.append((key, old, new))
+                if not (new is old or new == old):
+                    special.in_shared += 1
             if entry is None:
                 del adj_out[key]
                 withdraw.setdefault(family, []).append(prefix)
@@ -893,27 +931,39 @@ class RoutingTable:
                 group_list = announce[(family, new)] = []
             group_list.append(prefix)
             last_group, last_group_key_new, last_group_family = group_list, new, family
-        self._hand_out(group, Outgoing(announce, withdraw), special)
+        for (old_names, names), sp in patterns.items():
+            for n in old_names:
+                members[n].withheld_count -= len(sp.entries)
+            for n in names:
+                members[n].withheld_count += len(sp.entries)
+        self._hand_out(group, Outgoing(announce, withdraw), patterns)
 
     def _hand_out(
         self,
         group: UpdateGroup,
         shared: Outgoing,
-        special: list[_Special],
-        left_out: tuple[str, ...] = (),
+        patterns: dict[_Pattern, _Special],
+        left_out: Names = (),
     ) -> None:
-        """Every synced member gets `shared`, except those named in a `special` entry (an
-        entry withheld from them before or after), who get their own copy, and those in
+        """Every synced member gets `shared`, except those named in a pattern (entries
+        withheld from them before or after), who get their own copy, and those in
         `left_out`, who get nothing."""
-        own: dict[str, list[_Special]] = {}
-        for entry in special:
-            for n in {*entry[3], *entry[4]}:
-                own.setdefault(n, []).append(entry)
+        own: dict[str, list[tuple[_Pattern, _Special]]] = {}
+        for pattern, sp in patterns.items():
+            for n in {*pattern[0], *pattern[1]}:
+                own.setdefault(n, []).append((pattern, sp))
+        shared_count = 0
+        if own:
+            shared_count = sum(map(len, shared.announce.values())) + sum(
+                map(len, shared.withdraw.values())
+            )
         for name, member in group.members.items():
             if not member.synced or name in left_out:
                 continue
-            entries = own.get(name)
-            work = shared if entries is None else _member_work(shared, entries, name)
+            specials = own.get(name)
+            work = (
+                shared if specials is None else _member_work(shared, shared_count, specials, name)
+            )
             if not work:
                 continue
             member.pending = work if member.pending is None else _merge(member.pending, work)

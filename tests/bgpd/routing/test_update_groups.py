@@ -123,3 +123,47 @@ def test_policy_change_moves_a_member_to_another_group() -> None:
     assert table.peers["c"].group is table.peers["b"].group
     work = table.outgoing("c", list(table.decisions))
     assert list(work.announce.values()) == [P[:1]] and not work.withdraw
+
+
+def _announced(work: object) -> set[bytes]:
+    return {p for ps in work.announce.values() for p in ps}  # type: ignore[attr-defined]
+
+
+def test_one_batch_with_entries_withheld_from_different_members() -> None:
+    """x (iBGP, another group) loses its paths: P0 falls back to b's, P1 to c's. b must get a
+    withdrawal of P0 (its own path now) and c's path for P1, and the reverse for c."""
+    table = RoutingTable(1, 65000)
+    for pid, n in (("b", 3), ("c", 4), ("d", 5)):
+        _up(table, pid, n)
+    _up(table, "x", 6, asn=65000)
+    table.receive("b", IPV4_UNICAST, P[:1], ATTRS, NH)
+    table.receive("c", IPV4_UNICAST, P[1:2], ATTRS, NH)
+    preferred = PathAttributes(origin=0, as_path=(), local_pref=200)
+    changes = table.receive("x", IPV4_UNICAST, P[:2], preferred, NH)
+    for pid in ("b", "c", "d"):
+        table.outgoing(pid, [c.key for c in changes])
+    changes = table.remove_peer("x")
+    keys = [c.key for c in changes]
+    work_b, work_c, work_d = (table.outgoing(pid, keys) for pid in ("b", "c", "d"))
+    assert work_b.withdraw == {IPV4_UNICAST: P[:1]} and _announced(work_b) == {P[1]}
+    assert work_c.withdraw == {IPV4_UNICAST: P[1:2]} and _announced(work_c) == {P[0]}
+    assert not work_d.withdraw and _announced(work_d) == set(P[:2])
+
+
+def test_one_batch_where_only_who_is_left_out_changes() -> None:
+    """a and b send P0 with one attribute set (equal exports; a wins on router id). a's
+    UPDATE withdraws P0 and announces P1: for P0 only the member left out changes (a gets
+    it, b loses it: nothing for d), P1 is new for b and d."""
+    table = RoutingTable(1, 65000)
+    for pid, n in (("a", 2), ("b", 3), ("d", 5)):
+        _up(table, pid, n)
+    for pid in ("a", "b"):
+        keys = [c.key for c in table.receive(pid, IPV4_UNICAST, P[:1], ATTRS, NH)]
+        for member in ("a", "b", "d"):
+            table.outgoing(member, keys)
+    changes = table.receive("a", IPV4_UNICAST, P[1:2], ATTRS, NH, withdrawn=P[:1])
+    keys = [c.key for c in changes]
+    work_a, work_b, work_d = (table.outgoing(pid, keys) for pid in ("a", "b", "d"))
+    assert not work_a.withdraw and _announced(work_a) == {P[0]}
+    assert work_b.withdraw == {IPV4_UNICAST: P[:1]} and _announced(work_b) == {P[1]}
+    assert not work_d.withdraw and _announced(work_d) == {P[1]}
