@@ -94,6 +94,9 @@ class FelixdConfig(DaemonConfig):
     bgpd_socket: Path = Path("/run/tabby/bgpd.sock")
     bgpd: bool = True  # follow bgpd's best paths (off: VXLAN-only clusters)
     graceful_restart_time: float = 120.0  # keep bgpd's routes this long after it went away
+    # At start, wait this long for bgpd's first snapshot before the first sync, so a restart
+    # of felixd does not delete the routes bgpd is about to send again.
+    bgpd_startup_wait: float = 5.0
     debounce: float = 0.05
     netns: str = ""  # run the netlink worker in this named namespace (tests)
     pod_mtu_file: Path = Path("/var/lib/tabby/felixd/mtu")
@@ -105,9 +108,11 @@ class FelixdConfig(DaemonConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.debounce < 0 or self.graceful_restart_time < 0 or self.endpoint_grace < 0:
+        waits = (self.debounce, self.graceful_restart_time, self.endpoint_grace)
+        if min(*waits, self.bgpd_startup_wait) < 0:
             raise ConfigError(
-                "debounce, graceful_restart_time, endpoint_grace: must not be negative"
+                "debounce, graceful_restart_time, endpoint_grace, bgpd_startup_wait: "
+                "must not be negative"
             )
         if not self.store_endpoints:
             raise ConfigError("store_endpoints: at least one endpoint is needed")
@@ -323,6 +328,7 @@ class Felixd:
         self.store_synced = False
         self.bgpd_connected = False
         self.stale_deadline: float | None = None
+        self._bgpd_wait_until: float | None = None
         self.force_resync = True
         self.retry_delay = ERROR_RETRY
         self.desired: DesiredDataplane | None = None
@@ -368,6 +374,7 @@ class Felixd:
         self.tasks.append(loop.create_task(self._store_pump()))
         if self.config.bgpd or self._bgpd is not None:
             self.tasks.append(loop.create_task(self._bgpd_pump()))
+            self._bgpd_wait_until = time.monotonic() + self.config.bgpd_startup_wait
         self.tasks.append(loop.create_task(self._sync_loop()))
         if self.config.status_ttl > 0 and (self._store is None or self._status_kv is not None):
             self.tasks.append(loop.create_task(self._report_status()))
@@ -521,6 +528,10 @@ class Felixd:
                 log.info("bgpd.stale_swept", prefixes=len(gone))
             if not self.store_synced:
                 continue
+            if self._bgpd_wait_until is not None:
+                if not self.bgpd_connected and time.monotonic() < self._bgpd_wait_until:
+                    continue  # bgpd's snapshot first: its routes are not withdrawn meanwhile
+                self._bgpd_wait_until = None
             refresh = self.state.config.route_refresh_interval
             due = time.time() - self.last_resync >= refresh
             pending = self.force_resync or due or self._link_changes or self._hosts_dirty
@@ -530,6 +541,7 @@ class Felixd:
                 planned_revision = await self.sync_once()
                 self.last_sync_end = time.monotonic()
             except Exception as exc:
+                self.last_sync_end = time.monotonic()
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.force_resync = True
@@ -537,15 +549,23 @@ class Felixd:
                 log.exception("sync.failed", error=self.last_error)
                 await self._drop_backend()  # a broken socket is not reused: open new ones
 
-    def _next_timeout(self) -> float:
-        waits = [
-            max(0.0, self.last_resync + self.state.config.route_refresh_interval - time.time())
-        ]
-        if self.force_resync and self.store_synced:
-            waits.append(self.retry_delay)
+    def _next_timeout(self) -> float | None:
+        """How long the sync loop may sleep without an input: until the next refresh, the
+        retry after a failed sync, the graceful-restart sweep or the end of the wait for bgpd;
+        None (until woken) while the store has not been listed."""
+        waits = []
+        now = time.monotonic()
+        if self.store_synced:
+            if self.last_resync:
+                refresh = self.state.config.route_refresh_interval
+                waits.append(max(0.0, self.last_resync + refresh - time.time()))
+            if self.force_resync:
+                waits.append(self.retry_delay)
+            if self._bgpd_wait_until is not None:
+                waits.append(max(0.0, self._bgpd_wait_until - now))
         if self.stale_deadline is not None:
-            waits.append(max(0.0, self.stale_deadline - time.monotonic()))
-        return min(waits)
+            waits.append(max(0.0, self.stale_deadline - now))
+        return min(waits) if waits else None
 
     async def _in_worker(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn)

@@ -106,6 +106,7 @@ class Harness:
     ) -> None:
         self.store, self.bgpd = Feed(), Feed()
         self.kernel = kernel
+        config.setdefault("bgpd_startup_wait", 0.0)
         cfg = FelixdConfig(
             node_name="n1",
             control_socket=tmp / "felixd.sock",

@@ -5,11 +5,13 @@ full diff would report."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import yaml
 
-from felixd.plan import compare
+from felixd.plan import Route, compare
+from felixd.plan.ops import AddRoute, DeleteRoute
 from resources.resource import parse_resource
 from tests.felixd.daemon.test_daemon import Harness, HostKernel, dsts, resources, until
 
@@ -70,3 +72,31 @@ async def test_deltas_are_incremental_and_blocked_entries_stay_exact(tmp_path: P
         assert reported() == full_blocked() and d.full_syncs == start_full
     finally:
         await d.stop()
+
+
+async def test_a_restart_waits_for_bgpd_before_touching_its_routes(tmp_path: Path) -> None:
+    """A felixd restart changes nothing that is right (issue 10): the kernel holds a route
+    from bgpd's best path; the store is listed before bgpd's snapshot arrives, and the first
+    sync waits for it instead of deleting the route and adding it again."""
+    k = HostKernel(("lo", "eth0", "cali1"))
+    route = Route("10.244.1.0/26", 80, dev="eth0", gateway="192.168.50.11", onlink=True, table=254)
+    k.preload(route)
+    h = Harness(tmp_path, k, bgpd_startup_wait=5.0)
+    await h.store.queue.put(resources())
+    start = asyncio.get_running_loop().create_task(h.daemon.start())
+    try:
+        await asyncio.sleep(0.3)
+        assert not start.done() and not k.applied  # listed, but no sync before bgpd
+        await h.bgpd.queue.put(
+            {"type": "snapshot", "routes": [_path("10.244.1.0/26", "192.168.50.11")]}
+        )
+        await start
+        await until(lambda: "10.244.0.5/32" in dsts(k), "the first sync")
+        assert k.routes[route.key] == route
+        assert not [
+            op
+            for op in k.applied
+            if isinstance(op, AddRoute | DeleteRoute) and op.route.dst == route.dst
+        ]
+    finally:
+        await h.daemon.stop()
