@@ -79,14 +79,26 @@ class Deferral:
         self.finished = not self.pending or limit <= 0
         self.ended_at: float | None = now if self.finished else None
 
-    def session_up(self, pid: str, now: float, families: tuple[Family, ...], gr: bool) -> None:
+    def session_up(
+        self,
+        pid: str,
+        now: float,
+        families: tuple[Family, ...],
+        gr: bool,
+        peer_restarting: bool = False,
+    ) -> None:
         """A waited-for peer is Established. Without GR negotiated (§4.1 waits for GR peers
-        only) it is released; otherwise its own wait for End-of-RIB starts now."""
+        only) it is released, and so is a peer that set R itself (§3: it restarted too and
+        waits for our End-of-RIB; waiting for its own would deadlock); otherwise its own wait
+        for End-of-RIB starts now."""
         w = self.pending.get(pid)
         if w is None or self.finished:
             return
         if not gr or not families:
             self._release(pid, "no graceful restart", now)
+            return
+        if peer_restarting:
+            self._release(pid, "peer restarting", now)
             return
         if not w.came_up:
             w.came_up = True

@@ -466,10 +466,10 @@ class RoutingSink:
             self._stale_on_return(pid, negotiated)
         if self.deferring:
             assert self.deferral is not None
-            # A peer that restarted too waits for our End-of-RIB: waiting for its own would
-            # deadlock (RFC 4724 §4.1 defers only for peers that can send theirs now).
-            gr = negotiated.graceful_restart is not None and not negotiated.peer_restarting
-            self.deferral.session_up(pid, self.clock(), tuple(negotiated.families), gr)
+            gr = negotiated.graceful_restart is not None
+            self.deferral.session_up(
+                pid, self.clock(), tuple(negotiated.families), gr, negotiated.peer_restarting
+            )
             self._check_deferral()  # the table and End-of-RIB go out when selection is done
             return
         self._send(session, self.table.full_table(pid), paced=False)

@@ -132,7 +132,8 @@ def test_rfc4724_4_1_peers_without_gr_or_restarting_too_are_not_waited_for() -> 
     d = Deferral(0.0, 60.0, {"a": 30.0, "b": 30.0})
     d.session_up("a", 1.0, (V4,), gr=False)
     assert d.released == {"a": "no graceful restart"} and not finished(d)
-    d.forget("b", 2.0)
+    d.session_up("b", 2.0, (V4,), gr=True, peer_restarting=True)
+    assert d.released == {"a": "no graceful restart", "b": "peer restarting"}
     assert finished(d)
 
 

@@ -12,11 +12,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -64,16 +66,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         conf = frr_conf(lab.port).replace("{log}", str(lab.tmp / "frr-debug.log"))
         start_frr(lab, "frr", FRR, port, conf)
-        lab.start_tabby(
-            tabby_peer(FRR, port, FRR_AS, local_address=TABBY, graceful_restart_time=60),
-            originate=(OURS,),
-        )
+        _start_tabby(lab, port)
+        lab.frr_port = port  # type: ignore[attr-defined]
         wait_until(lambda: lab.established(FRR), 30, "session with FRR")
         wait_until(lambda: bool(tabby_route(lab, "10.34.1.0/24")), 15, "FRR's routes")
         wait_until(lambda: bool(frr_route(lab, "frr", OURS)), 15, "our route in FRR")
         yield lab
     finally:
         lab.close()
+
+
+def _start_tabby(lab: Lab, port: int) -> None:
+    lab.start_tabby(
+        tabby_peer(FRR, port, FRR_AS, local_address=TABBY, graceful_restart_time=60),
+        originate=(OURS,),
+    )
 
 
 def test_rfc7313_and_rfc8538_capabilities_negotiated_with_frr(lab: Lab) -> None:
@@ -165,3 +172,33 @@ def test_rfc8538_graceful_reset_keeps_our_route_at_frr_hard_reset_is_recorded(la
         '(Cease/Administrative Reset) "hard one"'
     ) in log.read_text(errors="replace")[start:]
     wait_until(lambda: lab.established(FRR), 30, "established again")
+
+
+def test_rfc4724_4_1_killed_tabby_restarts_with_frr_as_helper(lab: Lab) -> None:
+    """Last in the module: kill -9 of tabby-bgpd, FRR keeps our route stale; back on the same
+    marker with R set, FRR keeps it without a flap and gets our End-of-RIB."""
+    poll = Poller(lab)
+    poll.start()
+    assert lab.tabby is not None
+    lab.tabby.send_signal(signal.SIGKILL)
+    lab.tabby.wait(5)
+    wait_until(lambda: "Established" not in vtysh(lab, "frr", "show bgp summary"), 10, "FRR")
+    lab.socket.unlink(missing_ok=True)
+    _start_tabby(lab, lab.frr_port)  # type: ignore[attr-defined]
+    wait_until(lambda: lab.established(FRR), 30, "re-establishment")
+
+    def gr_info() -> dict[str, Any]:
+        data = json.loads(vtysh(lab, "frr", f"show bgp neighbors {TABBY} json") or "{}")
+        return dict(data.get(TABBY, {}).get("gracefulRestartInfo", {}))
+
+    assert gr_info()["rBit"] is True  # our OPEN after the restart
+    wait_until(lambda: gr_info().get("endOfRibRecv", {}).get("ipv4Unicast") is True, 15, "EoR")
+    poll.stop.set()
+    poll.join(5)
+    assert poll.polls >= 5 and poll.missing == 0
+    status = lab.rpc("status")["graceful_restart"]
+    assert status["restarted"] is True
+    # FRR sets R itself for a while after its own start (then it waits for our End-of-RIB
+    # and is not waited for, RFC 4724 §3), else it is released by its End-of-RIB.
+    (how,) = status["deferral"]["released"].values()
+    assert how in ("end-of-rib", "peer restarting")
