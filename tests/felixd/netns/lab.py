@@ -26,6 +26,7 @@ import select
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -473,11 +474,22 @@ class Lab:
             listener.close()
 
     def close(self) -> None:
-        for rec in self.speakers:
-            stop(rec, timeout=10)
-        for node in self.nodes:
+        """Stop the daemons (nodes and speakers in parallel; on a node felixd first, while its
+        bgpd still answers, then bgpd and confd), then the store, then delete every namespace."""
+
+        def down(node: LabNode) -> None:
             for daemon in ("felixd", "bgpd", "confd"):
                 self.stop_daemon(node, daemon)
+
+        def down_one(rec: ProcessRecord) -> None:
+            stop(rec, timeout=10)
+
+        speakers, self.speakers = self.speakers, []
+        with ThreadPoolExecutor(len(self.nodes) + len(speakers) or 1) as pool:
+            done = [pool.submit(down, n) for n in self.nodes]
+            done += [pool.submit(down_one, rec) for rec in speakers]
+            for future in done:
+                future.result()
         stop_all(self.store)
         cleanup(*reversed(self.namespaces))
 

@@ -155,6 +155,8 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
             for other in lab.nodes:
                 if other is not node:
                     assert f"dst {other.address} self permanent" in fdb, fdb
+    for peer in (n2, n3):  # VXLAN pings do not wait for BGP: the sessions may still be opening
+        await until(lambda peer=peer: established(n1, peer), f"n1's session to {peer.name}", 30)  # type: ignore[misc]
     assert_status_text(await asyncio.to_thread(node_status, n1), n1, lab)
     # felixd's status key in the store, under a lease (Calico's reportingInterval/TTL).
     async with StoreClient([lab.endpoint]) as store:
