@@ -514,8 +514,11 @@ class Felixd:
         planned_revision = -1
         while True:
             timeout = self._next_timeout()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # arrives as the wake fires, and stop() then waits out the whole stop_timeout.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
             # A change after a quiet spell is planned at once; within `debounce` of the last
             # sync it waits out the rest, so a burst plans once per debounce interval. Either
             # way the loop yields once, so inputs already received join this plan.
