@@ -241,3 +241,30 @@ async def test_same_operations_same_answers(pair: Pair, seed: int) -> None:
             f"  tabby-store: {answers['tabby'][0]}\n  etcd:        {answers['etcd'][0]}"
         )
         sched.max_rel = max(sched.max_rel, answers["etcd"][1])
+    # The history both produced, as a watcher from the marker on sees it.
+    histories = {}
+    for name, kv in (("tabby", pair.tabby), ("etcd", pair.etcd)):
+        histories[name] = await _history(kv, prefix, bases[name])
+    assert histories["tabby"] == histories["etcd"], f"seed {seed}: watch histories differ"
+
+
+async def _history(kv: KVClient, prefix: bytes, base: int) -> list[object]:
+    last = (await kv.range(prefix, prefix_end(prefix), count_only=True)).revision
+    out: list[object] = []
+    if last == base:
+        return out
+    it = kv.watch(prefix, prefix_end(prefix), start_revision=base + 1, prev_kv=True)
+
+    async def collect() -> None:
+        async for resp in it:
+            for ev in resp.events:
+                prev = ev.prev_kv and _kv(ev.prev_kv, base)
+                out.append((ev.type, _kv(ev.kv, base), prev))
+                if ev.kv.mod_revision >= last:
+                    return
+
+    try:
+        await asyncio.wait_for(collect(), 20)
+    finally:
+        await it.aclose()  # type: ignore[attr-defined]
+    return out
