@@ -13,8 +13,9 @@ at their default value are left out of etcd's answers.
 The client's rules are `StoreClient`'s (docs/store.md):
 - endpoint failover: calls go to one endpoint at a time; a refused connection, a broken one,
   or an answer that the member cannot serve ("etcdserver: no leader") moves to the next;
-- every request carries clientv3's require-leader metadata (`hasleader`), so a member that has
-  lost its leader refuses at once instead of proposing, which makes that refusal safe to retry;
+- every request but `status` carries clientv3's require-leader metadata (`hasleader`), so a
+  member that has lost its leader refuses at once instead of proposing, which makes that
+  refusal safe to retry (and it cancels watch streams, which then resume elsewhere);
 - retries only where safe: reads, keep-alives and time-to-live are retried on any failure until
   the deadline; writes only when the failure proves they never ran (no connection, no leader,
   too many requests). A write that reached etcd and whose answer was lost raises
@@ -26,7 +27,11 @@ The client's rules are `StoreClient`'s (docs/store.md):
 
 Errors: etcd's error messages are the ones in `store.kv.errors` (etcd's `rpctypes`), so a known
 message becomes the same `KVError` tabby-store raises. Other refusals (authentication, an
-unknown message) raise `StoreUnavailableError` naming etcd's gRPC code and message.
+unknown message, an etcd without `/v3/`) raise `StoreUnavailableError` naming etcd's gRPC code
+and message; so does an answer that does not have etcd's shape.
+
+TLS: `https://` endpoints with `ipc.TLSConfig` (CA, client certificate for --client-cert-auth).
+Not implemented: etcd's user/password authentication.
 """
 
 from __future__ import annotations
