@@ -216,7 +216,7 @@ class Driver:
     def __init__(self, harness: Harness, settle: float) -> None:
         self.h = harness
         self.settle = settle
-        # After a session comes back the target sends its table when it is ready: BIRD 2.0
+        # After the monitor's session comes back the target sends its table when it is ready: BIRD 2.0
         # starts about 1-2 s after Established. No RFC timer bounds this (only MRAI, RFC 4271
         # §9.2.1.1, for changes), so a fresh session gets a longer wait than a change does.
         self.resync = max(10.0, 3 * settle)
@@ -405,8 +405,9 @@ class Driver:
 
     async def check(self, step: Step) -> list[Finding]:
         fuzzer, monitor = self._sessions()
-        fresh = step.kind in ("notify", "drop", "monitor-drop")
-        wait = self.resync if fresh else self.settle
+        # Only a new monitor session waits for a table dump; the withdrawals that follow the
+        # end of a fuzzer session are changes like any other.
+        wait = self.resync if step.kind == "monitor-drop" else self.settle
         ok = await monitor.wait_for(lambda: self._consistent(monitor), wait)
         out: list[Finding] = []
         status = self.h.exited()
