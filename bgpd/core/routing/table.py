@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import is_
+from operator import is_, itemgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -844,10 +844,13 @@ class RoutingTable:
         decisions = self.decisions
         adj_out = group.adj_out
         members = group.members
-        if policy is ACCEPT_ALL and isinstance(keys, list) and keys:
-            bulk = self._process_one_decision(group, keys)
-            if bulk is not None:
-                self._hand_out(group, bulk[0], {}, bulk[1])
+        if isinstance(keys, list) and keys:
+            if policy is ACCEPT_ALL:
+                bulk = self._process_one_decision(group, keys)
+                if bulk is not None:
+                    self._hand_out(group, bulk[0], {}, bulk[1])
+                    return
+            if self._process_gone(group, keys):
                 return
         announce: dict[tuple[Family, Exported], list[Prefix]] = {}
         withdraw: dict[Family, list[Prefix]] = {}
@@ -1010,6 +1013,31 @@ class RoutingTable:
         for n in names:
             group.members[n].withheld_count += len(fresh)
         return Outgoing({(family, out): [key[1] for key in keys]}, {}), names
+
+    def _process_gone(self, group: UpdateGroup, keys: list[RouteKey]) -> bool:
+        """The other hot path of `_process`: prefixes of one family with no best path any
+        more, all held in the group's table by one shared entry (one UPDATE's withdrawal
+        of a table learned from one UPDATE after another) or not at all. Dict operations in
+        C; False when the keys are not of that shape."""
+        family = keys[0][0]
+        if any(map(self.decisions.__contains__, keys)):
+            return False
+        if not all(map(family.__eq__, map(itemgetter(0), keys))):
+            return False
+        adj_out = group.adj_out
+        found = list(map(adj_out.get, keys))
+        first = found[0]
+        if not all(map(is_, found, repeat(first))):
+            return False
+        if first is None:
+            return True  # none of them was in the table: nothing to do
+        popped = map(adj_out.pop, keys, repeat(None))
+        gone = [key[1] for key, entry in zip(keys, popped, strict=True) if entry is not None]
+        for n in first.withheld:
+            group.members[n].withheld_count -= len(gone)
+        # The members it was withheld from never had these prefixes: nothing for them.
+        self._hand_out(group, Outgoing({}, {family: gone}), {}, first.withheld)
+        return True
 
     def full_table(self, peer_id: str) -> Outgoing:
         """Everything the peer should have (a new session, or a route refresh).
