@@ -6,7 +6,10 @@
 - `planner`: `plan(state) -> DesiredDataplane` (calico.md §4);
 - `model`: the dataplane data model shared by desired and observed state, and ownership;
 - `ops` / `diff`: `diff(desired, observed) -> list[Op]`, the ordered batch;
-- `text`: the dataplane in iproute2 notation; `nftjson`: nft tables as libnftables JSON.
+- `text`: the dataplane in iproute2 notation; `nftjson`: nft tables as libnftables JSON;
+- `incremental`: `IncrementalPlanner`, one delta re-planned alone (exact, checked against `plan`),
+  with `diff.compare_touched` diffing only the keys it touched;
+- `links`: what a link event means (a per-interface resync, or how much else to resync).
 """
 
 from felixd.plan.diff import Diff, blocked, compare, diff
