@@ -734,26 +734,29 @@ class RoutingTable:
             return
         # Entries withheld from the member that left: no longer withheld from it, and gone
         # if they are now withheld from every member left.
+        # Entries are shared (a full table has one per UPDATE): each distinct one gets its
+        # successor once, and the table is rewritten with dict operations in C.
         left = len(group.members)
         adj_out = group.adj_out
-        renamed: dict[int, tuple[Entry, Entry]] = {}  # id(old entry) -> (it, its successor)
-        gone: list[RouteKey] = []
-        for key, entry in adj_out.items():
+        keys = list(adj_out)
+        entries = list(adj_out.values())
+        successor: dict[int, Entry] = {}
+        doomed: set[int] = set()  # ids of entries now withheld from every member left
+        for entry in dict(zip(map(id, entries), entries, strict=True)).values():
             if peer.id not in entry.withheld:
+                successor[id(entry)] = entry
                 continue
-            hit = renamed.get(id(entry))
-            if hit is None:
-                names = tuple(n for n in entry.withheld if n != peer.id)
-                hit = renamed[id(entry)] = (entry, entry._replace(withheld=names))
-            new = hit[1]
+            new = entry._replace(withheld=tuple(n for n in entry.withheld if n != peer.id))
+            successor[id(entry)] = new
             if len(new.withheld) == left:
-                gone.append(key)
-                for n in new.withheld:
-                    group.members[n].withheld_count -= 1
-            else:
-                adj_out[key] = new  # a value replaced: the dict's size does not change
-        for key in gone:
-            del adj_out[key]
+                doomed.add(id(entry))
+        adj_out.update(zip(keys, map(successor.__getitem__, map(id, entries)), strict=True))
+        if doomed:
+            for key, entry in zip(keys, entries, strict=True):
+                if id(entry) in doomed:
+                    del adj_out[key]
+                    for n in successor[id(entry)].withheld:
+                        group.members[n].withheld_count -= 1
 
     def _regroup(self, tables: PeerTables) -> None:
         """A member whose export-relevant properties changed leaves its group for the one of
