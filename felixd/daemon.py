@@ -595,7 +595,9 @@ class Felixd:
         if callable(hosts) and (full or self._hosts_dirty or self._link_events is None):
             self._hosts_dirty = False
             found: list[HostInterface] = await self._in_worker(hosts)
-            self.state.snapshot(HostInterface, found)
+            # A down interface without addresses feeds nothing in the plan (a pod's veth peer
+            # on its way into the pod): leaving it out keeps CNI churn from re-planning all.
+            self.state.snapshot(HostInterface, [h for h in found if h.up or h.addresses])
         self.links.prefix = self.state.config.interface_prefix
         self.links.devices = owner.devices
         link_changes, self._link_changes = self._link_changes, []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from felixd.plan.inputs import HostInterface
 from felixd.plan.links import (
     IFLA_IFNAME,
     RTM_DELLINK,
@@ -155,5 +156,34 @@ async def test_vxlan_device_deleted_is_made_again_without_a_kernel_dump(tmp_path
         await until(lambda: "10.244.1.0/26" in dsts(k), "the route via the new device")
         assert "vxlan.calico" in k.devices and k.fdb == fdb
         assert k.reads == reads and d.errors == 0
+    finally:
+        await d.stop()
+
+
+class PeerKernel(CountingKernel):
+    """Shows, once `peer` is set, a pod veth's peer on its way into the pod: down, no
+    address."""
+
+    peer = False
+
+    def host_interfaces(self) -> list[HostInterface]:
+        found = super().host_interfaces()
+        return [*found, HostInterface("veth9", (), 1500, up=False)] if self.peer else found
+
+
+async def test_a_pod_veth_peer_passing_by_does_not_replan_everything(tmp_path: Path) -> None:
+    k = PeerKernel()
+    h = Harness(tmp_path, k)
+    d = h.daemon
+    await h.store.queue.put(resources())
+    await d.start()
+    try:
+        await until(lambda: "10.244.0.5/32" in dsts(k), "the first sync")
+        plans, reads, syncs = d.planner.full_plans, k.reads, d.syncs
+        k.peer = True
+        d.on_link_messages([LinkMessage(9, "veth9", False, False, False)])
+        await until(lambda: d.syncs > syncs, "the host interfaces read again")
+        assert d.planner.full_plans == plans and k.reads == reads
+        assert "veth9" not in d.state.host_interfaces
     finally:
         await d.stop()
