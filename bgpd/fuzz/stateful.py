@@ -3,7 +3,8 @@
 Each hypothesis example is a sequence of `Step`s on the fuzzer's session (OPEN options on
 reconnect, KEEPALIVE, UPDATE announce/withdraw, ROUTE-REFRESH, NOTIFICATION, a dropped
 connection, a colliding second connection) and on the monitor's (a reconnect, a
-ROUTE-REFRESH). The machine keeps a model - the prefixes of `POOL` the fuzzer announced
+ROUTE-REFRESH). The machine keeps a model - the prefixes of `SLOTS` (IPv4 `POOL`, and
+`POOL6` in MP_REACH_NLRI when the target has IPv6) the fuzzer announced
 and has not withdrawn on its current session - and after every step checks that the
 routes the monitor holds match it within `settle` seconds:
 
@@ -44,9 +45,17 @@ from hypothesis.stateful import (
 )
 
 from bgpd.fuzz.speaker import HarnessError, Speaker
-from bgpd.fuzz.verdict import Finding, Liveness, attribute_findings, describe_notification
+from bgpd.fuzz.verdict import (
+    Finding,
+    Liveness,
+    Route,
+    attribute_findings,
+    describe_notification,
+)
 from bgpd.wire import (
     Keepalive,
+    MpReach,
+    MpUnreach,
     Notification,
     PathAttributes,
     RouteRefresh,
@@ -64,8 +73,21 @@ if TYPE_CHECKING:  # the engine imports this module
 
 POOL = tuple(bytes((24, 10, 201, i)) for i in range(4))
 """The prefixes sequences announce (10.201.0-3.0/24): few, so that sequences collide on them."""
+POOL6 = tuple(bytes((64, 0x20, 0x01, 0x0D, 0xB8, 0x02, 0x01, 0x00, i)) for i in range(4))
+"""With an IPv6 target, prefix slots 4-7 are 2001:db8:201:0-3::/64, in MP_REACH_NLRI."""
+SLOTS = POOL + POOL6
+
+
+def slot_afi(slot: int) -> int:
+    return 2 if slot >= len(POOL) else 1
+
+
+def slot_name(slot: int) -> str:
+    return format_prefix(SLOTS[slot], slot_afi(slot))
+
 
 NEXT_HOP = bytes((192, 0, 2, 1))
+NEXT_HOP6 = bytes((0x20, 0x01, 0x0D, 0xB8, *bytes(11), 1))  # 2001:db8::1
 VARIANTS = 8
 """Attribute variants of an announcement: bit 0 a MED, bit 1 a longer AS_PATH, bit 2 an
 unrecognized optional transitive attribute (RFC 4271 §5: passed on with Partial set)."""
@@ -88,8 +110,8 @@ OPEN_OPTIONS = (
 )
 
 STEP_KINDS = {
-    "announce": "the fuzzer announces POOL[prefix] with attribute variant `variant`",
-    "withdraw": "the fuzzer withdraws POOL[prefix]",
+    "announce": "the fuzzer announces SLOTS[prefix] with attribute variant `variant`",
+    "withdraw": "the fuzzer withdraws SLOTS[prefix]",
     "keepalive": "the fuzzer sends a KEEPALIVE",
     "refresh": "the fuzzer sends ROUTE-REFRESH for IPv4 unicast (RFC 2918)",
     "notify": "the fuzzer sends Cease/Administrative Reset, closes, reconnects",
@@ -118,7 +140,7 @@ class Step:
 
     def describe(self) -> str:
         if self.kind in ("announce", "withdraw"):
-            what = f"{self.kind} {format_prefix(POOL[self.prefix])}"
+            what = f"{self.kind} {slot_name(self.prefix)}"
             return what + (f" (variant {self.variant})" if self.kind == "announce" else "")
         if self.kind == "drop":
             return f"drop, reconnect with OPEN options {OPEN_OPTIONS[self.variant].name}"
@@ -147,7 +169,7 @@ def parse_steps(text: str) -> list[Step]:
             step = Step(kind)
         else:
             raise ValueError(f"bad arguments in step {part!r}")
-        if not (0 <= step.prefix < len(POOL)):
+        if not (0 <= step.prefix < len(SLOTS)):
             raise ValueError(f"prefix index out of range in {part!r}")
         if step.kind == "announce" and not 0 <= step.variant < VARIANTS:
             raise ValueError(f"variant out of range in {part!r}")
@@ -220,8 +242,9 @@ class Driver:
         # starts about 1-2 s after Established. No RFC timer bounds this (only MRAI, RFC 4271
         # §9.2.1.1, for changes), so a fresh session gets a longer wait than a change does.
         self.resync = max(10.0, 3 * settle)
-        self.model: dict[int, Announced] = {}
+        self.model: dict[int, Announced] = {}  # prefix slot -> its latest announcement
         self.gone: dict[int, str] = {}  # why a prefix left the model (for the finding)
+        self.slots = len(SLOTS) if "ipv6" in harness.target.families else len(POOL)
         self.serial = 0
         self.expect_fuzzer_down = False
         self.notes_seen = 0
@@ -271,6 +294,8 @@ class Driver:
             fuzzer, monitor = self._sessions()
             ctx = fuzzer.context
             fuzzer.send(encode_message(Update(withdrawn=POOL), ctx))
+            if self.slots > len(POOL):
+                fuzzer.send(encode_message(Update(mp_unreach=MpUnreach(2, 1, POOL6)), ctx))
             if await monitor.wait_for(lambda m=monitor: not self._pool(m), self.settle):
                 self.notes_seen = len(fuzzer.notifications)
                 return
@@ -284,11 +309,18 @@ class Driver:
             self.h.fuzzer = self.h.monitor = None
         raise HarnessError("the monitor still holds POOL routes the fuzzer withdrew")
 
-    @staticmethod
-    def _pool(monitor: Speaker) -> dict[bytes, tuple[int, ...]]:
-        return {
-            p: r.attributes.communities for p in POOL if (r := monitor.routes.get(p)) is not None
-        }
+    def _pool(self, monitor: Speaker) -> dict[int, tuple[int, ...]]:
+        """What the monitor holds of the prefix slots: slot -> communities."""
+        out: dict[int, tuple[int, ...]] = {}
+        for i in range(self.slots):
+            table = monitor.routes6 if slot_afi(i) == 2 else monitor.routes
+            r = table.get(SLOTS[i])
+            if r is not None:
+                out[i] = r.attributes.communities
+        return out
+
+    def _route(self, monitor: Speaker, slot: int) -> Route:
+        return (monitor.routes6 if slot_afi(slot) == 2 else monitor.routes)[SLOTS[slot]]
 
     # --- steps --------------------------------------------------------------------------------
     def _attributes(self, variant: int, token: int) -> PathAttributes:
@@ -324,10 +356,21 @@ class Driver:
             self.serial += 1
             token = 0x00010000 + self.serial % 0xFFFE0000
             attrs = self._attributes(step.variant, token)
-            fuzzer.send(encode_message(Update(attributes=attrs, nlri=(POOL[step.prefix],)), ctx))
+            prefix = SLOTS[step.prefix]
+            if slot_afi(step.prefix) == 2:
+                attrs = attrs._replace(next_hop=None)  # RFC 4760 §3: in MP_REACH_NLRI
+                msg = Update(attributes=attrs, mp_reach=MpReach(2, 1, NEXT_HOP6, (prefix,)))
+            else:
+                msg = Update(attributes=attrs, nlri=(prefix,))
+            fuzzer.send(encode_message(msg, ctx))
             self.model[step.prefix] = Announced(attrs, token)
         elif step.kind == "withdraw":
-            fuzzer.send(encode_message(Update(withdrawn=(POOL[step.prefix],)), ctx))
+            prefix = SLOTS[step.prefix]
+            if slot_afi(step.prefix) == 2:
+                msg = Update(mp_unreach=MpUnreach(2, 1, (prefix,)))
+            else:
+                msg = Update(withdrawn=(prefix,))
+            fuzzer.send(encode_message(msg, ctx))
             if self.model.pop(step.prefix, None) is not None:
                 self.gone[step.prefix] = "RFC 4271 §9.2: a withdrawn route is withdrawn"
         elif step.kind == "keepalive":
@@ -399,15 +442,15 @@ class Driver:
 
     def _consistent(self, monitor: Speaker) -> bool:
         held = self._pool(monitor)
-        if set(held) != {POOL[i] for i in self.model}:
+        if set(held) != set(self.model):
             return False
-        return all(a.token in held[POOL[i]] for i, a in self.model.items())
+        return all(a.token in held[i] for i, a in self.model.items())
 
     async def check(self, step: Step) -> list[Finding]:
         fuzzer, monitor = self._sessions()
-        # Only a new monitor session waits for a table dump; the withdrawals that follow the
-        # end of a fuzzer session are changes like any other.
-        wait = self.resync if step.kind == "monitor-drop" else self.settle
+        # Only the monitor's table dumps (a new session, a ROUTE-REFRESH) get the longer wait;
+        # the withdrawals that follow the end of a fuzzer session are changes like any other.
+        wait = self.resync if step.kind in ("monitor-drop", "monitor-refresh") else self.settle
         ok = await monitor.wait_for(lambda: self._consistent(monitor), wait)
         out: list[Finding] = []
         status = self.h.exited()
@@ -434,7 +477,7 @@ class Driver:
             return out
         target_as = self.h.target_as
         for i, a in self.model.items():
-            route = monitor.routes[POOL[i]]
+            route = self._route(monitor, i)
             for f in attribute_findings(a.attributes, route, target_as, self.h.target.monitor.asn):
                 if f not in out:
                     out.append(f)
@@ -444,23 +487,23 @@ class Driver:
         held = self._pool(monitor)
         out: list[Finding] = []
         refreshed = step.kind in ("monitor-drop", "monitor-refresh")
-        for i, p in enumerate(POOL):
-            name = format_prefix(p)
+        for i in range(self.slots):
+            name = slot_name(i)
             a = self.model.get(i)
-            if a is None and p in held:
+            if a is None and i in held:
                 why = self.gone.get(i, "RFC 4271 §9.2: only announced routes are advertised")
                 rfc, _, what = why.partition(": ")
                 out.append(Finding(rfc, f"{name} not advertised ({what})", "still advertises it"))
-            elif a is not None and p not in held:
+            elif a is not None and i not in held:
                 rfc = "RFC 2918 §4" if step.kind == "monitor-refresh" else "RFC 4271 §9.2"
                 expect = "re-advertised" if refreshed else "advertised"
                 out.append(Finding(rfc, f"{name} {expect} to the monitor", "did not advertise it"))
-            elif a is not None and a.token not in held[p]:
+            elif a is not None and a.token not in held[i]:
                 out.append(
                     Finding(
                         "RFC 4271 §3.1, §9.2",
                         f"{name} replaced by its latest announcement (community {a.token})",
-                        f"still advertises an earlier one (communities {held[p]})",
+                        f"still advertises an earlier one (communities {held[i]})",
                     )
                 )
         return out
@@ -469,8 +512,8 @@ class Driver:
         monitor = self.h.monitor
         held = self._pool(monitor) if monitor is not None else {}
         return (
-            {format_prefix(POOL[i]): a.token for i, a in sorted(self.model.items())},
-            {format_prefix(p): c for p, c in held.items()},
+            {slot_name(i): a.token for i, a in sorted(self.model.items())},
+            {slot_name(i): c for i, c in held.items()},
         )
 
 
@@ -562,11 +605,11 @@ def run_stateful(
                 failures.append(report(self.steps, findings))
                 raise SequenceFailed(findings[0].line())
 
-        @rule(prefix=st.integers(0, len(POOL) - 1), variant=st.integers(0, VARIANTS - 1))
+        @rule(prefix=st.integers(0, driver.slots - 1), variant=st.integers(0, VARIANTS - 1))
         def announce(self, prefix: int, variant: int) -> None:
             self.do(Step("announce", prefix, variant))
 
-        @rule(prefix=st.integers(0, len(POOL) - 1))
+        @rule(prefix=st.integers(0, driver.slots - 1))
         def withdraw(self, prefix: int) -> None:
             self.do(Step("withdraw", prefix))
 
@@ -638,6 +681,11 @@ def run_stateful(
 def replay_steps(harness: Harness, steps: list[Step], settle: float) -> SequenceReport | None:
     """Run exactly `steps` from a clean start; the report of the first failing check."""
     driver = Driver(harness, settle)
+    bad = [s.text for s in steps if s.kind in ("announce", "withdraw") and s.prefix >= driver.slots]
+    if bad:
+        raise ValueError(
+            f"prefix slots 4-7 are IPv6: the target file lacks the ipv6 family ({bad})"
+        )
     loop = harness.loop
     loop.run_until_complete(driver.reset())
     done: list[Step] = []
@@ -663,6 +711,8 @@ def replay_steps(harness: Harness, steps: list[Step], settle: float) -> Sequence
 __all__ = [
     "OPEN_OPTIONS",
     "POOL",
+    "POOL6",
+    "SLOTS",
     "STEP_KINDS",
     "SequenceReport",
     "StatefulResult",

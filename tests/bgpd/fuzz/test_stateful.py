@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bgpd.fuzz.engine import Harness, Options, fuzz_stateful, replay_sequence
 from bgpd.fuzz.stateful import (
     OPEN_OPTIONS,
-    POOL,
+    SLOTS,
     VARIANTS,
     StatefulResult,
     Step,
@@ -28,9 +28,9 @@ from tests.bgpd.fuzz.test_targets import TARGETS, toy_target
 
 STEPS = st.one_of(
     st.builds(
-        Step, st.just("announce"), st.integers(0, len(POOL) - 1), st.integers(0, VARIANTS - 1)
+        Step, st.just("announce"), st.integers(0, len(SLOTS) - 1), st.integers(0, VARIANTS - 1)
     ),
-    st.builds(Step, st.just("withdraw"), st.integers(0, len(POOL) - 1)),
+    st.builds(Step, st.just("withdraw"), st.integers(0, len(SLOTS) - 1)),
     st.builds(lambda v: Step("drop", 0, v), st.integers(0, len(OPEN_OPTIONS) - 1)),
     st.sampled_from(
         [
