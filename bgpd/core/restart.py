@@ -76,8 +76,12 @@ class Deferral:
             pid: _Wait(min(now + max(0.0, w), self.deadline)) for pid, w in waits.items()
         }
         self.released: dict[str, str] = {}
-        self.finished = not self.pending or limit <= 0
-        self.ended_at: float | None = now if self.finished else None
+        self.finished = False
+        self.ended_at: float | None = None
+        if not self.pending:
+            self._finish(now)
+        elif limit <= 0:
+            self.handle_timer(now)  # no deferral at all: everyone is released at once
 
     def session_up(
         self,
