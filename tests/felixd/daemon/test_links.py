@@ -5,9 +5,18 @@ routes back at once when it reappears."""
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from felixd.backends.recording import RecordingKernel
+from felixd.daemon import CachedKernel, _Keys
+from felixd.plan import NodeInfo, PlannerState, Pool, WorkloadEndpoint, compare
+from felixd.plan.diff import compare_touched
+from felixd.plan.incremental import IncrementalPlanner
 from felixd.plan.inputs import HostInterface
 from felixd.plan.links import (
     IFLA_IFNAME,
@@ -20,7 +29,7 @@ from felixd.plan.links import (
     Resync,
     parse_link_messages,
 )
-from felixd.plan.model import ObservedState
+from felixd.plan.model import ObservedState, Touched
 from tests.felixd.daemon.test_daemon import STORE, Harness, HostKernel, dsts, resources, until
 
 
@@ -187,3 +196,76 @@ async def test_a_pod_veth_peer_passing_by_does_not_replan_everything(tmp_path: P
         assert "veth9" not in d.state.host_interfaces
     finally:
         await d.stop()
+
+
+LINK_EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(("new-down", "new-up", "up", "down", "gone")),
+        st.sampled_from(("cali1", "cali2")),
+    ),
+    max_size=14,
+)
+
+
+@settings(max_examples=80)
+@given(LINK_EVENTS)
+def test_per_interface_resync_mirrors_the_kernel_exactly(
+    events: list[tuple[str, str]],
+) -> None:
+    """For any sequence of workload links coming, going and flapping, mirroring each event in
+    the cached view and diffing that interface's keys leaves the cached view equal to the
+    kernel, and the kernel holding exactly what a full diff wants (down links count as
+    missing)."""
+    state = PlannerState("node-a")
+    state.set(HostInterface("eth0", ("192.168.1.10/24",)))
+    state.set(NodeInfo("node-a", ("192.168.1.10/24",)))
+    state.set(Pool("p", "10.244.0.0/16"))
+    state.set(WorkloadEndpoint("w1", "cali1", ("10.244.0.5/32",), "ee:ee:ee:ee:ee:01"))
+    state.set(WorkloadEndpoint("w2", "cali2", ("10.244.0.6/32", "fd00::6/128")))
+    state.set(Pool("p6", "fd00::/64"))
+    planner = IncrementalPlanner(state)
+    desired = planner.update().desired
+    real = RecordingKernel(("lo", "eth0", "cali1", "cali2"))
+    real.apply(compare(desired, real.read()).ops)
+    tracker = LinkTracker("cali")
+    kernel = CachedKernel(real, tracker.down)
+    kernel.read()
+    index, present, up = {"cali1": 1, "cali2": 2}, {"cali1": True, "cali2": True}, {}
+    up.update(present)
+    for name, i in index.items():  # the start-up dump
+        assert tracker.feed(LinkMessage(i, name, True, False, True)) is Resync.NONE
+    for action, name in events:
+        deleted = False
+        if action == "gone" and present[name]:
+            real.remove_link(name)
+            present[name], deleted = False, True
+        elif action.startswith("new") and not present[name]:
+            real.add_link(name)
+            present[name], up[name] = True, action == "new-up"
+            index[name] += 10
+        elif action == "down" and present[name] and up[name]:
+            real.routes = {k: r for k, r in real.routes.items() if r.dev != name}
+            real.neighbours = {k: n for k, n in real.neighbours.items() if n.dev != name}
+            up[name] = False
+        elif action == "up" and present[name] and not up[name]:
+            up[name] = True
+        else:
+            continue
+        change = tracker.feed(LinkMessage(index[name], name, up[name], deleted, False))
+        assert isinstance(change, LinkChange)
+        keys = _Keys()
+        assert kernel.link_changed(change, name, keys)
+        mine = planner.interface_keys(name)
+        touched = Touched(
+            frozenset(keys.routes | mine.routes),
+            frozenset(keys.neighbours | mine.neighbours),
+            frozenset(),
+            frozenset(keys.sysctls | mine.sysctls),
+        )
+        view = kernel.view()
+        assert view is not None
+        results = kernel.apply(compare_touched(desired, view, touched).ops)
+        assert all(r.ok for r in results)
+        assert kernel.copy is not None and kernel.copy.read() == real.read()
+        live = frozenset(n for n in real.links if not (n in up and not up[n]))
+        assert compare(desired, dataclasses.replace(real.read(), links=live)).ops == ()
