@@ -4,9 +4,12 @@ as the store and bgpd say they should be (calico.md §4; docs/felixd.md).
 The shell around the pure planner. Three tasks feed one `PlannerState` (STYLE.md rule 2: only
 the event loop mutates it): the store pump (list-then-watch of nodes, pools, IPAM blocks,
 workload endpoints and FelixConfiguration), the bgpd pump (the `subscribe` stream, reconnected
-with back-off) and the sync loop, which debounces, plans, and runs `felixd.backends.sync.sync`
-in one worker thread (netlink never runs on the loop; the thread may enter a named network
-namespace). A full resync runs every `routeRefreshInterval` and soon after any error.
+with back-off) and the sync loop, which plans and applies in one worker thread (netlink never
+runs on the loop; the thread may enter a named network namespace). Between full resyncs a
+change is planned incrementally and diffed on its touched keys against the cached kernel view
+(`sync_touched`), and a workload link event resyncs that interface alone; a full resync
+(`felixd.backends.sync.sync` after reading the kernel, with a full plan) runs every
+`routeRefreshInterval`, on request, and after any error.
 
 Graceful restart (RFC 4724 §4.2 as felix/BIRD apply it): when bgpd's stream ends, its best
 paths are kept and marked stale; a new snapshot replaces them; if bgpd is not back within
