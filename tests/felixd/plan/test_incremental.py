@@ -50,7 +50,7 @@ def _fresh(state: PlannerState) -> PlannerState:
     return fresh
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(st.lists(inputs, max_size=14), steps, configs)
 def test_incremental_plans_and_diffs_like_a_full_plan(
     initial: list[Input], deltas: list[tuple[bool, Input]], config: FelixConfig
