@@ -1019,9 +1019,9 @@ class RoutingTable:
 
     def _process_gone(self, group: UpdateGroup, keys: list[RouteKey]) -> bool:
         """The other hot path of `_process`: prefixes of one family with no best path any
-        more, all held in the group's table by one shared entry (one UPDATE's withdrawal
-        of a table learned from one UPDATE after another) or not at all. Dict operations in
-        C; False when the keys are not of that shape."""
+        more, whose entries in the group's table (shared: one per UPDATE they were learned
+        in) are withheld from the same members, or absent (a withdrawal, a session down).
+        Dict operations in C; False when the keys are not of that shape."""
         family = keys[0][0]
         if any(map(self.decisions.__contains__, keys)):
             return False
@@ -1029,17 +1029,19 @@ class RoutingTable:
             return False
         adj_out = group.adj_out
         found = list(map(adj_out.get, keys))
-        first = found[0]
-        if not all(map(is_, found, repeat(first))):
+        distinct = dict(zip(map(id, found), found, strict=True))
+        withheld = {e.withheld for e in distinct.values() if e is not None}
+        if len(withheld) > 1:
             return False
-        if first is None:
+        if not withheld:
             return True  # none of them was in the table: nothing to do
+        names = withheld.pop()
         popped = map(adj_out.pop, keys, repeat(None))
         gone = [key[1] for key, entry in zip(keys, popped, strict=True) if entry is not None]
-        for n in first.withheld:
+        for n in names:
             group.members[n].withheld_count -= len(gone)
-        # The members it was withheld from never had these prefixes: nothing for them.
-        self._hand_out(group, Outgoing({}, {family: gone}), {}, first.withheld)
+        # The members they were withheld from never had these prefixes: nothing for them.
+        self._hand_out(group, Outgoing({}, {family: gone}), {}, names)
         return True
 
     def full_table(self, peer_id: str) -> Outgoing:
