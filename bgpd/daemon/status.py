@@ -12,8 +12,11 @@ import time
 from typing import TYPE_CHECKING
 
 from bgpd.core.events import State, Timer
+from bgpd.core.negotiation import family_name
+from bgpd.wire.capabilities import GR_FORWARDING_STATE
 
 if TYPE_CHECKING:
+    from bgpd.core.negotiation import Negotiated, SessionParams
     from bgpd.daemon.runner import PeerRunner
     from bgpd.daemon.sink import RouteSink
 
@@ -60,6 +63,25 @@ def bird_state(runner: PeerRunner) -> str:
     return "start"
 
 
+def _graceful_restart(neg: Negotiated, ours: SessionParams) -> dict[str, object] | None:
+    """Both sides' Graceful Restart flags (RFC 4724 §3, RFC 8538 §2) for this session."""
+    gr = neg.graceful_restart
+    if gr is None:
+        return None
+    return {
+        "peer_restart_time": gr.restart_time,
+        "peer_restarting": gr.restart_state,  # R: the peer restarted and waits for our EoR
+        "peer_forwarding": [
+            family_name((afi, safi))
+            for afi, safi, flags in gr.families
+            if flags & GR_FORWARDING_STATE
+        ],
+        "notification": neg.gr_notification,  # N negotiated by both sides
+        "our_restarting": ours.gr_restarting,  # R in the OPEN we send now
+        "our_forwarding": ours.gr_forwarding,
+    }
+
+
 def neighbor_status(runner: PeerRunner, sink: RouteSink) -> dict[str, object]:
     core = runner.core
     s = core.primary
@@ -94,6 +116,7 @@ def neighbor_status(runner: PeerRunner, sink: RouteSink) -> dict[str, object]:
         "keepalive_time": neg.keepalive_time if neg else None,
         "remote_id": neg.remote_id if neg else None,
         "capabilities": neg.capability_names() if neg else [],
+        "graceful_restart": _graceful_restart(neg, core.params) if neg else None,
         "messages_in": dict(s.messages_in),
         "messages_out": dict(s.messages_out),
         "updates_received": runner.updates_received,

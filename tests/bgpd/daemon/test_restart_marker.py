@@ -71,6 +71,15 @@ async def test_rfc4724_4_1_marker_left_by_a_crash_makes_the_next_start_a_restart
     assert isinstance(bsink, RoutingSink)
     await wait_for(lambda: bsink.rib(prefix="10.4.0.0/24")["total"] == 1)
     assert not gr_cap(a).restart_state  # later OPENs: R = 0
+    (row,) = b.neighbors()  # B's view of A: A restarted, kept forwarding, N negotiated
+    assert row["graceful_restart"] == {
+        "peer_restart_time": 60,
+        "peer_restarting": True,
+        "peer_forwarding": ["ipv4-unicast"],
+        "notification": True,
+        "our_restarting": False,
+        "our_forwarding": True,
+    }
     assert marker.exists()
     await a.stop()
     assert not marker.exists()  # a clean stop: the next start is cold
