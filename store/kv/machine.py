@@ -476,21 +476,26 @@ class KVStateMachine:
             if isinstance(op, TxnRequest):
                 self._txn_path(op, path)
 
-    def _check_path(self, txn: TxnRequest, path: Iterator[bool]) -> None:
-        """etcd checkRequests: ranges must be readable and puts must find their lease/key."""
+    def _check_path(self, txn: TxnRequest, path: Iterator[bool], puts: bool) -> None:
+        """etcd checkRequests: puts must find their lease/key (`puts`), ranges must be
+        readable (not `puts`). etcd applyTxn runs the put pass over the whole taken path
+        first, then the range pass, so of two faults the put's is the one reported."""
         for op in txn.success if next(path) else txn.failure:
             if isinstance(op, RangeRequest):
-                self._check_range_revision(max(op.revision, 0), self.store.revision)
+                if not puts:
+                    self._check_range_revision(max(op.revision, 0), self.store.revision)
             elif isinstance(op, PutRequest):
-                self._put_target(op)
+                if puts:
+                    self._put_target(op)
             elif isinstance(op, TxnRequest):
-                self._check_path(op, path)
+                self._check_path(op, path, puts)
 
     def _txn(self, req: TxnRequest) -> TxnResponse:
         check_request(req, self.config.max_txn_ops)
         path: list[bool] = []
         self._txn_path(req, path)
-        self._check_path(req, iter(path))
+        self._check_path(req, iter(path), puts=True)
+        self._check_path(req, iter(path), puts=False)
         cost = txn_cost(req)
         if cost:
             self._check_quota(cost)
@@ -509,7 +514,9 @@ class KVStateMachine:
         responses: list[OpResponse] = []
         for op in txn.success if ok else txn.failure:
             if isinstance(op, RangeRequest):
-                responses.append(self._range(op, bool(events)))
+                # etcd storeTxnWrite.Range: at the txn's revision once it has written.
+                got = self._range(op, bool(events))
+                responses.append(replace(got, revision=rev) if events else got)
             elif isinstance(op, PutRequest):
                 value, lease = self._put_target(op)
                 ev = self._write_put(op.key, value, lease, rev)
@@ -520,7 +527,8 @@ class KVStateMachine:
                 evs = [self._write_delete(k, rev) for k in keys]
                 events.extend(evs)
                 prev = tuple(e.prev_kv for e in evs if e.prev_kv is not None) if op.prev_kv else ()
-                responses.append(DeleteRangeResponse(rev, len(evs), prev))
+                # etcd storeTxnWrite.DeleteRange: the old revision while nothing changed yet.
+                responses.append(DeleteRangeResponse(rev if events else rev - 1, len(evs), prev))
             else:
                 responses.append(self._exec(op, path, rev, events))
         return TxnResponse(rev, ok, tuple(responses))

@@ -172,6 +172,42 @@ def test_range_at_the_pre_txn_revision_does_not_see_the_txns_writes() -> None:
     assert at_2.kvs[0].value == b"old" and at_head.kvs[0].value == b"new"
 
 
+def test_each_answer_in_a_txn_carries_the_revision_as_of_its_op() -> None:
+    """etcd storeTxnWrite: Range and DeleteRange answer at the revision before the txn until
+    it has written, at the txn's revision after; Put always at the txn's revision (the
+    contract suite's finding against etcd 3.4)."""
+    a = Applier()
+    a.ok(PutRequest(b"other", b"0"))  # rev 2
+    resp = txn(
+        a,
+        then=(
+            RangeRequest(b"k"),
+            DeleteRangeRequest(b"absent"),
+            PutRequest(b"k", b"1"),
+            RangeRequest(b"k"),
+            DeleteRangeRequest(b"absent"),
+        ),
+    )
+    assert resp.revision == 3
+    assert [r.revision for r in resp.responses] == [2, 2, 3, 3, 3]
+    idle = txn(a, then=(DeleteRangeRequest(b"absent"), RangeRequest(b"k")))
+    assert idle.revision == 3 and [r.revision for r in idle.responses] == [3, 3]
+
+
+def test_of_two_faults_the_puts_is_reported_whatever_the_op_order() -> None:
+    """etcd applyTxn checks every put of the taken path (lease, ignore_value) before any range
+    (revision): a txn that reads a future revision, then puts on an unknown lease, fails with
+    ErrLeaseNotFound, also when the put sits in a nested txn."""
+    a = Applier()
+    a.ok(PutRequest(b"k", b"1"))
+    future = RangeRequest(b"k", revision=100)
+    bad_put = PutRequest(b"k", b"2", lease=77)
+    cases: list[tuple[RequestOp, ...]] = [(future, bad_put), (future, TxnRequest((), (bad_put,)))]
+    for ops in cases:
+        assert a.err(TxnRequest((), ops)).kind == ErrorKind.LEASE_NOT_FOUND
+    assert a.err(TxnRequest((), (future,))).kind == ErrorKind.FUTURE_REV
+
+
 def test_nested_compares_are_decided_before_any_write() -> None:
     """etcd compareToPath: the whole branch path is evaluated on the pre-txn state."""
     a = Applier()
