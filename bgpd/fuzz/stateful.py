@@ -25,6 +25,7 @@ reads back, so `--mode stateful --replay-steps TEXT` re-runs exactly that sequen
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,9 @@ OPEN_OPTIONS = (
     OpenOptions("hold-0", hold_time=0),  # §4.2: zero, no KEEPALIVEs at all
     OpenOptions("no-route-refresh", route_refresh=False),
 )
+
+COLLIDE_AFTER = 1.0
+"""Seconds the fuzzer's session must be up before `collide` (see `Driver._collide`)."""
 
 STEP_KINDS = {
     "announce": "the fuzzer announces SLOTS[prefix] with attribute variant `variant`",
@@ -238,15 +242,14 @@ class Driver:
     def __init__(self, harness: Harness, settle: float) -> None:
         self.h = harness
         self.settle = settle
-        # After the monitor's session comes back the target sends its table when it is ready: BIRD 2.0
-        # starts about 1-2 s after Established. No RFC timer bounds this (only MRAI, RFC 4271
-        # §9.2.1.1, for changes), so a fresh session gets a longer wait than a change does.
+        # After the monitor's session comes back the target sends its table when it is ready:
+        # BIRD 2.0 starts about 1-2 s after Established. No RFC timer bounds this (only MRAI,
+        # RFC 4271 §9.2.1.1, for changes), so a table dump gets a longer wait than a change.
         self.resync = max(10.0, 3 * settle)
         self.model: dict[int, Announced] = {}  # prefix slot -> its latest announcement
         self.gone: dict[int, str] = {}  # why a prefix left the model (for the finding)
         self.slots = len(SLOTS) if "ipv6" in harness.target.families else len(POOL)
         self.serial = 0
-        self.expect_fuzzer_down = False
         self.notes_seen = 0
 
     # --- sessions ---------------------------------------------------------------------------
@@ -260,6 +263,9 @@ class Driver:
             await old.close()
         self.h.fuzzer = None
         deadline = self._deadline()
+        if opts.name != "default":
+            # A refused option is refused at once; don't retry it for the whole start-up time.
+            deadline = min(deadline, time.monotonic() + 5.0)
         try:
             sp = await self.h._connect(
                 "fuzzer", opts.four_octet_as, deadline, opts.hold_time, opts.route_refresh
@@ -351,7 +357,6 @@ class Driver:
         """Apply one step, then check the model; the findings (empty: consistent)."""
         fuzzer, monitor = self._sessions()
         ctx: WireContext = fuzzer.context
-        self.expect_fuzzer_down = False
         if step.kind == "announce":
             self.serial += 1
             token = 0x00010000 + self.serial % 0xFFFE0000
@@ -408,6 +413,13 @@ class Driver:
     async def _collide(self, fuzzer: Speaker) -> list[Finding]:
         """RFC 4271 §6.8: "a connection collision with an existing BGP connection that is in
         the Established state causes closing of the newly created connection"."""
+        # We count the session Established on the target's KEEPALIVE; the target does on ours,
+        # a moment later. Collide only once it surely has: before, §6.8 resolves by BGP
+        # Identifier in OpenConfirm and either connection may go (seen with FRR).
+        loop = asyncio.get_running_loop()
+        age = loop.time() - (fuzzer.established_at or 0.0)
+        if age < COLLIDE_AFTER:
+            await asyncio.sleep(COLLIDE_AFTER - age)
         second = self.h._speaker("fuzzer", fuzzer.four_octet_as, fuzzer.hold_time)
         open_bytes = encode_message(second._open(), WireContext())
         try:

@@ -382,9 +382,10 @@ def _prepend(path: tuple[Segment, ...], asn: int) -> tuple[Segment, ...]:
 
 # --- liveness: the target's KEEPALIVEs (RFC 4271 §4.4, §10) ------------------------------------
 
-KEEPALIVE_SLACK = 1.0
+KEEPALIVE_SLACK = 2.0
 """Seconds allowed past hold_time/3 before a KEEPALIVE gap is a warning: scheduling on a
-loaded machine, and the harness's own reading of the socket."""
+loaded machine, and the harness's own reading of the socket (tabby-bgpd's 10 s keepalives
+were seen 11.3 s apart on a busy 2-core box)."""
 
 
 @dataclass(frozen=True, slots=True)
