@@ -206,3 +206,16 @@ async def test_txn_with_two_faults_names_the_put_first(
             [RangeRequest(prefix + b"k", revision=now + 100), PutRequest(prefix + b"k", b"2", 77)],
         )
     assert err.value.kind is ErrorKind.LEASE_NOT_FOUND
+
+
+async def test_put_with_two_faults_names_the_lease_first(
+    kv: KVClient, prefix: bytes, backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """etcd's Put looks the lease up before it looks for the key ignore_value needs, so a put
+    naming an unknown lease on a missing key fails with ErrLeaseNotFound."""
+    if backend.name == "tabby-store":
+        # Finding: store/kv/machine.py checks the key first and names ErrKeyNotFound.
+        request.applymarker(pytest.mark.xfail(reason="tabby-store: put check order"))
+    with pytest.raises(KVError) as err:
+        await kv.put(prefix + b"absent", b"", lease=77, ignore_value=True)
+    assert err.value.kind is ErrorKind.LEASE_NOT_FOUND
