@@ -20,12 +20,8 @@ if TYPE_CHECKING:
     from bgpd.fuzz.verdict import Liveness
 
 
-def register(sub: Any) -> None:
-    bgp = sub.add_parser("bgp", help="BGP tools")
-    bgp_sub = bgp.add_subparsers(dest="bgp_command", metavar="SUBCOMMAND")
-    from ctl import bgp as bgp_commands  # `bgp refresh` (bgpd's control API)
-
-    bgp_commands.add_commands(bgp_sub)
+def add_commands(bgp_sub: Any) -> None:
+    """Adds `fuzz` to the `bgp` group (ctl.bgp.register calls it when hypothesis is there)."""
     p = bgp_sub.add_parser("fuzz", help="fuzz a live BGP speaker against the RFCs")
     p.add_argument(
         "target",

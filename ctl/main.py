@@ -12,23 +12,16 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
-from ctl import node, resources, store
+from ctl import bgp, node, resources, store
 from ctl.cluster import commands as cluster
 
 GROUPS: dict[str, ModuleType] = {
+    "bgp": bgp,  # `bgp fuzz` only when hypothesis (the optional `fuzz` extra) is installed
     "cluster": cluster,
     "node": node,
     "resources": resources,
     "store": store,
 }
-
-try:  # `tabbyctl bgp fuzz` needs hypothesis, the package's optional `fuzz` extra
-    from ctl import fuzz
-
-    GROUPS["bgp"] = fuzz
-except ModuleNotFoundError as exc:
-    if exc.name != "hypothesis":
-        raise
 
 
 def build_parser() -> argparse.ArgumentParser:

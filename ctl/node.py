@@ -141,14 +141,15 @@ def info_text(peer: dict[str, Any]) -> str:
     return f"{state} ({reason})" if reason else str(state)
 
 
-def table(rows: Sequence[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in [HEADERS, *rows]) for i in range(len(HEADERS))]
+def table(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...] = HEADERS) -> str:
+    """calicoctl's boxed table; `tabbyctl bgp rib` uses it with its own headers."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+\n"
 
     def line(cells: tuple[str, ...]) -> str:
         return "|" + "|".join(f" {c:<{w}} " for c, w in zip(cells, widths, strict=True)) + "|\n"
 
-    return rule + line(HEADERS) + rule + "".join(line(r) for r in rows) + rule
+    return rule + line(headers) + rule + "".join(line(r) for r in rows) + rule
 
 
 def render(status: dict[str, Any], peers: list[dict[str, Any]], now: float | None = None) -> str:
