@@ -77,18 +77,11 @@ async def test_nested_txn_and_range_compare(kv: KVClient, prefix: bytes) -> None
     assert not (await kv.txn([no_value], [], [])).succeeded
 
 
-async def test_txn_nested_responses_carry_their_revision(
-    kv: KVClient, prefix: bytes, backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_txn_nested_responses_carry_their_revision(kv: KVClient, prefix: bytes) -> None:
     """Inside a txn each nested answer carries the revision as of that op (etcd applyTxn:
     txn.Rev()): a range before the first write answers at the revision before the txn, one
     after it at the txn's revision; a delete that deletes nothing, in a txn that writes
     nothing, at the unchanged revision."""
-    if backend.name == "tabby-store":
-        # Finding: store/kv/machine.py `_exec` answers a range that follows a write in the
-        # same txn with the revision before the txn (though it returns the txn's writes), and
-        # a delete of nothing with the revision the txn would have had.
-        request.applymarker(pytest.mark.xfail(reason="tabby-store: nested revisions"))
     before = (await kv.put(prefix + b"other", b"0")).revision
     t = await kv.txn(
         [],
@@ -189,16 +182,10 @@ async def test_request_over_the_size_limit_is_refused(
     assert (await kv.range(prefix + b"big")).kvs == ()
 
 
-async def test_txn_with_two_faults_names_the_put_first(
-    kv: KVClient, prefix: bytes, backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_txn_with_two_faults_names_the_put_first(kv: KVClient, prefix: bytes) -> None:
     """etcd checks the puts of a txn's taken branch (lease, ignore_value) before its ranges
     (revision), whatever their order, so a txn that reads a future revision and then puts on
     an unknown lease fails with ErrLeaseNotFound."""
-    if backend.name == "tabby-store":
-        # Finding: store/kv/machine.py `_check_path` checks the ops in order and names the
-        # range's ErrFutureRev.
-        request.applymarker(pytest.mark.xfail(reason="tabby-store: txn check order"))
     now = (await kv.put(prefix + b"k", b"1")).revision
     with pytest.raises(KVError) as err:
         await kv.txn(
