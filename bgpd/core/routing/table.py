@@ -4,27 +4,30 @@ One owner (the speaker's task) drives it with plain calls; every call returns wh
 and nothing here does IO. The flow for a received UPDATE:
   receive()   import checks and policy → Adj-RIB-In → candidates per prefix
   decide      the changed prefixes get a new Decision (best path, reason, ECMP set)
-  outgoing()  per peer, the export rules and policy give what the peer should now have;
-              the difference against that peer's Adj-RIB-Out is the announce/withdraw work,
-              grouped by identical attributes so that UPDATE packing puts many prefixes in
-              one message.
+  outgoing()  per update group (peers with one export outcome), the export rules and policy
+              give what the members should now have; the difference against the group's
+              Adj-RIB-Out is the announce/withdraw work, computed once and handed to every
+              member, grouped by identical attributes so that UPDATE packing puts many
+              prefixes in one message.
 Invariants (checked by tests against a dict model): a prefix's candidates are exactly the
 Adj-RIB-In entries (plus the local origination) that passed import; `decisions[k].best` is the
 decision process applied to them; a peer's Adj-RIB-Out equals the export of every best path
-for that peer after `outgoing` covered the changed keys.
+for that peer after `outgoing` covered the changed keys; peers share a group exactly when
+their export-relevant properties are equal.
 
 Cost per prefix (a full table is a million of them): one `(family, prefix)` key tuple shared
 by every dict that holds the prefix; an Adj-RIB-In entry of the peer it came from; a Decision
-entry; and an Adj-RIB-Out entry per peer that has it. A prefix with a single candidate (the
-common case) has no candidates dict of its own: its Decision's best path is that candidate, and
-`_multi` holds candidates only for the prefixes with two or more (promoted on the second,
-demoted on the way back to one). A path received in one UPDATE is one shared `Path`, and the
-prefixes whose only candidate it is share one `Decision`; `outgoing` exports each distinct best
-path once per call (and so shares one `Exported`), and only the export policy, which may look
-at the prefix, runs per prefix. A table being learned (every prefix of an UPDATE new, one
-accepted path), a table withdrawn (no prefix with a second candidate) and a first
-advertisement to a peer take fast paths made of dict operations in C; they give the same
-results as the general loops, which the model test checks after every step.
+entry; and an entry in the Adj-RIB-Out of each update group that sends it (not one per peer).
+A prefix with a single candidate (the common case) has no candidates dict of its own: its
+Decision's best path is that candidate, and `_multi` holds candidates only for the prefixes
+with two or more (promoted on the second, demoted on the way back to one). A path received in
+one UPDATE is one shared `Path`, and the prefixes whose only candidate it is share one
+`Decision`; `outgoing` exports each distinct best path once per call (and so shares one
+`Exported` and one group `Entry`), and only the export policy, which may look at the prefix,
+runs per prefix. A table being learned (every prefix of an UPDATE new, one accepted path), a
+table withdrawn, a session's table gone and a first advertisement take fast paths made of
+dict operations in C; they give the same results as the general loops, which the model test
+checks after every step.
 """
 
 from __future__ import annotations
