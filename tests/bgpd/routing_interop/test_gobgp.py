@@ -1,6 +1,7 @@
 """GoBGP announces routes to Tabby over eBGP with communities, large communities, MED and a
-4-octet AS_PATH; they arrive intact in Tabby's RIB (RFC 1997, RFC 8092, RFC 6793). (The other
-direction is not tested: GoBGP 3.10 rejects a classic NEXT_HOP in 127/8.)"""
+4-octet AS_PATH; they arrive intact in Tabby's RIB (RFC 1997, RFC 8092, RFC 6793). The other
+direction, and IPv6 both ways, is in test_gobgp_netns.py: GoBGP 3.10 rejects a classic NEXT_HOP
+in 127/8, so those tests run inside a network namespace on 192.0.2.0/24."""
 
 from __future__ import annotations
 
