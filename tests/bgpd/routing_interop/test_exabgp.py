@@ -1,7 +1,8 @@
 """ExaBGP injects routes into Tabby: attributes (communities, large communities, MED, a 4-octet
 AS_PATH) arrive intact, and raw malformed attributes are handled by RFC 7606 with the session
 staying up: a COMMUNITIES attribute whose length is not a multiple of 4 makes its UPDATE
-treat-as-withdraw (§7.8), an ATOMIC_AGGREGATE of length 1 is discarded (§7.6) and its route kept."""
+treat-as-withdraw (§7.8), an ATOMIC_AGGREGATE of length 1 is discarded (§7.6) and its route kept.
+The other direction (ExaBGP receiving Tabby's routes) is in test_exabgp_receive.py."""
 
 from __future__ import annotations
 
