@@ -1,16 +1,17 @@
 """ExaBGP as the receiver of Tabby's routes, read from the JSON its API process is sent.
 
-One ExaBGP process holds three sessions with Tabby on 127.0.0.x: a source (iBGP, non-client)
-whose routes Tabby passes on, an iBGP route-reflector client and an eBGP peer in AS 4200000064.
-An API process (`receive { parsed; update; }`, JSON) appends every UPDATE to a file, and the
-tests replay it into each receiving session's table. Checked there: an API announcement with
-communities (RFC 1997) and large communities (RFC 8092), next hop self, then its withdrawal; the
-source's route reflected to the client (RFC 4456) with MED, a 4-octet AS_PATH (RFC 6793),
-communities, next hop, ORIGINATOR_ID and CLUSTER_LIST intact; the same route at the eBGP peer
-with our AS prepended and no MED (RFC 4271 §5.1.4); an IPv6 route with a global IPv6 next hop
-(MP-BGP, RFC 4760) reflected unchanged, and an IPv6 announcement of our own with the
-IPv4-mapped next hop an IPv4 session gives it (RFC 4291 §2.5.5.2). ExaBGP takes 127/8 next
-hops as they are, so this stays on the loopback.
+One ExaBGP process holds four sessions with Tabby: on 127.0.0.x a source (iBGP, non-client)
+whose routes Tabby passes on, an iBGP route-reflector client and an eBGP peer in AS 4200000064,
+and an iBGP client over IPv6 on ::1. An API process (`receive { parsed; update; }`, JSON)
+appends every UPDATE to a file, and the tests replay it into each receiving session's table.
+Checked there: an API announcement with communities (RFC 1997) and large communities
+(RFC 8092), next hop self, then its withdrawal; the source's route reflected to the client
+(RFC 4456) with MED, a 4-octet AS_PATH (RFC 6793), communities, next hop, ORIGINATOR_ID and
+CLUSTER_LIST intact; the same route at the eBGP peer with our AS prepended and no MED
+(RFC 4271 §5.1.4); over MP-BGP (RFC 4760) an IPv6 route with a global IPv6 next hop reflected
+unchanged, and an IPv6 announcement of our own with next hop self: ::1 over the IPv6 session,
+the IPv4-mapped address over the IPv4 ones (RFC 4291 §2.5.5.2). ExaBGP takes 127/8 next hops
+as they are, so this stays on the loopback.
 """
 
 from __future__ import annotations
@@ -27,22 +28,31 @@ from tests.bgpd.routing_interop.peers import tabby_route
 SOURCE, CLIENT, EBGP = "127.0.0.62", "127.0.0.63", "127.0.0.64"
 EBGP_AS = 4200000064
 V6_NEXT_HOP = "2001:db8::62"
+V6_ID = "127.0.0.65"  # router id of the IPv6 session on ::1
 
 pytestmark = [pytest.mark.debian("exabgp"), pytest.mark.slow]
 
 
-def neighbor(lab: Lab, local: str, local_as: int, static: str = "") -> str:
-    return f"""neighbor {TABBY} {{
+def neighbor(
+    lab: Lab,
+    local: str,
+    local_as: int,
+    static: str = "",
+    peer: str = TABBY,
+    port: int = 0,
+    router_id: str = "",
+) -> str:
+    return f"""neighbor {peer} {{
   api {{
     processes [ recorder ];
     receive {{ parsed; update; }}
   }}
-  router-id {local};
+  router-id {router_id or local};
   local-address {local};
   local-as {local_as};
   peer-as 65000;
   hold-time 3;
-  connect {lab.port};
+  connect {port or lab.port};
   family {{
     ipv4 unicast;
     ipv6 unicast;
@@ -70,6 +80,7 @@ def exabgp_conf(lab: Lab) -> str:
         + neighbor(lab, SOURCE, 65000, static)
         + neighbor(lab, CLIENT, 65000)
         + neighbor(lab, EBGP, EBGP_AS)
+        + neighbor(lab, "::1", 65000, peer="::1", port=lab.port6, router_id=V6_ID)
     )
 
 
@@ -84,13 +95,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 CLIENT, 179, 65000, local_address=TABBY, passive=True, families=families,
                 rr_client=True,
             )
-            + tabby_peer(EBGP, 179, EBGP_AS, local_address=TABBY, passive=True, families=families),
+            + tabby_peer(EBGP, 179, EBGP_AS, local_address=TABBY, passive=True, families=families)
+            + tabby_peer("::1", 179, 65000, local_address="::1", passive=True, rr_client=True),
             originate=(),
         )  # fmt: skip
         conf = lab.tmp / "exabgp.conf"
         conf.write_text(exabgp_conf(lab))
         lab.spawn_exabgp(conf)
-        wait_until(lambda: all(lab.established(a) for a in (SOURCE, CLIENT, EBGP)), 30, "sessions")
+        wait_until(
+            lambda: all(lab.established(a) for a in (SOURCE, CLIENT, EBGP, "::1")), 30, "sessions"
+        )
         wait_until(lambda: bool(tabby_route(lab, "10.62.0.0/24")), 15, "the source's route")
         wait_until(lambda: bool(tabby_route(lab, "fd62::/64")), 15, "the source's IPv6 route")
         yield lab
@@ -168,15 +182,17 @@ def test_learned_route_at_ebgp_peer_prepended_without_med(lab: Lab) -> None:
 
 
 def test_ipv6_routes_reach_exabgp_with_ipv6_next_hops_then_withdrawn(lab: Lab) -> None:
-    reflected = wait_for(lab, CLIENT, "fd62::/64")
-    assert reflected["next-hop"] == V6_NEXT_HOP  # iBGP: passed on unchanged
-    assert reflected["as-path"] == [4200000061] and reflected["med"] == 31
-    assert reflected["community"] == [[65062, 6]]
+    for local in (CLIENT, "::1"):
+        reflected = wait_for(lab, local, "fd62::/64")
+        assert reflected["next-hop"] == V6_NEXT_HOP  # iBGP: passed on unchanged
+        assert reflected["as-path"] == [4200000061] and reflected["med"] == 31
+        assert reflected["community"] == [[65062, 6]]
     assert lab.rpc("announce", "fd10:8::/64", ["65000:6"], ["65000:6:7"]) == "fd10:8::/64"
-    for local in (CLIENT, EBGP):
+    # Next hop self: the IPv4-mapped address over an IPv4 session, our address over IPv6.
+    for local, next_hop in ((CLIENT, f"::ffff:{TABBY}"), (EBGP, f"::ffff:{TABBY}"), ("::1", "::1")):
         own = wait_for(lab, local, "fd10:8::/64")
-        assert own["next-hop"] == f"::ffff:{TABBY}"  # next hop self over an IPv4 session
+        assert own["next-hop"] == next_hop
         assert own["community"] == [[65000, 6]] and own["large-community"] == [[65000, 6, 7]]
     assert lab.rpc("withdraw", "fd10:8::/64") is True
-    for local in (CLIENT, EBGP):
+    for local in (CLIENT, EBGP, "::1"):
         wait_gone(lab, local, "fd10:8::/64")
