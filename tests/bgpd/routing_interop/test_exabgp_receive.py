@@ -181,6 +181,13 @@ def test_learned_route_at_ebgp_peer_prepended_without_med(lab: Lab) -> None:
     assert "originator-id" not in r and "cluster-list" not in r
 
 
+def test_ipv6_route_from_exabgp_in_tabby_rib_with_ipv6_next_hop(lab: Lab) -> None:
+    r = tabby_route(lab, "fd62::/64")
+    assert r["family"] == "ipv6" and r["next_hops"] == [V6_NEXT_HOP]
+    assert r["as_path"] == [[4200000061]] and r["med"] == 31
+    assert r["communities"] == ["65062:6"]
+
+
 def test_ipv6_routes_reach_exabgp_with_ipv6_next_hops_then_withdrawn(lab: Lab) -> None:
     for local in (CLIENT, "::1"):
         reflected = wait_for(lab, local, "fd62::/64")
