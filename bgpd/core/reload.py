@@ -77,6 +77,7 @@ GLOBAL_FIELDS: dict[str, Apply] = {
     "restart_marker": Apply.NONE,
     "graceful_restart_defer_time": Apply.NONE,
     "forwarding_hold_time": Apply.NONE,
+    "startup_convergence_time": Apply.NONE,  # read at start only
     "graceful_stop": Apply.HOT,  # read when bgpd stops
     "peers": Apply.NONE,  # diffed per peer with PEER_FIELDS
 }
