@@ -181,6 +181,9 @@ class BgpdConfig(DaemonConfig):
     restart_marker: str = ""
     graceful_restart_defer_time: float = 60.0  # upper bound on deferring route selection
     forwarding_hold_time: float = 120.0  # how long felixd keeps our routes (F bit)
+    # Cold start (no restart marker): the first subscribe snapshot waits for End-of-RIB from
+    # each peer (its own bound: restart_eor_wait), at most this long; 0: sent at once.
+    startup_convergence_time: float = 10.0
     # A stop (SIGTERM) is a planned restart: no NOTIFICATIONs, the marker stays (docs/bgpd.md).
     graceful_stop: bool = False
     # RFC 8212: an eBGP peer without an import (export) policy imports (exports) nothing.
@@ -200,9 +203,13 @@ class BgpdConfig(DaemonConfig):
             if not 0 <= lc.port < 65536:
                 raise ConfigError(f"listen[{i}].port: {lc.port} is not a port number")
         _cluster_id(self.cluster_id, "cluster_id")
-        if self.graceful_restart_defer_time < 0 or self.forwarding_hold_time < 0:
+        if (
+            min(self.graceful_restart_defer_time, self.forwarding_hold_time) < 0
+            or self.startup_convergence_time < 0
+        ):
             raise ConfigError(
-                "graceful_restart_defer_time, forwarding_hold_time: must not be negative"
+                "graceful_restart_defer_time, forwarding_hold_time, startup_convergence_time: "
+                "must not be negative"
             )
         for i, prefix in enumerate(self.originate):
             try:

@@ -15,6 +15,16 @@ from every peer we wait for, each with its own bounded wait, under one upper bou
 Established peer gets the whole table and End-of-RIB, and subscribers that connected meanwhile
 (felixd, whose kernel routes stayed while bgpd was away) get their first snapshot: a snapshot
 taken earlier would lack the routes not yet re-learned, and felixd would remove them.
+
+The same holds after a cold start (`begin_convergence`: a clean stop, then a start; no restart
+marker, so no deferral): felixd still has the kernel routes it kept (stale) when our stream
+ended, and it replaces them with our first snapshot. Sent before the sessions are up, that
+snapshot is nearly empty and felixd would delete the node's remote routes only to add them back
+seconds later. So the first snapshot waits for initial convergence: End-of-RIB from each
+configured peer (each with its own bounded wait from its session coming up), under one upper
+bound (`startup_convergence_time`) for peers that never come up. Only the stream waits:
+advertisements to peers go out as usual, so no peer waits for us (a restarting peer waits for
+our End-of-RIB before it sends its own).
 """
 
 from __future__ import annotations
@@ -236,6 +246,10 @@ class RoutingSink:
         self._held: list[Subscriber] = []
         self._restart_done = False
         self.on_restart_done: Callable[[], None] | None = None
+        # Cold start: the first snapshot waits for initial convergence (module doc); the
+        # same per-peer bookkeeping as the deferral, but nothing else is held back.
+        self.convergence: Deferral | None = None
+        self._convergence_timer: asyncio.TimerHandle | None = None
         self.clock: Callable[[], float] = lambda: asyncio.get_running_loop().time()
         # RFC 7313 §4 from the peer: (peer, family) -> its stale keys between BoRR and EoRR.
         self._refreshing: dict[tuple[str, Family], set[RouteKey]] = {}
@@ -319,6 +333,10 @@ class RoutingSink:
     def deferring(self) -> bool:
         return self.deferral is not None and not self.deferral.finished
 
+    @property
+    def converging(self) -> bool:
+        return self.convergence is not None and not self.convergence.finished
+
     def begin_restart(self, waits: dict[PeerKey, float], limit: float) -> None:
         """Defer selection until End-of-RIB from each peer in `waits` (key -> its own bound)
         or `limit` seconds, whichever comes first per peer."""
@@ -334,11 +352,16 @@ class RoutingSink:
         self._check_deferral()
 
     def restart_forget(self, key: PeerKey) -> None:
-        """The peer was removed from the configuration while we defer: stop waiting for it."""
+        """The peer was removed from the configuration while we defer (or converge after a
+        cold start): stop waiting for it."""
         if self.deferring:
             assert self.deferral is not None
             self.deferral.forget(peer_id(key), self.clock())
             self._check_deferral()
+        if self.converging:
+            assert self.convergence is not None
+            self.convergence.forget(peer_id(key), self.clock())
+            self._check_convergence()
 
     def restart_status(self) -> dict[str, object] | None:
         d = self.deferral
@@ -383,12 +406,65 @@ class RoutingSink:
             self._send(session, self.table.full_table(session.role.id), paced=False)
             for afi, safi in session.negotiated.families:
                 session.out.send_update(end_of_rib(afi, safi))
+        self._release_held()
+        if self.on_restart_done is not None:
+            self.on_restart_done()
+
+    # -- initial convergence after a cold start (module doc) ------------------------------
+    def begin_convergence(self, waits: dict[PeerKey, float], limit: float) -> None:
+        """Hold the subscribers' first snapshot until End-of-RIB from each peer in `waits`
+        (key -> its own bound from its session coming up) or `limit` seconds overall."""
+        now = self.clock()
+        self.convergence = Deferral(now, limit, {peer_id(k): w for k, w in waits.items()})
+        log.info("convergence.begin", waiting=len(waits), limit=limit)
+        self._check_convergence()
+
+    def convergence_tick(self, now: float | None = None) -> None:
+        """The convergence timer (also callable by tests with their own clock)."""
+        if self.convergence is not None:
+            self.convergence.handle_timer(self.clock() if now is None else now)
+        self._check_convergence()
+
+    def convergence_status(self) -> dict[str, object] | None:
+        d = self.convergence
+        if d is None:
+            return None
+        return {
+            "converging": not d.finished,
+            "waiting": [self.names.get(p, p) for p in d.waiting()],
+            "released": {self.names.get(p, p): how for p, how in d.released.items()},
+            "started": d.started,
+            "ended": d.ended_at,
+        }
+
+    def _check_convergence(self) -> None:
+        d = self.convergence
+        if d is None:
+            return
+        if self._convergence_timer is not None:
+            self._convergence_timer.cancel()
+            self._convergence_timer = None
+        if not d.finished:
+            when = d.get_timer()
+            if when is not None:
+                with contextlib.suppress(RuntimeError):  # no loop: a test drives the tick
+                    loop = asyncio.get_running_loop()
+                    self._convergence_timer = loop.call_at(when, self.convergence_tick)
+            return
+        if self._held and not self.deferring:
+            log.info(
+                "convergence.done",
+                released=",".join(f"{self.names.get(p, p)}:{h}" for p, h in d.released.items()),
+                subscribers=len(self._held),
+            )
+            self._release_held()
+
+    def _release_held(self) -> None:
+        """Subscribers that waited get their first snapshot; deltas follow from now on."""
         held, self._held = self._held, []
         for sub in held:
             self.subscribers.append(sub)
             sub.needs_resync = not sub.push({"type": "snapshot", "routes": self.snapshot()})
-        if self.on_restart_done is not None:
-            self.on_restart_done()
 
     # -- originations (config and API) ---------------------------------------------------
     def set_originations(
@@ -464,6 +540,13 @@ class RoutingSink:
         self.sessions[pid] = session
         if timer is not None:
             self._stale_on_return(pid, negotiated)
+        if self.converging:
+            assert self.convergence is not None
+            # Waited for whether or not it does graceful restart (End-of-RIB is sent by most
+            # speakers anyway, and its own bound covers one that does not); a restarting peer
+            # is no deadlock here, since our table and End-of-RIB go out below at once.
+            self.convergence.session_up(pid, self.clock(), tuple(negotiated.families), True)
+            self._check_convergence()
         if self.deferring:
             assert self.deferral is not None
             gr = negotiated.graceful_restart is not None
@@ -484,6 +567,8 @@ class RoutingSink:
         self._mrai_cancel(session)
         if self.deferral is not None:
             self.deferral.session_down(pid)
+        if self.convergence is not None:
+            self.convergence.session_down(pid)
         for pending in [k for k in self._refreshing if k[0] == pid]:
             self._end_refresh_timer(*pending)
             del self._refreshing[pending]
@@ -546,6 +631,10 @@ class RoutingSink:
                 assert self.deferral is not None
                 self.deferral.end_of_rib(pid, eor, self.clock())
                 self._check_deferral()
+            if self.converging:
+                assert self.convergence is not None
+                self.convergence.end_of_rib(pid, eor, self.clock())
+                self._check_convergence()
             return
         if update.malformations:
             # RFC 7606 §8: errors handled by treat-as-withdraw or attribute discard are logged.
@@ -811,8 +900,9 @@ class RoutingSink:
 
     def subscribe(self, push: Callable[[dict[str, object]], bool]) -> Subscriber:
         sub = Subscriber(push)
-        if self.deferring:
-            # Restarting: the first snapshot waits for the end of the deferral (module doc).
+        if self.deferring or self.converging:
+            # Restarting, or just started: the first snapshot waits for the end of the
+            # deferral, or for initial convergence (module doc).
             self._held.append(sub)
             return sub
         self.subscribers.append(sub)

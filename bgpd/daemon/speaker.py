@@ -16,7 +16,9 @@ the kernel's routes — is a cold start) is written at start, touched every `MAR
 seconds, and removed on a clean stop. Finding it at start means bgpd died: its age is how long
 we were away, and `bgpd.core.restart.restart_bits` turns that into the R and F bits per peer.
 Peers with R set are then waited for (`RoutingSink.begin_restart`); when the deferral ends,
-the R bit is cleared from the OPENs of later sessions.
+the R bit is cleared from the OPENs of later sessions. Any other start is a cold one: only the
+best-path stream's first snapshot waits, for initial convergence (`begin_convergence`, at most
+`startup_convergence_time`).
 """
 
 from __future__ import annotations
@@ -253,8 +255,14 @@ class Speaker:
         )
 
     def _begin_deferral(self) -> None:
-        if not self.restarting or not isinstance(self.sink, RoutingSink):
+        if not isinstance(self.sink, RoutingSink):
             self.restarting = False
+            return
+        if not self.restarting:
+            # A cold start: only the stream's first snapshot waits (RoutingSink module doc).
+            c = self.config
+            waits = {p.key: p.restart_eor_wait for p in c.peers}
+            self.sink.begin_convergence(waits, c.startup_convergence_time)
             return
         c = self.config
         waits = {p.key: p.restart_eor_wait for p in c.peers if self.bits(p).restarting}
@@ -269,10 +277,12 @@ class Speaker:
     def restart_status(self) -> dict[str, object]:
         """For `status`: how bgpd last started, and the deferral if it restarted."""
         deferral = self.sink.restart_status() if isinstance(self.sink, RoutingSink) else None
+        convergence = self.sink.convergence_status() if isinstance(self.sink, RoutingSink) else None
         return {
             "restarted": self.downtime is not None,
             "downtime": self.downtime,
             "deferral": deferral,
+            "convergence": convergence,
         }
 
     def _restart_done(self) -> None:
