@@ -25,10 +25,10 @@ import pytest
 from tests.bgpd.interop.lab import TABBY, Lab, tabby_peer, wait_until
 from tests.bgpd.routing_interop.peers import tabby_route
 
-SOURCE, CLIENT, EBGP = "127.0.0.62", "127.0.0.63", "127.0.0.64"
+SOURCE, CLIENT, EBGP = "127.0.0.66", "127.0.0.67", "127.0.0.68"
 EBGP_AS = 4200000064
 V6_NEXT_HOP = "2001:db8::62"
-V6_ID = "127.0.0.65"  # router id of the IPv6 session on ::1
+V6_ID = "127.0.0.69"  # router id of the IPv6 session on ::1
 
 pytestmark = [pytest.mark.debian("exabgp"), pytest.mark.slow]
 
