@@ -45,8 +45,9 @@ import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ipc import TLSConfig
 from store.client import LeaseTimeToLive, StoreStatus, StoreUnavailableError
@@ -136,6 +137,7 @@ class _Endpoint:
     host: str
     port: int
     tls: bool
+    tls_files: TLSConfig | None  # from the URL's query, see `tls_from_query`
 
     @classmethod
     def parse(cls, url: str) -> _Endpoint:
@@ -145,7 +147,31 @@ class _Endpoint:
         if parts.path not in ("", "/"):
             raise ValueError(f"etcd endpoint {url!r}: no path expected")
         tls = parts.scheme == "https"
-        return cls(url, parts.hostname, parts.port or 2379, tls)
+        files = tls_from_query(url, parts.query) if parts.query else None
+        if files is not None and not tls:
+            raise ValueError(f"etcd endpoint {url!r}: certificate files need https://")
+        bare = f"{parts.scheme}://{parts.netloc}"
+        return cls(bare, parts.hostname, parts.port or 2379, tls, files)
+
+
+_TLS_QUERY = {"cacert": "ca_file", "cert": "cert_file", "key": "key_file"}
+
+
+def tls_from_query(url: str, query: str) -> TLSConfig:
+    """`https://host:2379?cacert=/etc/tabby/etcd-ca.crt&cert=...&key=...`: etcdctl's
+    --cacert/--cert/--key carried in the endpoint, so a daemon whose config has only a list of
+    store endpoints can still reach an etcd that wants client certificates."""
+    files: dict[str, Path] = {}
+    for name, values in parse_qs(query, keep_blank_values=True, strict_parsing=True).items():
+        if name not in _TLS_QUERY or len(values) != 1 or not values[0]:
+            raise ValueError(
+                f"etcd endpoint {url!r}: unknown or repeated parameter {name!r} "
+                f"(known: {', '.join(_TLS_QUERY)})"
+            )
+        files[_TLS_QUERY[name]] = Path(values[0])
+    if ("cert_file" in files) != ("key_file" in files):
+        raise ValueError(f"etcd endpoint {url!r}: cert and key go together")
+    return TLSConfig(files.get("cert_file"), files.get("key_file"), files.get("ca_file"))
 
 
 class _ConnectError(Exception):
@@ -267,6 +293,11 @@ class EtcdClient:
         self.connect_timeout = connect_timeout
         self.max_response_bytes = max_response_bytes
         self._ssl: ssl.SSLContext | None = None
+        from_urls = {ep.tls_files for ep in self._endpoints if ep.tls}
+        if tls is None and len(from_urls) > 1:
+            raise ValueError("etcd endpoints: every https:// endpoint needs the same certificates")
+        if tls is None and from_urls:
+            tls = from_urls.pop()
         if any(ep.tls for ep in self._endpoints):
             self._ssl = (tls or TLSConfig()).client_context()
         self._server_hostname = tls.server_hostname if tls is not None else None

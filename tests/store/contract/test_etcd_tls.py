@@ -132,3 +132,25 @@ async def test_https_refused_without_a_trusted_pair(
         assert not err.value.outcome_unknown
     finally:
         await kv.close()
+
+
+async def test_certificates_in_the_endpoint_url(
+    etcd_mtls: tuple[str, dict[str, TLSConfig]],
+) -> None:
+    """What a daemon config can say with `store_endpoints` alone: etcdctl's --cacert/--cert/
+    --key as query parameters of the https:// endpoint."""
+    url, tls = etcd_mtls
+    good = tls["good"]
+    query = f"?cacert={good.ca_file}&cert={good.cert_file}&key={good.key_file}"
+    kv = connect([url + query])
+    try:
+        assert isinstance(kv, EtcdClient) and kv.endpoints == [url]
+        put = await kv.put(b"/tls/url", b"v")
+        assert (await kv.range(b"/tls/url")).kvs[0].mod_revision == put.revision
+    finally:
+        await kv.close()
+    for bad in (f"{url}?cacert={good.ca_file}&cert={good.cert_file}", f"{url}?password=x"):
+        with pytest.raises(ValueError):
+            EtcdClient(bad)
+    with pytest.raises(ValueError, match="same certificates"):
+        EtcdClient([url + query, url])
