@@ -100,6 +100,9 @@ class FelixdConfig(DaemonConfig):
     # At start, wait this long for bgpd's first snapshot before the first sync, so a restart
     # of felixd does not delete the routes bgpd is about to send again.
     bgpd_startup_wait: float = 5.0
+    # ... and while bgpd answers but holds its first snapshot (it is converging after a start,
+    # or deferring after a restart), up to this long in all: its routes are only late.
+    bgpd_snapshot_wait: float = 20.0
     debounce: float = 0.05
     netns: str = ""  # run the netlink worker in this named namespace (tests)
     pod_mtu_file: Path = Path("/var/lib/tabby/felixd/mtu")
@@ -112,10 +115,10 @@ class FelixdConfig(DaemonConfig):
     def validate(self) -> None:
         super().validate()
         waits = (self.debounce, self.graceful_restart_time, self.endpoint_grace)
-        if min(*waits, self.bgpd_startup_wait) < 0:
+        if min(*waits, self.bgpd_startup_wait, self.bgpd_snapshot_wait) < 0:
             raise ConfigError(
-                "debounce, graceful_restart_time, endpoint_grace, bgpd_startup_wait: "
-                "must not be negative"
+                "debounce, graceful_restart_time, endpoint_grace, bgpd_startup_wait, "
+                "bgpd_snapshot_wait: must not be negative"
             )
         if not self.store_endpoints:
             raise ConfigError("store_endpoints: at least one endpoint is needed")
@@ -332,6 +335,8 @@ class Felixd:
         self.bgpd_connected = False
         self.stale_deadline: float | None = None
         self._bgpd_wait_until: float | None = None
+        self._bgpd_started = 0.0  # time.monotonic() at start, for bgpd_snapshot_wait
+        self.bgpd_open = False  # bgpd's stream is open (its snapshot may still be held)
         self.force_resync = True
         self.retry_delay = ERROR_RETRY
         self.desired: DesiredDataplane | None = None
@@ -377,7 +382,8 @@ class Felixd:
         self.tasks.append(loop.create_task(self._store_pump()))
         if self.config.bgpd or self._bgpd is not None:
             self.tasks.append(loop.create_task(self._bgpd_pump()))
-            self._bgpd_wait_until = time.monotonic() + self.config.bgpd_startup_wait
+            self._bgpd_started = time.monotonic()
+            self._bgpd_wait_until = self._bgpd_started + self.config.bgpd_startup_wait
         self.tasks.append(loop.create_task(self._sync_loop()))
         if self.config.status_ttl > 0 and (self._store is None or self._status_kv is not None):
             self.tasks.append(loop.create_task(self._report_status()))
@@ -466,6 +472,8 @@ class Felixd:
         client = RPCClient(f"unix:{self.config.bgpd_socket}", options=opts)
         try:
             async with client.stream("subscribe") as sub:
+                # bgpd answers: the first sync may wait longer for a snapshot it holds.
+                yield {"type": "open"}
                 async for raw in sub:
                     if isinstance(raw, Mapping):
                         yield {str(k): v for k, v in raw.items()}
@@ -483,6 +491,7 @@ class Felixd:
                 log.info("bgpd.unavailable", detail=str(exc))
             except Exception as exc:  # a malformed stream must not end the pump
                 log.exception("bgpd.stream_failed", error=str(exc))
+            self.bgpd_open = False
             if self.bgpd_connected:
                 self.bgpd_connected = False
                 marked = self.state.mark_stale()
@@ -494,6 +503,10 @@ class Felixd:
 
     def _on_bgpd(self, msg: Mapping[str, object]) -> None:
         kind = msg.get("type")
+        if kind == "open":
+            self.bgpd_open = True
+            self.wake.set()  # the wait for the first snapshot may be longer now
+            return
         routes = msg.get("routes")
         routes = routes if isinstance(routes, list) else []
         if kind in ("snapshot", "resync"):
@@ -535,7 +548,7 @@ class Felixd:
             if not self.store_synced:
                 continue
             if self._bgpd_wait_until is not None:
-                if not self.bgpd_connected and time.monotonic() < self._bgpd_wait_until:
+                if not self.bgpd_connected and time.monotonic() < self._bgpd_first_wait_end():
                     continue  # bgpd's snapshot first: its routes are not withdrawn meanwhile
                 self._bgpd_wait_until = None
             refresh = self.state.config.route_refresh_interval
@@ -568,10 +581,20 @@ class Felixd:
             if self.force_resync:
                 waits.append(self.retry_delay)
             if self._bgpd_wait_until is not None:
-                waits.append(max(0.0, self._bgpd_wait_until - now))
+                waits.append(max(0.0, self._bgpd_first_wait_end() - now))
         if self.stale_deadline is not None:
             waits.append(max(0.0, self.stale_deadline - now))
         return min(waits) if waits else None
+
+    def _bgpd_first_wait_end(self) -> float:
+        """When the first sync stops waiting for bgpd's snapshot: `bgpd_startup_wait` after
+        start, or `bgpd_snapshot_wait` while bgpd's stream is open (bgpd holds its snapshot
+        until it has converged, docs/bgpd.md; a sync without it would delete the routes
+        still in the kernel from before a restart of both daemons, only to add them back)."""
+        assert self._bgpd_wait_until is not None
+        if self.bgpd_open:
+            return max(self._bgpd_wait_until, self._bgpd_started + self.config.bgpd_snapshot_wait)
+        return self._bgpd_wait_until
 
     async def _in_worker(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
