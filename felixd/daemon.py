@@ -13,7 +13,9 @@ change is planned incrementally and diffed on its touched keys against the cache
 
 Graceful restart (RFC 4724 §4.2 as felix/BIRD apply it): when bgpd's stream ends, its best
 paths are kept and marked stale; a new snapshot replaces them; if bgpd is not back within
-`graceful_restart_time`, the stale ones are swept.
+`graceful_restart_time`, the stale ones are swept. At start, the first sync waits for bgpd's
+first snapshot (`bgpd_startup_wait`, or `bgpd_snapshot_wait` once bgpd's stream is open: bgpd
+holds the snapshot until it has converged), so that it deletes no route bgpd is about to send.
 
 Invariants: the first sync completes before `start` returns (the runner then sends READY);
 a failing sync never stops the loop; nothing but the worker thread touches the kernel.
