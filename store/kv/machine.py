@@ -315,9 +315,15 @@ class KVStateMachine:
 
     # --- put / delete ----------------------------------------------------------------------
 
-    def _put_target(self, req: PutRequest) -> tuple[bytes, int]:
-        """(value, lease) a put will write, checked against the current state."""
+    def _put_target(self, req: PutRequest, lease_first: bool = False) -> tuple[bytes, int]:
+        """(value, lease) a put will write, checked against the current state.
+
+        `lease_first`: a plain Put looks its lease up before the key ignore_* needs (etcd
+        applierV3backend.Put, `txn == nil`); a put inside a txn checks the key first (etcd
+        checkRequestPut). Only the error named for a put with both faults differs."""
         value, lease = req.value, req.lease
+        if lease_first and lease and lease not in self._leases:
+            raise KVError(ErrorKind.LEASE_NOT_FOUND)
         if req.ignore_value or req.ignore_lease:
             prev = self.store.get(req.key)
             if prev is None:
@@ -366,7 +372,7 @@ class KVStateMachine:
         ):
             self._check_quota(cost)
         if special or lease:
-            value, lease = self._put_target(req)
+            value, lease = self._put_target(req, lease_first=True)
         rev = store.revision + 1
         ev = self._write_put(key, value, lease, rev)
         events = (ev,)

@@ -22,7 +22,6 @@ from store.kv import (
     TxnResponse,
 )
 from store.kv.errors import ErrorKind
-from tests.store.contract.conftest import Backend
 
 pytestmark = pytest.mark.slow
 
@@ -195,14 +194,14 @@ async def test_txn_with_two_faults_names_the_put_first(kv: KVClient, prefix: byt
     assert err.value.kind is ErrorKind.LEASE_NOT_FOUND
 
 
-async def test_put_with_two_faults_names_the_lease_first(
-    kv: KVClient, prefix: bytes, backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_put_with_two_faults_names_the_lease_first(kv: KVClient, prefix: bytes) -> None:
     """etcd's Put looks the lease up before it looks for the key ignore_value needs, so a put
-    naming an unknown lease on a missing key fails with ErrLeaseNotFound."""
-    if backend.name == "tabby-store":
-        # Finding: store/kv/machine.py checks the key first and names ErrKeyNotFound.
-        request.applymarker(pytest.mark.xfail(reason="tabby-store: put check order"))
+    naming an unknown lease on a missing key fails with ErrLeaseNotFound; the same put inside
+    a txn is checked key first (checkRequestPut) and fails with ErrKeyNotFound."""
+    put = PutRequest(prefix + b"absent", b"", 77, ignore_value=True)
     with pytest.raises(KVError) as err:
-        await kv.put(prefix + b"absent", b"", lease=77, ignore_value=True)
+        await kv.put(put.key, b"", lease=77, ignore_value=True)
     assert err.value.kind is ErrorKind.LEASE_NOT_FOUND
+    with pytest.raises(KVError) as err:
+        await kv.txn([], [put])
+    assert err.value.kind is ErrorKind.KEY_NOT_FOUND

@@ -111,14 +111,18 @@ class Model:
 
     def put(self, req: PutRequest) -> KeyValue | None:
         check_request(req)
-        value, lease = self._resolve(req, self.state)
+        value, lease = self._resolve(req, self.state, lease_first=True)
         state = dict(self.state)
         ev = self._put(state, req.key, value, lease, self.rev + 1)
         self._commit(state, [ev])
         return ev.prev_kv
 
-    def _resolve(self, req: PutRequest, state: State) -> tuple[bytes, int]:
+    def _resolve(
+        self, req: PutRequest, state: State, lease_first: bool = False
+    ) -> tuple[bytes, int]:
         value, lease = req.value, req.lease
+        if lease_first and lease and lease not in self.leases:
+            raise KVError(ErrorKind.LEASE_NOT_FOUND)  # etcd's plain Put: lease, then key
         if req.ignore_value or req.ignore_lease:
             prev = state.get(req.key)
             if prev is None:

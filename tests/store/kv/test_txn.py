@@ -208,6 +208,22 @@ def test_of_two_faults_the_puts_is_reported_whatever_the_op_order() -> None:
     assert a.err(TxnRequest((), (future,))).kind == ErrorKind.FUTURE_REV
 
 
+def test_a_put_with_two_faults_names_the_lease_alone_and_the_key_in_a_txn() -> None:
+    """etcd's plain Put looks its lease up before the key ignore_value needs (applierV3backend
+    .Put with txn == nil); inside a txn checkRequestPut looks for the key first."""
+    a = Applier()
+    both = PutRequest(b"absent", b"", lease=77, ignore_value=True)
+    assert a.err(both).kind == ErrorKind.LEASE_NOT_FOUND
+    assert a.err(TxnRequest((), (both,))).kind == ErrorKind.KEY_NOT_FOUND
+    lease = a.ok(LeaseGrantRequest(10))
+    assert isinstance(lease, LeaseGrantResponse)
+    on_lease = PutRequest(b"absent", b"", lease=lease.id, ignore_value=True)
+    assert a.err(on_lease).kind == ErrorKind.KEY_NOT_FOUND
+    assert a.err(PutRequest(b"k", b"", lease=77, ignore_value=False)).kind == (
+        ErrorKind.LEASE_NOT_FOUND
+    )
+
+
 def test_nested_compares_are_decided_before_any_write() -> None:
     """etcd compareToPath: the whole branch path is evaluated on the pre-txn state."""
     a = Applier()
