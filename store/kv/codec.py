@@ -182,11 +182,13 @@ def _dec_compare(v: object) -> Compare:
 def _dec_range(w: list[object]) -> RangeRequest:
     _, key, end, limit, rev, keys_only, count_only, order, target, *bounds = w
     min_mod, max_mod, min_create, max_create = (expect_uint(b) for b in bounds)
+    # limit and revision are int64 as in etcd, which reads a negative one as 0 (no limit, the
+    # current revision); the state machine does the same, so they are not refused here.
     return RangeRequest(
         expect_bytes(key),
         expect_bytes(end),
-        expect_uint(limit),
-        expect_uint(rev),
+        expect_int(limit),
+        expect_int(rev),
         expect_bool(keys_only),
         expect_bool(count_only),
         _enum(SortOrder, order),

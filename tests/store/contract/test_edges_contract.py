@@ -109,6 +109,16 @@ async def test_open_ended_range_and_zero_key(kv: KVClient, prefix: bytes) -> Non
     assert everything.count >= 2
 
 
+async def test_negative_limit_and_revision_read_as_zero(kv: KVClient, prefix: bytes) -> None:
+    """etcd reads a negative range limit as "no limit" and a negative revision as "now"."""
+    for i in range(3):
+        await kv.put(prefix + b"n%d" % i, b"v")
+    whole = await kv.range(prefix + b"n", prefix + b"o")
+    got = await kv.range(prefix + b"n", prefix + b"o", limit=-1, revision=-1)
+    assert [x.key for x in got.kvs] == [x.key for x in whole.kvs]
+    assert (got.count, got.more, got.revision) == (3, False, whole.revision)
+
+
 async def test_compact_bounds(kv: KVClient, prefix: bytes) -> None:
     """Compacting to a future revision is ErrFutureRev; to one already compacted,
     ErrCompacted."""

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from store.kv.codec import MAX_REQUEST_BYTES, decode_request, encode_request
 from store.kv.errors import ErrorKind, KVError
-from store.kv.messages import PutRequest, Request, TxnRequest
+from store.kv.messages import PutRequest, RangeRequest, RangeResponse, Request, TxnRequest
+from tests.store.kv.helpers import Applier
 from tests.store.kv.strategies import any_requests
 
 
@@ -55,6 +56,23 @@ def test_request_larger_than_1_5_mib_is_refused_as_etcd_does() -> None:
         decode_request(b"\x00" * (MAX_REQUEST_BYTES + 1))
     fits = PutRequest(b"k", b"x" * (MAX_REQUEST_BYTES - 64))
     assert decode_request(encode_request(fits)) == fits
+
+
+def test_a_negative_range_limit_or_revision_reads_as_zero_as_in_etcd() -> None:
+    """etcd's RangeRequest.limit and .revision are int64 and a negative one means 0 (no limit,
+    the current revision): such a range decodes, in a txn too, and answers like the 0 one."""
+    a = Applier()
+    for i in range(3):
+        a.ok(PutRequest(b"k%d" % i, b"v"))
+    for limit, rev in ((-1, 0), (0, -5), (-(1 << 63), -(1 << 63))):
+        req = RangeRequest(b"k", b"l", limit=limit, revision=rev)
+        assert decode_request(encode_request(req)) == req
+        in_txn = TxnRequest((), (req,))
+        assert decode_request(encode_request(in_txn)) == in_txn
+        got = a.ok(decode_request(encode_request(req)))
+        assert isinstance(got, RangeResponse)
+        assert got == a.machine.range(RangeRequest(b"k", b"l"))
+        assert got.count == 3 and len(got.kvs) == 3 and not got.more
 
 
 def test_bool_is_not_accepted_as_an_integer() -> None:
