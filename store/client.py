@@ -10,7 +10,8 @@ is tabby-store-only: docs/store.md maps each call to the etcd v3 RPC a second ba
   no leader, not reachable) makes the client move to the next endpoint;
 - retries only where safe: ranges are retried on any failure within the timeout (on the next
   member); writes are retried only when the error proves they never ran (`no_leader`,
-  `not_leader`, `unavailable`, `overloaded`, connect failures); a write whose connection
+  `not_leader`, `member_unavailable` (the member's disk filled up, or it is stopping),
+  `unavailable`, `overloaded`, connect failures); a write whose connection
   dropped after it was sent, or whose handler failed (`internal`), raises
   `StoreUnavailableError(outcome_unknown=True)`, because it may have committed;
 - timeouts: every call has a deadline (`timeout`, default 5 s) covering all its attempts;
@@ -70,13 +71,20 @@ from store.wire import decode_response, decode_watch_response
 
 _KINDS = {k.value: k for k in ErrorKind}
 # Server answers that prove the request was not carried out (see store/server/api.py);
-# `overloaded` is the ipc server refusing a request before its handler runs.
+# `overloaded` is the ipc server refusing a request before its handler runs;
+# `member_unavailable` a member whose WAL failed (full disk) or that is stopping.
 _NOT_EXECUTED = frozenset(
-    {"no_leader", "not_leader", ipc_errors.UNAVAILABLE, ipc_errors.OVERLOADED}
+    {
+        "no_leader",
+        "not_leader",
+        "member_unavailable",
+        ipc_errors.UNAVAILABLE,
+        ipc_errors.OVERLOADED,
+    }
 )
-# Answers after which a write may have committed. `internal` (a handler that failed, e.g. on a
-# member whose disk filled up) belongs here: the failure may have come after the proposal. A
-# read that meets any of them is retried, on the next member.
+# Answers after which a write may have committed. `internal` (a handler that failed for a
+# reason the server did not name) belongs here: the failure may have come after the
+# proposal. A read that meets any of them is retried, on the next member.
 _MAYBE_EXECUTED = frozenset(
     {
         "outcome_unknown",

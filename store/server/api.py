@@ -52,7 +52,13 @@ from store.kv import (
 )
 from store.raft import ConfChange, ConfChangeKind, from_wire
 from store.raft.messages import WireError
-from store.server.member import Member, MemberInfo, NotLeaderError, OutcomeUnknownError
+from store.server.member import (
+    MEMBER_UNAVAILABLE,
+    Member,
+    MemberInfo,
+    NotLeaderError,
+    OutcomeUnknownError,
+)
 from store.wire import encode_response, encode_watch_response
 
 T = TypeVar("T")
@@ -62,7 +68,10 @@ NOT_LEADER = "not_leader"
 OUTCOME_UNKNOWN = "outcome_unknown"
 
 # Errors that prove the request was never carried out: safe to retry anywhere.
-NOT_EXECUTED = frozenset({NO_LEADER, NOT_LEADER, ipc_errors.UNAVAILABLE})
+# MEMBER_UNAVAILABLE: the member's WAL failed (full disk) or it is stopping; whatever it had
+# proposed was answered `outcome_unknown`, everything else gets this code, from a forwarding
+# follower too (it retries until another member leads).
+NOT_EXECUTED = frozenset({NO_LEADER, NOT_LEADER, MEMBER_UNAVAILABLE, ipc_errors.UNAVAILABLE})
 
 
 def kv_error(err: KVError | ErrorResponse) -> RPCError:
@@ -410,4 +419,12 @@ def _result(result: object) -> object:
     return encode_response(result)  # type: ignore[arg-type]
 
 
-__all__ = ["NOT_EXECUTED", "NOT_LEADER", "NO_LEADER", "OUTCOME_UNKNOWN", "StoreAPI", "kv_error"]
+__all__ = [
+    "MEMBER_UNAVAILABLE",
+    "NOT_EXECUTED",
+    "NOT_LEADER",
+    "NO_LEADER",
+    "OUTCOME_UNKNOWN",
+    "StoreAPI",
+    "kv_error",
+]

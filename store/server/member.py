@@ -33,7 +33,7 @@ from typing import cast
 
 import msgpack
 
-from ipc import Stream, StreamClosed
+from ipc import RPCError, Stream, StreamClosed
 from runtime.log import get_logger
 from store.kv import (
     KVConfig,
@@ -86,6 +86,20 @@ class NotLeaderError(Exception):
 
 class OutcomeUnknownError(Exception):
     """The proposal may or may not have been committed (its log slot changed hands)."""
+
+
+MEMBER_UNAVAILABLE = "member_unavailable"
+
+
+class MemberUnavailableError(RPCError):
+    """This member cannot serve (its WAL failed, e.g. on a full disk, or it is stopping) and
+    did not propose the request: safe to retry, a write too, on another member. An RPCError,
+    so the RPC server answers it as is (no `internal`, no traceback per request)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            MEMBER_UNAVAILABLE, f"member unavailable ({reason}); the request was not proposed"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +285,11 @@ class Member:
         return self.soft.role is Role.LEADER
 
     def check_usable(self) -> None:
+        """Raises MemberUnavailableError once the member failed or is stopping."""
         if self.failure is not None:
-            raise RuntimeError(f"member failed: {self.failure}")
+            raise MemberUnavailableError(f"failed: {self.failure}")
         if self.stopped:
-            raise RuntimeError("member is stopping")
+            raise MemberUnavailableError("stopping")
 
     async def propose_local(self, data: bytes) -> Response | None:
         """Propose encoded request bytes on this member, which must lead; raises
@@ -302,6 +317,7 @@ class Member:
         await fut
 
     async def transfer_leadership(self, to: int) -> None:
+        self.check_usable()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cmds.transfers.append((to, fut))
         self.kick()
@@ -311,6 +327,8 @@ class Member:
             await self.leader_changed.wait()
 
     def deliver(self, messages: list[Message]) -> None:
+        if self.failure is not None:
+            return  # nobody will step them: do not let peers' traffic pile up
         self._cmds.steps.extend(messages)
         self.kick()
 
@@ -377,13 +395,40 @@ class Member:
             # A WAL failure (fsync error, full disk) poisons the member: only a restart and
             # recovery tell the truth about what reached the disk (wal.py).
             self.failure = exc
-            log.exception("member.failed", error=str(exc))
+            log.exception("member.failed", error=str(exc))  # once; requests get the short form
             for _, fut in self._waiting.values():
                 if not fut.done():
                     fut.set_exception(OutcomeUnknownError(f"member failed: {exc}"))
             self._waiting.clear()
+            self._fail_unproposed(MemberUnavailableError(f"failed: {exc}"))
             if self.on_status is not None:
                 self.on_status(f"failed: {exc}")
+
+    def _fail_unproposed(self, err: MemberUnavailableError) -> None:
+        """Answer at once everything that waits on a loop that will not run again: queued
+        commands were never proposed, reads need no answer from the log. Watch streams end,
+        so that their clients resume on another member."""
+        c = self._cmds
+        self._cmds = _Commands()
+        futs: list[asyncio.Future[Response | None]] | list[asyncio.Future[None]]
+        for futs in (
+            [f for _, f in c.proposals],
+            [f for _, f in c.confs],
+            [f for _, f in c.transfers],
+            c.reads,
+            [f for fs in self._reads_in_flight.values() for f in fs],
+            [f for _, fs in self._reads_by_index for f in fs],
+        ):
+            for fut in futs:
+                if not fut.done():
+                    fut.set_exception(err)
+        self._reads_in_flight.clear()
+        self._reads_by_index.clear()
+        for wid, w in list(self.watches.items()):
+            self.hub.cancel(wid)
+            self.watches.pop(wid, None)
+            if not w.done.done():
+                w.done.set_result(None)
 
     async def _loop(self) -> None:
         node = self.node

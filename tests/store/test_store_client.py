@@ -39,8 +39,10 @@ def _member(calls: list[str], name: str, fail: BaseException | None) -> RPCServe
 @pytest.mark.parametrize(
     ("failure", "write_moves_on"),
     [
-        # A handler that crashed (e.g. on a member whose disk filled up) may have proposed.
+        # A handler that crashed for a reason it did not name may have proposed.
         (KeyError("member failed"), False),
+        # A member whose disk filled up (or that is stopping) proposed nothing.
+        (RPCError("member_unavailable", "failed: No space left on device"), True),
         # Refused by the ipc server before any handler ran.
         (RPCError(ipc_errors.OVERLOADED, "too many"), True),
         (RPCError("no_leader", "no leader"), True),
