@@ -14,9 +14,11 @@ This is etcd's `mvcc` package reduced to what an in-memory state machine needs
 Invariants: `_log_base + len(_log) == revision + 1`; every revision in
 [max(2, compact_revision), revision] has exactly one (non-empty) log entry (revision 1 is the
 empty initial store); a key changes at most once per revision (txn rules forbid more); after
-`compact(c)`, every key keeps all records with mod_revision >= c plus its latest record below c
-unless that is a tombstone, so a read at any revision >= c and the previous value of every
-logged event stay answerable. Writers check everything before calling `put`/`delete`: these
+`compact(c)`, every key keeps, as etcd's keyIndex.compact does, its newest record at or below c
+(unless that is a tombstone below c: the key is then dropped) and every record above c, so a
+read at any revision >= c stays answerable; a tombstone at exactly c stays, for the DELETE
+event at c (etcd #19179). Events at c lose their prev_kv (the value before c is gone; etcd's
+watch leaves it empty too); every later event's prev_kv is kept. Writers check everything before calling `put`/`delete`: these
 methods never fail half-way.
 """
 
@@ -210,10 +212,12 @@ class MVCCStore:
         size = 0
         for key in list(self._multi):
             hist = history[key]
-            i = bisect_left(hist, rev, key=_MOD)
-            # Keep the latest record below `rev` as well: it is the value at `rev` if the key
-            # did not change at `rev`, and otherwise the prev_kv of the event at `rev`.
-            keep_from = i - 1 if i > 0 and hist[i - 1].version != 0 else i
+            i = bisect_right(hist, rev, key=_MOD)
+            # etcd keyIndex.compact: the newest record at or below `rev` is the value at `rev`;
+            # older ones go. A tombstone below `rev` goes too (the key was absent at `rev`).
+            keep_from = i - 1 if i > 0 else 0
+            if i > 0 and hist[i - 1].version == 0 and hist[i - 1].mod_revision < rev:
+                keep_from = i
             if keep_from:
                 for kv in hist[:keep_from]:
                     size += len(kv.key) + len(kv.value) + RECORD_OVERHEAD
@@ -228,6 +232,12 @@ class MVCCStore:
         if rev > self._log_base:
             del self._log[: rev - self._log_base]
             self._log_base = rev
+        if rev >= self._log_base and rev <= self.revision:
+            # Every prev_kv of an event at `rev` was dropped above: leave it empty, as a
+            # snapshot of this state rebuilds it (and as etcd's watch does).
+            at = rev - self._log_base
+            if any(ev.prev_kv is not None for ev in self._log[at]):
+                self._log[at] = tuple([Event(ev.type, ev.kv, None) for ev in self._log[at]])
         self.compact_revision = rev
 
     # --- snapshots -------------------------------------------------------------------------

@@ -38,6 +38,8 @@ class Model:
         self.states: dict[int, State] = {1: {}}
         self.events: dict[int, list[Event]] = {}
         self.leases: dict[int, int] = {}  # id -> ttl
+        # Per key, the records a compacted etcd still holds (its keyIndex after compact).
+        self.kept: dict[bytes, list[KeyValue]] = {}
 
     @property
     def state(self) -> State:
@@ -89,7 +91,13 @@ class Model:
             self.rev += 1
             self.states[self.rev] = state
             self.events[self.rev] = events
+            for ev in events:
+                self.kept.setdefault(ev.kv.key, []).append(ev.kv)
         return self.rev
+
+    def size_in_use(self) -> int:
+        """etcd's quota cost (256 bytes plus key and value) of every kept record."""
+        return sum(len(kv.key) + len(kv.value) + 256 for r in self.kept.values() for kv in r)
 
     @staticmethod
     def _put(state: State, key: bytes, value: bytes, lease: int, rev: int) -> Event:
@@ -232,6 +240,18 @@ class Model:
         if rev > self.rev:
             raise KVError(ErrorKind.FUTURE_REV)
         self.compacted = rev
+        # etcd keyIndex.compact: per key, the newest record at or below rev and all above it;
+        # a key whose newest record at or below rev is a tombstone from before rev goes.
+        # A tombstone at exactly rev stays (etcd #19179: its DELETE event is still watched).
+        for key, records in list(self.kept.items()):
+            below = [kv for kv in records if kv.mod_revision <= rev][-1:]
+            if below and below[0].version == 0 and below[0].mod_revision < rev:
+                below = []
+            records = below + [kv for kv in records if kv.mod_revision > rev]
+            if records:
+                self.kept[key] = records
+            else:
+                del self.kept[key]
 
     def revoke(self, lease_id: int) -> None:
         if lease_id not in self.leases:

@@ -157,3 +157,30 @@ def test_an_operator_can_raise_an_alarm_by_hand() -> None:
     a = Applier()
     a.ok(AlarmRequest(AlarmAction.ACTIVATE, AlarmType.NOSPACE))
     assert a.err(PutRequest(b"k")).kind == ErrorKind.NO_SPACE
+
+
+def test_compaction_keeps_per_key_only_the_value_at_its_revision_as_etcd() -> None:
+    """etcd keyIndex.compact(R): per key, the newest record at or below R (the value at R) and
+    everything after it; a key deleted before R goes entirely. Only a tombstone at exactly R
+    stays, for the DELETE event at R (etcd #19179)."""
+
+    def cost(key: bytes, value: bytes = b"") -> int:
+        return len(key) + len(value) + 256
+
+    a = Applier()
+    a.ok(PutRequest(b"k", b"old"))  # 2
+    a.ok(PutRequest(b"k", b"new"))  # 3
+    a.ok(PutRequest(b"gone", b"v"))  # 4
+    a.ok(DeleteRangeRequest(b"gone"))  # 5
+    a.ok(PutRequest(b"at", b"v"))  # 6
+    a.ok(DeleteRangeRequest(b"at"))  # 7
+    a.ok(CompactRequest(3))  # k's "old" goes: "new" is its value at 3
+    kept = cost(b"k", b"new") + cost(b"gone", b"v") + cost(b"gone")
+    assert a.machine.db_size_in_use == kept + cost(b"at", b"v") + cost(b"at")
+    assert a.machine.range(RangeRequest(b"k", revision=3)).kvs[0].value == b"new"
+    a.ok(CompactRequest(7))  # "gone" was absent at 7: dropped; "at" keeps its tombstone
+    assert a.machine.db_size_in_use == cost(b"k", b"new") + cost(b"at")
+    assert a.machine.range(RangeRequest(b"at", revision=7)).kvs == ()
+    a.ok(PutRequest(b"x", b"1"))  # 8
+    a.ok(CompactRequest(8))  # the tombstone at 7 is below 8 now
+    assert a.machine.db_size_in_use == cost(b"k", b"new") + cost(b"x", b"1")

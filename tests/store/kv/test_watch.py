@@ -141,7 +141,8 @@ def test_compaction_cancels_a_replaying_watcher_it_overtakes() -> None:
 
 
 def test_watch_at_the_compact_revision_still_gets_its_delete_event() -> None:
-    """etcd #19179: the DELETE at exactly the compaction revision was lost."""
+    """etcd #19179: the DELETE at exactly the compaction revision was lost. Its prev_kv is
+    compacted, so it comes empty, as etcd's watch leaves it."""
     a, hub = setup()
     a.ok(PutRequest(b"k", b"v"))  # 2
     a.ok(DeleteRangeRequest(b"k"))  # 3
@@ -149,7 +150,7 @@ def test_watch_at_the_compact_revision_still_gets_its_delete_event() -> None:
     w = hub.create(WatchCreateRequest(b"k", start_revision=3, prev_kv=True)).watch_id
     (ev,) = events(drain(hub, w))
     assert ev.type is EventType.DELETE and ev.kv.mod_revision == 3
-    assert ev.prev_kv is not None and ev.prev_kv.value == b"v"
+    assert ev.prev_kv is None
 
 
 def test_slow_watcher_is_cancelled_with_a_reason_and_never_stalls_writes() -> None:
