@@ -178,6 +178,27 @@ async def test_watch_from_now(kv: KVClient, prefix: bytes) -> None:
         await it.aclose()  # type: ignore[attr-defined]
 
 
+async def test_watch_from_the_compact_revision_lacks_the_compacted_prev_kv(
+    kv: KVClient, prefix: bytes
+) -> None:
+    """Compacted at R, a watch from R with prev_kv gets the change at R without its prev_kv
+    (the value before R is gone) and later changes with theirs."""
+    await kv.put(prefix + b"c", b"1")
+    at = (await kv.put(prefix + b"c", b"2")).revision
+    await kv.compact(at)
+    await kv.put(prefix + b"c", b"3")
+    it = kv.watch(prefix + b"c", start_revision=at, prev_kv=True)
+    seen: list[tuple[bytes, bytes | None]] = []
+    try:
+        while len(seen) < 2:
+            resp = await asyncio.wait_for(it.__anext__(), 10)
+            assert not resp.canceled
+            seen += [(e.kv.value, e.prev_kv.value if e.prev_kv else None) for e in resp.events]
+    finally:
+        await it.aclose()  # type: ignore[attr-defined]
+    assert seen == [(b"2", None), (b"3", b"2")]
+
+
 @pytest.mark.parametrize("size", [1_600_000, 2_200_000])
 async def test_request_over_the_size_limit_is_refused(
     kv: KVClient, prefix: bytes, size: int
