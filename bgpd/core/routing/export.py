@@ -15,6 +15,10 @@ with which attributes and next hop. The rules:
 - IPv6 (RFC 2545 §3): a next hop passed on unchanged loses its link-local half; next hop self
   over an IPv4 session is the IPv4-mapped address. An IPv4 route needs an IPv4 next hop
   (RFC 8950 extended next hop is not supported), so without one it is not advertised.
+- well-known communities (RFC 1997) on the best path: NO_ADVERTISE goes to no peer,
+  NO_EXPORT and NO_EXPORT_SUBCONFED to no eBGP peer (there are no confederations, so every
+  eBGP peer is outside ours); iBGP peers and reflector clients still get them. Only the
+  iBGP/eBGP role decides, which is part of the update-group key.
 The result is interned by the caller, so peers that share a role share attribute objects and
 UPDATE packing groups prefixes by identity.
 """
@@ -25,7 +29,14 @@ from typing import NamedTuple
 
 from bgpd.core.routing.decision import DEFAULT_LOCAL_PREF
 from bgpd.core.routing.paths import Path, RoutingPeer
-from bgpd.wire.attributes import AS_SEQUENCE, PathAttributes, Segment
+from bgpd.wire.attributes import (
+    AS_SEQUENCE,
+    NO_ADVERTISE,
+    NO_EXPORT,
+    NO_EXPORT_SUBCONFED,
+    PathAttributes,
+    Segment,
+)
 from bgpd.wire.context import AFI_IPV4, Family
 
 
@@ -80,6 +91,8 @@ def export_shared(
     """`export_path` without the per-peer rules of `excluded`: the same for every peer with
     `peer`'s iBGP/eBGP role, route-reflector client flag, ASes, next-hop mode, local address."""
     attrs = path.attrs
+    if attrs.communities and withheld_by_community(attrs.communities, peer.ibgp):
+        return None
     next_hop = path.next_hop
     if peer.ibgp:
         if path.ibgp:
@@ -122,6 +135,15 @@ def export_shared(
             # An IPv6 route over an IPv4 session: the IPv4-mapped form (RFC 4291 §2.5.5.2).
             next_hop = b"\x00" * 10 + b"\xff\xff" + next_hop
     return Exported(attrs, next_hop)
+
+
+def withheld_by_community(communities: tuple[int, ...], ibgp: bool) -> bool:
+    """RFC 1997: whether a well-known community forbids advertising to a peer of this role.
+    Checked on the best path's own communities, before export policy: a community added by
+    an export policy is sent, not obeyed by this speaker."""
+    if NO_ADVERTISE in communities:
+        return True
+    return not ibgp and (NO_EXPORT in communities or NO_EXPORT_SUBCONFED in communities)
 
 
 def import_loop(

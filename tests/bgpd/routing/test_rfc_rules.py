@@ -149,3 +149,65 @@ def test_rfc4724_4_2_stale_paths_replaced_as_they_return_and_the_rest_swept() ->
     assert [c.key for c in gone] == [(IPV4_UNICAST, p2)]
     d = table.decisions[(IPV4_UNICAST, P4)]
     assert d.best is not None and not d.best.stale
+
+
+def test_rfc1997_well_known_communities_on_export() -> None:
+    from bgpd.wire.attributes import NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED
+
+    ibgp, client, ebgp = peer("i", n=5), peer("c", n=6, rr_client=True), peer("e", 65002, 4)
+    local = Path(LOCAL, PathAttributes(origin=0, as_path=()), b"", router_id=RID)
+    from_ebgp = learned("e1", EBGP_ATTRS, ibgp=False)
+    from_client = Path(
+        "c2",
+        PathAttributes(origin=0, as_path=()),
+        bytes(4),
+        ibgp=True,
+        from_client=True,
+        router_id=7,
+        peer_address=bytes((10, 0, 0, 7)),
+    )
+    for path in (local, from_ebgp, from_client):
+        for community in (NO_EXPORT, NO_EXPORT_SUBCONFED):
+            tagged = replace_communities(path, (0xFDE80001, community))
+            # Not to eBGP (no confederations: every eBGP peer is outside it) ...
+            assert exp(tagged, ebgp) is None
+            # ... but still to iBGP peers and reflector clients.
+            for to in (ibgp, client):
+                out = exp(tagged, to)
+                assert out is not None and community in out.attrs.communities
+        no_advertise = replace_communities(path, (NO_ADVERTISE,))
+        for to in (ibgp, client, ebgp):
+            assert exp(no_advertise, to) is None
+        # Other communities (and none) do not withhold anything.
+        assert exp(replace_communities(path, (0xFFFF029A,)), ebgp) is not None
+        assert exp(path, ebgp) is not None
+
+
+def test_rfc1997_no_export_table_groups() -> None:
+    """Through the table's update groups: the two iBGP peers get a NO_EXPORT route, the two
+    eBGP peers (of different ASes, one group) do not; once the community is gone they do."""
+    from bgpd.wire.attributes import NO_EXPORT
+
+    table = RoutingTable(RID, AS, max_paths=1)
+    peers = {"i": peer("i", n=5), "i2": peer("i2", n=6), "e": peer("e", 65002, 4)}
+    peers["e2"] = peer("e2", 65003, 3)
+    for pid, p in peers.items():
+        table.add_peer(p)
+        table.full_table(pid)
+    key = (IPV4_UNICAST, P4)
+    attrs = PathAttributes(origin=0, as_path=(), communities=(NO_EXPORT,))
+
+    def sent(pid: str, changes: list) -> bool:  # type: ignore[type-arg]
+        work = table.outgoing(pid, [c.key for c in changes])
+        return any(P4 in ps for (_, _), ps in work.announce.items())
+
+    changes = table.originate(IPV4_UNICAST, P4, attrs)
+    assert [sent(pid, changes) for pid in peers] == [True, True, False, False]
+    assert key in table.peers["i"].adj_out and key not in table.peers["e"].adj_out
+    changes = table.originate(IPV4_UNICAST, P4, attrs._replace(communities=()))
+    assert [sent(pid, changes) for pid in peers] == [True, True, True, True]
+    assert key in table.peers["e2"].adj_out
+
+
+def replace_communities(path: Path, communities: tuple[int, ...]) -> Path:
+    return path._replace(attrs=path.attrs._replace(communities=communities))

@@ -29,7 +29,7 @@ from bgpd.core.routing.export import Exported, export_path, import_loop
 from bgpd.core.routing.paths import LOCAL, Path, RouteKey, RoutingPeer
 from bgpd.core.routing.policy import ACCEPT_ALL, Policy, PrefixMatch, Term
 from bgpd.core.routing.table import BestChange, Outgoing, RoutingTable, group_key
-from bgpd.wire.attributes import AS_SEQUENCE, PathAttributes
+from bgpd.wire.attributes import AS_SEQUENCE, NO_ADVERTISE, NO_EXPORT, PathAttributes
 from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST, Family
 from bgpd.wire.prefix import Prefix, make_prefix
 
@@ -95,6 +95,9 @@ ATTRS = [
     PathAttributes(origin=2, as_path=(), originator_id=7, cluster_list=(9,), local_pref=100),
     # Reflected with client2 as originator: withheld from client2 only (RFC 4456 §8).
     PathAttributes(origin=0, as_path=(), originator_id=6, cluster_list=(9,)),
+    # RFC 1997: to the iBGP groups only, and to nobody (the oracle is `export_path`'s rule).
+    PathAttributes(origin=0, as_path=((AS_SEQUENCE, (65001,)),), communities=(NO_EXPORT,)),
+    PathAttributes(origin=0, as_path=(), communities=(0xFDE80002, NO_ADVERTISE)),
 ]
 
 
@@ -250,7 +253,11 @@ class TableAgainstModel(RuleBasedStateMachine):
         if reload and self.roles[pid].ibgp:
             self._toggle_rr_client(pid)
 
-    @rule(family=st.sampled_from(BOTH), i=st.integers(0, 3), attrs=st.sampled_from(ATTRS[:3]))
+    @rule(
+        family=st.sampled_from(BOTH),
+        i=st.integers(0, 3),
+        attrs=st.sampled_from(ATTRS[:3] + ATTRS[-2:]),
+    )
     def originate(self, family: Family, i: int, attrs: PathAttributes) -> None:
         prefix = PREFIXES[family][i % len(PREFIXES[family])]
         self._flush(self.table.originate(family, prefix, attrs))
