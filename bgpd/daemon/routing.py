@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
@@ -47,7 +47,7 @@ from bgpd.daemon.config import BgpdConfig, PeerKey
 from bgpd.daemon.sink import PeerInfo, UpdateSender
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.capabilities import GR_FORWARDING_STATE
-from bgpd.wire.context import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, Family
+from bgpd.wire.context import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, Family, WireContext
 from bgpd.wire.messages import REFRESH_BORR, REFRESH_EORR, Update, end_of_rib
 from bgpd.wire.prefix import Prefix, format_prefix, make_prefix
 from bgpd.wire.update import pack_updates, pack_withdrawals
@@ -132,6 +132,16 @@ class _Session:
     last_announce: float | None = None
     mrai_held: dict[RouteKey, None] = field(default_factory=dict)
     mrai_timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class _Packed:
+    """One Outgoing packed for one encoding context, shared by the update group's members
+    within one flush. `work` is held so its id cannot be reused while the memo lives."""
+
+    work: Outgoing
+    withdraw: list[bytes] | None = None
+    announce: list[bytes] | None = None
 
 
 @dataclass
@@ -256,6 +266,8 @@ class RoutingSink:
         self._refresh_timers: dict[tuple[str, Family], asyncio.TimerHandle] = {}
         self.refresh_stale_time = REFRESH_STALE_TIME
         self.stale_path_time = STALE_PATH_TIME
+        # Within one flush: (id(work), context) -> its packed UPDATEs (`_packing_once`).
+        self._packed: dict[tuple[int, WireContext], _Packed] | None = None
         self.set_originations(configured_originations(config))
 
     def reconfigure(self, config: BgpdConfig) -> None:
@@ -763,10 +775,11 @@ class RoutingSink:
         if self.deferring:
             return
         keys = list(self.table.decisions)
-        for session in list(self.sessions.values()):
-            work = self.table.outgoing(session.role.id, keys)
-            if work:
-                self._send(session, work)
+        with self._packing_once():
+            for session in list(self.sessions.values()):
+                work = self.table.outgoing(session.role.id, keys)
+                if work:
+                    self._send(session, work)
 
     def prefix_counts(self, key: PeerKey) -> dict[str, int]:
         return {family_name(f): n for f, n in self.table.adj_in_count(peer_id(key)).items()}
@@ -782,6 +795,13 @@ class RoutingSink:
         keys = [c.key for c in changes]
         # None stands for "no best path any more" ("" is LOCAL, the source of our own paths).
         sources = {c.decision.best.source if c.decision.best is not None else None for c in changes}
+        with self._packing_once():
+            self._flush_sessions(changes, keys, sources)
+        self._publish(changes)
+
+    def _flush_sessions(
+        self, changes: list[BestChange], keys: list[RouteKey], sources: set[str | None]
+    ) -> None:
         for session in list(self.sessions.values()):
             pid = session.role.id
             todo = keys
@@ -810,7 +830,65 @@ class RoutingSink:
             work = self.table.outgoing(pid, todo)
             if work:
                 self._send(session, work)
-        self._publish(changes)
+
+    @contextlib.contextmanager
+    def _packing_once(self) -> Iterator[None]:
+        """Members of one update group get the identical Outgoing from `table.outgoing`; in
+        this scope it is packed once per encoding context (4-octet AS, ADD-PATH, extended
+        message: `WireContext` equality; the families are the work's own), not once per
+        session. With 100 eBGP peers in one group that is 1 pack instead of 100. The memo
+        lives for one scope only: an Outgoing is not reused across flushes, and ids are."""
+        if self._packed is not None:  # nested: the outer scope's memo serves
+            yield
+            return
+        self._packed = {}
+        try:
+            yield
+        finally:
+            self._packed = None
+
+    def _memo(self, work: Outgoing, ctx: WireContext) -> _Packed | None:
+        memo = self._packed
+        if memo is None:
+            return None
+        key = (id(work), ctx)
+        packed = memo.get(key)
+        if packed is None or packed.work is not work:
+            packed = memo[key] = _Packed(work)
+        return packed
+
+    def _pack_withdrawals(self, work: Outgoing, ctx: WireContext) -> list[bytes]:
+        packed = self._memo(work, ctx)
+        if packed is not None and packed.withdraw is not None:
+            return packed.withdraw
+        out = [
+            data
+            for family, prefixes in work.withdraw.items()
+            for data in pack_withdrawals(prefixes, ctx, afi=family[0], safi=family[1])
+        ]
+        if packed is not None:
+            packed.withdraw = out
+        return out
+
+    def _pack_announcements(self, work: Outgoing, ctx: WireContext) -> list[bytes]:
+        packed = self._memo(work, ctx)
+        if packed is not None and packed.announce is not None:
+            return packed.announce
+        out = [
+            data
+            for (family, exported), prefixes in work.announce.items()
+            for data in pack_updates(
+                exported.attrs,
+                prefixes,
+                ctx,
+                afi=family[0],
+                safi=family[1],
+                next_hop=exported.next_hop,
+            )
+        ]
+        if packed is not None:
+            packed.announce = out
+        return out
 
     def _send(self, session: _Session, work: Outgoing, paced: bool = True) -> None:
         """Pack and send one peer's work. With MRAI, announcements within `mrai` seconds of
@@ -819,11 +897,12 @@ class RoutingSink:
         §9.2.1.1). A full-table send (`paced=False`) is never held: End-of-RIB follows it."""
         # The sender wakes its own runner, so UPDATEs queued here from another peer's event
         # go out on the next loop turn (bgpd/daemon/runner.py `_Sender`).
-        ctx = session.out.context
-        for family, prefixes in work.withdraw.items():
-            for data in pack_withdrawals(prefixes, ctx, afi=family[0], safi=family[1]):
-                session.out.send_encoded(data)
-                self.stats.updates_out += 1
+        if work.withdraw:
+            out = session.out
+            messages = self._pack_withdrawals(work, out.context)
+            for data in messages:
+                out.send_encoded(data)
+            self.stats.updates_out += len(messages)
         if not work.announce:
             return
         if not paced:
@@ -840,18 +919,11 @@ class RoutingSink:
         self._announce(session, work)
 
     def _announce(self, session: _Session, work: Outgoing) -> None:
-        ctx = session.out.context
-        for (family, exported), prefixes in work.announce.items():
-            for data in pack_updates(
-                exported.attrs,
-                prefixes,
-                ctx,
-                afi=family[0],
-                safi=family[1],
-                next_hop=exported.next_hop,
-            ):
-                session.out.send_encoded(data)
-                self.stats.updates_out += 1
+        out = session.out
+        messages = self._pack_announcements(work, out.context)
+        for data in messages:
+            out.send_encoded(data)
+        self.stats.updates_out += len(messages)
 
     # -- MRAI (RFC 4271 §9.2.1.1) --------------------------------------------------------------
     def mrai_tick(self, now: float | None = None) -> None:
