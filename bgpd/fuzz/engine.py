@@ -448,7 +448,8 @@ class Harness:
 
     def judge(self, ex: Example, obs: Observation) -> list[Finding]:
         if ex.expected is not None:
-            return judge_malformed(ex.expected, PROBE, obs)
+            ebgp = self.target.fuzzer.asn != self.target_as
+            return judge_malformed(ex.expected, PROBE, obs, ebgp=ebgp)
         if ex.sent is not None:
             return judge_propagation(ex.sent, self.target_as, self.target.monitor.asn, obs)
         return judge_malformed_liveness(obs)

@@ -15,13 +15,13 @@ findings means the target did what the RFCs require, as far as the observation s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bgpd.wire import Action, Notification, PathAttributes, Update, format_prefix
 from bgpd.wire.attributes import AS_SEQUENCE, AS_SET, PARTIAL, Segment
 from bgpd.wire.context import AFI_IPV4, AFI_IPV6
 from bgpd.wire.errors import error_name
-from bgpd.wire.rfc7606 import CASES
+from bgpd.wire.rfc7606 import CASES, external_action
 from bgpd.wire.strategies import Expected
 
 Prefix = bytes
@@ -101,10 +101,19 @@ def _liveness(obs: Observation) -> list[Finding]:
     return out
 
 
-def judge_malformed(expected: Expected, probe: Prefix, obs: Observation) -> list[Finding]:
+def judge_malformed(
+    expected: Expected, probe: Prefix, obs: Observation, *, ebgp: bool = True
+) -> list[Finding]:
     """Judge a malformed message. `probe` was announced (valid) before the example; the
-    malformed UPDATEs of `strategies` carry that same prefix as their NLRI."""
+    malformed UPDATEs of `strategies` carry that same prefix as their NLRI.
+
+    `ebgp`: the fuzzer's session with the target is external (as in every target file under
+    bgpd/fuzz/targets, hence the default). `expected` comes from Tabby's
+    codec, which does not know the session type and gives the internal outcome; RFC 7606
+    §7.5, §7.9 and §7.10 make some of those "attribute discard" from an external neighbour."""
     out = _liveness(obs)
+    if ebgp and expected.case and expected.action is not None:
+        expected = replace(expected, action=external_action(expected.case))
     if expected.error is not None or expected.action is Action.SESSION_RESET:
         want = Notification(expected.code, expected.subcode, expected.data)
         section = "RFC 4271 §6" if expected.code != 3 else "RFC 4271 §6.3; RFC 7606"

@@ -316,3 +316,16 @@ def most_severe(found: tuple[Malformation, ...]) -> Action | None:
     if not found:
         return None
     return max((m.action for m in found), key=lambda a: a.value)
+
+
+INTERNAL_ONLY = frozenset({"local-pref-length", "originator-id-length", "cluster-list-length"})
+"""Cases whose treat-as-withdraw binds only an internal neighbour. RFC 7606 §7.5, §7.9 and
+§7.10: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST received from an external neighbour "SHALL be
+discarded using the approach of 'attribute discard'" whatever their length; only from an
+internal neighbour is a bad length treat-as-withdraw. `CASES` holds the internal outcome because
+the codec does not know the session type; the session applies `external_action`."""
+
+
+def external_action(case: str) -> Action:
+    """The approach for `case` when the UPDATE came from an external (eBGP) neighbour."""
+    return DISCARD if case in INTERNAL_ONLY else CASES[case].action

@@ -36,7 +36,7 @@ from bgpd.wire.prefix import (
     split_nlri,
     split_nlri_add_path,
 )
-from bgpd.wire.rfc7606 import Malformation, make_error
+from bgpd.wire.rfc7606 import INTERNAL_ONLY, Malformation, make_error
 from bgpd.wire.section import (
     decode_section,
     encode_attributes,
@@ -293,12 +293,35 @@ def pack_withdrawals(
     return out
 
 
+def from_external_peer(u: Update) -> Update:
+    """`u` as received from an external (eBGP) neighbour, which the codec cannot know.
+
+    RFC 7606 §7.5, §7.9, §7.10: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST from an external
+    neighbour are removed by "attribute discard" whatever their length, so their length
+    malformations no longer make the UPDATE treat-as-withdraw (RFC 4271 §5.1.5 already says a
+    LOCAL_PREF from eBGP is ignored). Returns `u` itself when nothing applies (the common case:
+    no allocation on the hot path)."""
+    attrs = u.attributes
+    found = u.malformations
+    if attrs is not None and (
+        attrs.local_pref is not None or attrs.originator_id is not None or attrs.cluster_list
+    ):
+        attrs = attrs._replace(local_pref=None, originator_id=None, cluster_list=())
+    if found and any(m.case in INTERNAL_ONLY for m in found):
+        found = tuple(m for m in found if m.case not in INTERNAL_ONLY)
+    if attrs is u.attributes and found is u.malformations:
+        return u
+    withdraw = any(m.action is Action.TREAT_AS_WITHDRAW for m in found)
+    return u._replace(attributes=attrs, treat_as_withdraw=withdraw, malformations=found)
+
+
 __all__ = [
     "MpReach",
     "MpUnreach",
     "attribute_bytes",
     "decode_update",
     "encode_update",
+    "from_external_peer",
     "pack_updates",
     "pack_withdrawals",
 ]

@@ -220,3 +220,35 @@ def test_rfc7911_both_paths_of_a_prefix_reach_the_monitor() -> None:
     assert judge_propagation(sent, 65000, 65002, Observation(routes={p: got}, paths={p: 2})) == []
     (f,) = judge_propagation(sent, 65000, 65002, Observation(routes={p: got}, paths={p: 1}))
     assert f.rfc == "RFC 7911 §1, §3" and f.observed == "advertised 1"
+
+
+# RFC 7606 §7.9: a zero-length ORIGINATOR_ID (the data is the attribute: flags, type, length).
+ORIGINATOR_ID_LENGTH = Expected(
+    CTX, None, 3, 5, b"\x80\x09\x00", Action.TREAT_AS_WITHDRAW, "originator-id-length"
+)
+
+
+def test_rfc7606_s7_9_originator_id_from_ebgp_is_attribute_discard() -> None:
+    """From an external neighbour the attribute is discarded whatever its length: the
+    route stays (BIRD's behaviour is right), and withdrawing it is the departure."""
+    kept = Observation(routes={PROBE: Route(BASE)})
+    assert judge_malformed(ORIGINATOR_ID_LENGTH, PROBE, kept, ebgp=True) == []
+    (f,) = judge_malformed(ORIGINATOR_ID_LENGTH, PROBE, Observation(routes={}), ebgp=True)
+    assert "§7.9 (attribute discard)" in f.rfc
+
+
+def test_rfc7606_s7_9_originator_id_from_ibgp_is_treat_as_withdraw() -> None:
+    kept = Observation(routes={PROBE: Route(BASE)})
+    (f,) = judge_malformed(ORIGINATOR_ID_LENGTH, PROBE, kept, ebgp=False)
+    assert "§7.9 (treat-as-withdraw)" in f.rfc
+    assert judge_malformed(ORIGINATOR_ID_LENGTH, PROBE, Observation(routes={}), ebgp=False) == []
+
+
+def test_rfc7606_s7_5_s7_10_depend_on_the_session_type_other_cases_do_not() -> None:
+    kept = Observation(routes={PROBE: Route(BASE)})
+    for case in ("local-pref-length", "cluster-list-length"):
+        exp = Expected(CTX, None, 3, 5, b"", Action.TREAT_AS_WITHDRAW, case)
+        assert judge_malformed(exp, PROBE, kept, ebgp=True) == []
+        assert len(judge_malformed(exp, PROBE, kept, ebgp=False)) == 1
+    (f,) = judge_malformed(MED_LENGTH, PROBE, kept, ebgp=True)  # §7.4: no eBGP exception
+    assert "treat-as-withdraw" in f.rfc

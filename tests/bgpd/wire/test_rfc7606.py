@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from bgpd.wire import Action, Update, UpdateMessageError, WireContext, decode_message, make_prefix
 from bgpd.wire.attributes import PathAttributes
-from bgpd.wire.rfc7606 import CASES, Malformation
+from bgpd.wire.rfc7606 import CASES, INTERNAL_ONLY, Malformation, external_action
 from bgpd.wire.section import encode_attributes
 from bgpd.wire.strategies import UPDATE_CASE_BUILDERS, attr, malformed_updates, update_bytes
+from bgpd.wire.update import from_external_peer
 
 FOUR = WireContext(four_octet_as=True)
 BASE = PathAttributes(origin=0, as_path=((2, (65001,)),), next_hop=b"\xc0\x00\x02\x01")
@@ -118,3 +119,35 @@ def test_extended_length_flag_accepted_on_short_values_rfc4271_s4_3() -> None:
     msg = _decode(origin_ext + encode_attributes(BASE._replace(origin=None), FOUR))
     assert msg.malformations == ()
     assert msg.attributes is not None and msg.attributes.origin == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "flags", "value"),
+    [(5, 0x40, b"\x00\x00\x00"), (9, 0x80, b""), (10, 0x80, b"\x00\x00\x00\x01\x02")],
+    ids=["local-pref", "originator-id", "cluster-list"],
+)
+def test_internal_only_lengths_rfc7606_s7_5_s7_9_s7_10(code: int, flags: int, value: bytes) -> None:
+    """The codec gives the internal outcome (treat-as-withdraw); from an external neighbour
+    the same UPDATE keeps its route with the attribute discarded."""
+    msg = _decode(encode_attributes(BASE, FOUR) + attr(flags, code, value))
+    assert msg.treat_as_withdraw and msg.nlri == (NLRI,)
+    ext = from_external_peer(msg)
+    assert not ext.treat_as_withdraw and ext.malformations == ()
+    assert ext.nlri == (NLRI,) and ext.attributes == BASE
+    for case in INTERNAL_ONLY:
+        assert external_action(case) is Action.ATTRIBUTE_DISCARD
+
+
+def test_external_peer_drops_well_formed_ibgp_attributes_rfc7606_rfc4271_s5_1_5() -> None:
+    """Well-formed LOCAL_PREF / ORIGINATOR_ID / CLUSTER_LIST from eBGP are discarded too; an
+    UPDATE without them, or with other malformations, is returned as it is."""
+    full = BASE._replace(local_pref=100, originator_id=0x01020304, cluster_list=(7,))
+    msg = _decode(encode_attributes(full, FOUR))
+    assert from_external_peer(msg).attributes == BASE
+    clean = _decode(encode_attributes(BASE, FOUR))
+    assert from_external_peer(clean) is clean
+    bad_origin = _decode(
+        attr(0x40, 1, b"\x05") + encode_attributes(BASE._replace(origin=None), FOUR)
+    )
+    assert from_external_peer(bad_origin) is bad_origin
+    assert external_action("origin-value") is Action.TREAT_AS_WITHDRAW
