@@ -50,7 +50,7 @@ from bgpd.wire.capabilities import GR_FORWARDING_STATE
 from bgpd.wire.context import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, Family, WireContext
 from bgpd.wire.messages import REFRESH_BORR, REFRESH_EORR, Update, end_of_rib
 from bgpd.wire.prefix import Prefix, format_prefix, make_prefix
-from bgpd.wire.update import pack_updates, pack_withdrawals
+from bgpd.wire.update import from_external_peer, pack_updates, pack_withdrawals
 from runtime.log import get_logger
 
 log = get_logger("bgpd.routing")
@@ -632,6 +632,8 @@ class RoutingSink:
         pid = peer_id(peer.key)
         if pid not in self.sessions:
             return
+        if not self.sessions[pid].role.ibgp:
+            update = from_external_peer(update)  # RFC 7606 §7.5, §7.9, §7.10
         self.stats.updates_in += 1
         if self._refreshing:
             self._refreshed(pid, update)
