@@ -7,6 +7,7 @@ and applies it through the reload matrix; a file that fails validation changes n
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from bgpd.daemon.config import BgpdConfig
@@ -17,8 +18,25 @@ from runtime.daemon import run_daemon
 DESCRIPTION = "Tabby BGP speaker (RFC 4271): sessions, mesh, route reflection"
 
 
+def tune_gc() -> None:
+    """A full table is millions of long-lived objects (keys, paths, decisions, tables), few
+    of them in cycles. With CPython's default thresholds (700, 10, 10) building it runs a gen-0
+    collection every 700 net allocations and, as survivors are promoted, older-generation
+    scans over ever larger tables, nearly all finding nothing to free. A higher gen-0
+    threshold makes those rare; `freeze` takes what was imported before the daemon starts out
+    of every later collection.
+
+    Measured with `.venv/bin/python -m bench.bgp_converge --sizes 1000000 --targets tabby,bird`,
+    7 interleaved pairs on the 2-core machine: withdraw 3.77 s -> 3.16 s mean (lower in 7 of 7
+    pairs), converge 3.36 s -> 3.02 s (6 of 7), CPU 7.5 s -> 6.5 s, peak RSS unchanged (261 MB).
+    Cyclic garbage still goes: gen 0 collects every 50,000 net allocations."""
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    tune_gc()
 
     def loader() -> BgpdConfig:
         parser = argparse.ArgumentParser(prog="tabby-bgpd")
