@@ -2,7 +2,9 @@
 
 It exists to prove the fuzzer finds real faults: started clean it must pass every property;
 started with `--bug` it must be caught. It accepts any peer, sends an OPEN (RFC 4271 §4.2),
-answers errors with the codec's NOTIFICATION (§6), applies RFC 7606 treat-as-withdraw, and
+answers errors with the codec's NOTIFICATION (§6), applies RFC 7606 treat-as-withdraw (and,
+for an external peer, attribute discard of LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST as
+§7.5, §7.9 and §7.10 require, through the codec's `from_external_peer`), and
 re-advertises what the fuzzer announces to the monitor with its AS prepended (§5.1.2),
 without MED and LOCAL_PREF (§5.1.4, §5.1.5), unknown transitive attributes marked Partial.
 
@@ -42,6 +44,7 @@ from bgpd.wire import (
 from bgpd.wire.attributes import AS_SEQUENCE, PARTIAL, RawAttribute, Segment
 from bgpd.wire.capabilities import FourOctetAs, Multiprotocol
 from bgpd.wire.context import IPV4_UNICAST
+from bgpd.wire.update import from_external_peer
 
 BUGS = ("med-reset", "drop-partial", "keep-routes", "no-keepalive")
 
@@ -88,7 +91,9 @@ class Toy:
         with contextlib.suppress(OSError, RuntimeError, BGPError):
             writer.write(encode_message(msg, ctx))
 
-    def apply(self, upd: Update) -> Notification | None:
+    def apply(self, upd: Update, external: bool = True) -> Notification | None:
+        if external:
+            upd = from_external_peer(upd)  # RFC 7606 §7.5, §7.9, §7.10
         if "med-reset" in self.bugs and any(m.case == "med-length" for m in upd.malformations):
             return Notification(3, 5)
         gone = [p for p in upd.withdrawn if self.table.pop(p, None) is not None]
@@ -112,6 +117,7 @@ class Toy:
         writer.write(encode_message(Open.build(self.asn, 30, rid, caps), ctx))
         framer = Framer(ctx)
         established = False
+        external = True  # until the peer's OPEN says otherwise
         mine: set[bytes] = set()
         keepalive: asyncio.Task[None] | None = None
         try:
@@ -123,7 +129,11 @@ class Toy:
                     framer.feed(data)
                     while (frame := framer.next_frame()) is not None:
                         msg = decode_message(frame, ctx)
-                        note = self._message(msg, is_monitor, established, writer, ctx, mine)
+                        if isinstance(msg, Open) and not established:
+                            external = msg.asn != self.asn
+                        note = self._message(
+                            msg, is_monitor, established, writer, ctx, mine, external
+                        )
                         if isinstance(msg, Open) and peer in self.established:
                             # RFC 4271 §6.8: the Established connection wins the collision.
                             writer.write(encode_message(Notification(6, 7), ctx))
@@ -179,6 +189,7 @@ class Toy:
         writer: asyncio.StreamWriter,
         ctx: WireContext,
         mine: set[bytes],
+        external: bool = True,
     ) -> Notification | None:
         if isinstance(msg, Open):
             if established:
@@ -190,7 +201,7 @@ class Toy:
                 return Notification(5, 1)
             if not is_monitor:
                 mine.update(msg.nlri)
-                return self.apply(msg)
+                return self.apply(msg, external)
         return None
 
     async def _keepalive(self, writer: asyncio.StreamWriter, hold: int) -> None:
