@@ -577,6 +577,12 @@ class RoutingSink:
         if session is None:
             return
         self._mrai_cancel(session)
+        # A timer left from the peer's last return (`stale_path_time`, set while we waited for
+        # its End-of-RIB) must not sweep what this new restart keeps: its own restart time
+        # starts now (RFC 4724 §4.2).
+        leftover = self.stale_timers.pop(pid, None)
+        if leftover is not None:
+            leftover.cancel()
         if self.deferral is not None:
             self.deferral.session_down(pid)
         if self.convergence is not None:

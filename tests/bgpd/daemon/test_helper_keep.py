@@ -90,3 +90,21 @@ async def test_rfc4724_4_2_returning_peer_without_f_bit_or_gr_has_its_stale_rout
         assert (peer_id(peer(1).key) in sink.stale_timers) is not swept
         for timer in sink.stale_timers.values():
             timer.cancel()
+
+
+async def test_rfc4724_4_2_a_second_restart_gets_its_own_restart_time() -> None:
+    """The peer restarts, comes back (we wait `stale_path_time` for its End-of-RIB) and drops
+    again before sending it: the wait from its return must not sweep what the new restart
+    keeps before the new restart time runs out (found in review: the old timer was left)."""
+    sink, _ = sink_with_peers(2)
+    neg = dataclasses.replace(negotiated(1), graceful_restart=_gr(True))
+    closed = DownReason(DownKind.PEER_CLOSED, 0.0, 0, 0)
+    sink.on_session_up(peer(1), neg, FakeSender())
+    sink.on_update(peer(1), announcement(1, 2))
+    sink.on_session_down(peer(1), closed)  # restart 1: kept for the restart time
+    sink.on_session_up(peer(1), neg, FakeSender())  # back: waits for its End-of-RIB
+    waiting = sink.stale_timers[peer_id(peer(1).key)]
+    sink.on_session_down(peer(1), closed)  # restart 2, before its End-of-RIB
+    current = sink.stale_timers[peer_id(peer(1).key)]
+    assert waiting.cancelled() and current is not waiting and not current.cancelled()
+    current.cancel()
