@@ -103,8 +103,10 @@ class FelixdConfig(DaemonConfig):
     # of felixd does not delete the routes bgpd is about to send again.
     bgpd_startup_wait: float = 5.0
     # ... and while bgpd answers but holds its first snapshot (it is converging after a start,
-    # or deferring after a restart), up to this long in all: its routes are only late.
-    bgpd_snapshot_wait: float = 20.0
+    # or deferring after a restart), up to this long in all: its routes are only late. Longer
+    # than bgpd's `graceful_restart_defer_time` (60 s), so that felixd and bgpd restarted
+    # together after a crash do not sync without the BGP routes still in the kernel.
+    bgpd_snapshot_wait: float = 65.0
     debounce: float = 0.05
     netns: str = ""  # run the netlink worker in this named namespace (tests)
     pod_mtu_file: Path = Path("/var/lib/tabby/felixd/mtu")
