@@ -322,9 +322,10 @@ class Member:
         self._cmds.transfers.append((to, fut))
         self.kick()
         await fut
-        while self.is_leader:
+        while self.is_leader and self.failure is None:
             self.leader_changed.clear()
             await self.leader_changed.wait()
+        self.check_usable()  # a member that failed meanwhile will never see the transfer end
 
     def deliver(self, messages: list[Message]) -> None:
         if self.failure is not None:
@@ -401,6 +402,7 @@ class Member:
                     fut.set_exception(OutcomeUnknownError(f"member failed: {exc}"))
             self._waiting.clear()
             self._fail_unproposed(MemberUnavailableError(f"failed: {exc}"))
+            self.leader_changed.set()  # wakes a leadership transfer waiting on this member
             if self.on_status is not None:
                 self.on_status(f"failed: {exc}")
 
