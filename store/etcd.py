@@ -42,6 +42,7 @@ import contextlib
 import json
 import random
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -209,6 +210,20 @@ class _Conn:
     def close(self) -> None:
         self.reusable = False
         self.writer.close()
+
+    def keep_alive(self, idle: int = 10, interval: int = 5, count: int = 3) -> None:
+        """TCP keepalive for a long-lived watch stream: a member that vanished without a reset
+        (host down, a partition on our side) surfaces as a read error after about
+        idle + interval * count seconds, and the watch resumes on another endpoint, instead
+        of a stream that waits for ever. etcd's own client uses gRPC keepalive for this."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return
+        with contextlib.suppress(OSError, AttributeError):  # AttributeError: not Linux
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
     def send(self, host: str, path: str, body: bytes, require_leader: bool = True) -> None:
         # clientv3.WithRequireLeader: the gateway passes Grpc-Metadata-* on as gRPC metadata.
@@ -530,9 +545,10 @@ class EtcdClient:
             conn: _Conn | None = None
             try:
                 conn = await self._open(index, self.timeout)
+                conn.keep_alive()
                 self._streams.add(conn)
                 conn.send(self._endpoints[index].host, "/v3/watch", body)
-                status, headers = await conn.read_head()
+                status, headers = await asyncio.wait_for(conn.read_head(), self.timeout)
                 if status != 200 or b"chunked" not in headers.get(b"transfer-encoding", b""):
                     raise _LostError(f"watch answered HTTP {status}")
                 async for doc in _json_lines(conn):
@@ -562,6 +578,7 @@ class EtcdClient:
                 AttributeError,
                 asyncio.IncompleteReadError,
                 asyncio.LimitOverrunError,
+                TimeoutError,  # no answer head in time: resume elsewhere
             ):
                 pass
             finally:

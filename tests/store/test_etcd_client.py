@@ -340,3 +340,26 @@ async def test_an_answer_without_etcds_shape_is_a_clear_error() -> None:
             assert err.value.outcome_unknown
         finally:
             await kv.close()
+
+
+async def test_watch_stream_sockets_use_tcp_keepalive() -> None:
+    """A watch stream to a member that vanished without a reset must end (and resume
+    elsewhere) rather than wait for ever: its socket has TCP keepalive on (found in review)."""
+    import socket
+
+    from store.etcd import _Conn
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        reader, writer = await asyncio.open_connection(*listener.getsockname())
+        conn = _Conn(reader, writer)
+        conn.keep_alive(idle=7, interval=3, count=2)
+        sock = writer.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 7
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 2
+        conn.close()
+    finally:
+        listener.close()
