@@ -37,30 +37,44 @@ Not implemented: etcd's user/password authentication.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import random
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from ipc import TLSConfig
 from store.client import LeaseTimeToLive, StoreStatus, StoreUnavailableError
+from store.etcd_json import (
+    Json,
+    as_int,
+    as_list,
+    b64,
+    decoded,
+    delete_json,
+    delete_response,
+    header_revision,
+    put_json,
+    put_response,
+    range_json,
+    range_response,
+    txn_json,
+    txn_response,
+    unb64,
+    watch_response,
+)
 from store.kv import (
     AlarmType,
     CompactResponse,
     Compare,
     DeleteRangeRequest,
     DeleteRangeResponse,
-    Event,
-    EventType,
-    KeyValue,
     KVError,
     LeaseGrantResponse,
     LeaseRevokeResponse,
@@ -74,10 +88,7 @@ from store.kv import (
     WatchResponse,
 )
 from store.kv.errors import ERRORS, ErrorKind
-from store.kv.messages import CompareTarget, OpResponse, RequestOp
-
-Json = dict[str, object]
-T = TypeVar("T")
+from store.kv.messages import RequestOp
 
 # etcd's error message -> our kind. "etcdserver: not leader" is left out: it is a member's
 # refusal to serve (retry elsewhere), not a request error.
@@ -403,9 +414,9 @@ class EtcdClient:
             raise _LostError(f"{ep.url}{path}: HTTP {status}: not a JSON object")
         error = doc.get("error")
         if isinstance(error, dict):  # a stream's error: {"error": {"grpc_code": .., ...}}
-            raise _GRPCError(_int(error.get("grpc_code", 2)), str(error.get("message")))
+            raise _GRPCError(as_int(error.get("grpc_code", 2)), str(error.get("message")))
         if status != 200 or ("code" in doc and "error" in doc):
-            raise _GRPCError(_int(doc.get("code", 2)), str(doc.get("message", doc.get("error"))))
+            raise _GRPCError(as_int(doc.get("code", 2)), str(doc.get("message", doc.get("error"))))
         return cast(Json, doc)
 
     async def _call(
@@ -464,11 +475,11 @@ class EtcdClient:
         count_only: bool = False,
         serializable: bool = False,
     ) -> RangeResponse:
-        req = _range_json(RangeRequest(key, range_end, limit, revision, keys_only, count_only))
+        req = range_json(RangeRequest(key, range_end, limit, revision, keys_only, count_only))
         if serializable:
             req["serializable"] = True
         doc = await self._call("/v3/kv/range", req, idempotent=True)
-        return _decoded("range", False, lambda: _range_response(doc, _header_revision(doc)))
+        return decoded("range", False, lambda: range_response(doc, header_revision(doc)))
 
     async def get(self, key: bytes, *, serializable: bool = False) -> RangeResponse:
         return await self.range(key, serializable=serializable)
@@ -483,16 +494,16 @@ class EtcdClient:
         ignore_value: bool = False,
         ignore_lease: bool = False,
     ) -> PutResponse:
-        req = _put_json(PutRequest(key, value, lease, prev_kv, ignore_value, ignore_lease))
+        req = put_json(PutRequest(key, value, lease, prev_kv, ignore_value, ignore_lease))
         doc = await self._call("/v3/kv/put", req, idempotent=False)
-        return _decoded("put", True, lambda: _put_response(doc, _header_revision(doc)))
+        return decoded("put", True, lambda: put_response(doc, header_revision(doc)))
 
     async def delete(
         self, key: bytes, range_end: bytes = b"", *, prev_kv: bool = False
     ) -> DeleteRangeResponse:
-        req = _delete_json(DeleteRangeRequest(key, range_end, prev_kv))
+        req = delete_json(DeleteRangeRequest(key, range_end, prev_kv))
         doc = await self._call("/v3/kv/deleterange", req, idempotent=False)
-        return _decoded("delete", True, lambda: _delete_response(doc, _header_revision(doc)))
+        return decoded("delete", True, lambda: delete_response(doc, header_revision(doc)))
 
     async def txn(
         self,
@@ -500,16 +511,16 @@ class EtcdClient:
         success: Sequence[RequestOp],
         failure: Sequence[RequestOp] = (),
     ) -> TxnResponse:
-        req = _txn_json(TxnRequest(tuple(compare), tuple(success), tuple(failure)))
+        req = txn_json(TxnRequest(tuple(compare), tuple(success), tuple(failure)))
         doc = await self._call("/v3/kv/txn", req, idempotent=False)
-        return _decoded("txn", True, lambda: _txn_response(doc, _header_revision(doc)))
+        return decoded("txn", True, lambda: txn_response(doc, header_revision(doc)))
 
     async def compact(self, revision: int, physical: bool = False) -> CompactResponse:
         req: Json = {"revision": str(revision)}
         if physical:
             req["physical"] = True
         doc = await self._call("/v3/kv/compaction", req, idempotent=False)
-        return CompactResponse(_header_revision(doc))
+        return CompactResponse(header_revision(doc))
 
     # --- watch ---------------------------------------------------------------------------
 
@@ -530,9 +541,9 @@ class EtcdClient:
         delay = 0.02
         while True:
             index = self._current
-            create: Json = {"key": _b64(key)}
+            create: Json = {"key": b64(key)}
             if range_end:
-                create["range_end"] = _b64(range_end)
+                create["range_end"] = b64(range_end)
             if next_rev:
                 create["start_revision"] = str(next_rev)
             if prev_kv:
@@ -554,7 +565,7 @@ class EtcdClient:
                 async for doc in _json_lines(conn):
                     if "result" not in doc:
                         break  # {"error": ...}: the stream failed (e.g. no leader)
-                    resp = _watch_response(cast(Json, doc["result"]))
+                    resp = watch_response(cast(Json, doc["result"]))
                     delay = 0.02
                     if resp.created and not resp.canceled:
                         if next_rev == 0:
@@ -599,7 +610,9 @@ class EtcdClient:
         doc = await self._call("/v3/lease/grant", req, idempotent=False)
         if doc.get("error"):
             raise StoreUnavailableError(f"lease grant: etcd refused: {doc['error']}")
-        return LeaseGrantResponse(_header_revision(doc), _int(doc.get("ID")), _int(doc.get("TTL")))
+        return LeaseGrantResponse(
+            header_revision(doc), as_int(doc.get("ID")), as_int(doc.get("TTL"))
+        )
 
     async def lease_keep_alive(self, lease_id: int) -> int:
         """One round of etcd's keep-alive stream (clientv3 `KeepAliveOnce`): TTL 0 is etcd's
@@ -609,14 +622,14 @@ class EtcdClient:
         if not isinstance(result, dict):
             error = doc.get("error")
             raise StoreUnavailableError(f"lease keep-alive: etcd answered {error or doc!r}")
-        ttl = _int(result.get("TTL"))
+        ttl = as_int(result.get("TTL"))
         if ttl <= 0:
             raise KVError(ErrorKind.LEASE_NOT_FOUND)
         return ttl
 
     async def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
         doc = await self._call("/v3/lease/revoke", {"ID": str(lease_id)}, idempotent=False)
-        return LeaseRevokeResponse(_header_revision(doc))
+        return LeaseRevokeResponse(header_revision(doc))
 
     async def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLive:
         req: Json = {"ID": str(lease_id)}
@@ -624,15 +637,15 @@ class EtcdClient:
             req["keys"] = True
         doc = await self._call("/v3/lease/timetolive", req, idempotent=True)
         return LeaseTimeToLive(
-            _int(doc.get("ID", lease_id)),
-            _int(doc.get("TTL")),
-            _int(doc.get("grantedTTL")),
-            tuple(_unb64(k) for k in _list(doc.get("keys"))),
+            as_int(doc.get("ID", lease_id)),
+            as_int(doc.get("TTL")),
+            as_int(doc.get("grantedTTL")),
+            tuple(unb64(k) for k in as_list(doc.get("keys"))),
         )
 
     async def lease_list(self) -> tuple[int, ...]:
         doc = await self._call("/v3/lease/leases", {}, idempotent=True)
-        return tuple(_int(cast(Json, item).get("ID")) for item in _list(doc.get("leases")))
+        return tuple(as_int(cast(Json, item).get("ID")) for item in as_list(doc.get("leases")))
 
     # --- maintenance ---------------------------------------------------------------------
 
@@ -641,7 +654,7 @@ class EtcdClient:
         by the member alone (no leader needed: a cut-off member still says what it thinks)."""
         doc = await self._call("/v3/maintenance/status", {}, idempotent=True, require_leader=False)
         alarms: list[AlarmType] = []
-        for text in _list(doc.get("errors")):  # "memberID:... alarm:NOSPACE " per alarm
+        for text in as_list(doc.get("errors")):  # "memberID:... alarm:NOSPACE " per alarm
             match = _ALARM.search(str(text))
             if match and match.group(1) in AlarmType.__members__:
                 alarm = AlarmType[match.group(1)]
@@ -649,13 +662,13 @@ class EtcdClient:
                     alarms.append(alarm)
         header = cast(Json, doc.get("header", {}))
         return StoreStatus(
-            member_id=_int(header.get("member_id")),
-            leader=_int(doc.get("leader")),
-            raft_term=_int(doc.get("raftTerm")),
-            raft_index=_int(doc.get("raftIndex")),
-            applied_index=_int(doc.get("raftAppliedIndex", doc.get("raftIndex"))),
-            revision=_int(header.get("revision")),
-            db_size=_int(doc.get("dbSize")),
+            member_id=as_int(header.get("member_id")),
+            leader=as_int(doc.get("leader")),
+            raft_term=as_int(doc.get("raftTerm")),
+            raft_index=as_int(doc.get("raftIndex")),
+            applied_index=as_int(doc.get("raftAppliedIndex", doc.get("raftIndex"))),
+            revision=as_int(header.get("revision")),
+            db_size=as_int(doc.get("dbSize")),
             is_learner=bool(doc.get("isLearner", False)),
             alarms=tuple(alarms),
         )
@@ -663,9 +676,9 @@ class EtcdClient:
     async def alarm_list(self) -> tuple[AlarmType, ...]:
         doc = await self._call("/v3/maintenance/alarm", {"action": "GET"}, idempotent=True)
         out: list[AlarmType] = []
-        for item in _list(doc.get("alarms")):
+        for item in as_list(doc.get("alarms")):
             name = cast(Json, item).get("alarm", "NONE")
-            alarm = AlarmType[name] if isinstance(name, str) else AlarmType(_int(name))
+            alarm = AlarmType[name] if isinstance(name, str) else AlarmType(as_int(name))
             if alarm is not AlarmType.NONE and alarm not in out:
                 out.append(alarm)
         return tuple(out)
@@ -684,201 +697,6 @@ class EtcdClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-# --- JSON shapes (etcd's rpc.proto as the gateway marshals it) -------------------------------
-
-
-def _decoded(what: str, write: bool, decode: Callable[[], T]) -> T:
-    """An answer that does not have etcd's shape is the server's fault, said clearly; after a
-    write it is also an unknown outcome (etcd answered, so the write probably ran)."""
-    try:
-        return decode()
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise StoreUnavailableError(
-            f"{what}: etcd's answer does not decode ({exc})", outcome_unknown=write
-        ) from None
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: object) -> bytes:
-    if not value:
-        return b""
-    return base64.b64decode(cast(str, value), validate=True)
-
-
-def _int(value: object) -> int:
-    """int64 fields arrive as strings, and absent at their default (0)."""
-    if value is None or value == "":
-        return 0
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, str)):
-        return int(value)
-    raise ValueError(f"expected an integer, got {value!r}")
-
-
-def _list(value: object) -> list[object]:
-    return value if isinstance(value, list) else []
-
-
-def _header_revision(doc: Json) -> int:
-    header = doc.get("header")
-    return _int(cast(Json, header).get("revision")) if isinstance(header, dict) else 0
-
-
-def _range_json(r: RangeRequest) -> Json:
-    out: Json = {"key": _b64(r.key)}
-    if r.range_end:
-        out["range_end"] = _b64(r.range_end)
-    for name in ("limit", "revision", "min_mod_revision", "max_mod_revision"):
-        if getattr(r, name):
-            out[name] = str(getattr(r, name))
-    for name in ("min_create_revision", "max_create_revision"):
-        if getattr(r, name):
-            out[name] = str(getattr(r, name))
-    if r.keys_only:
-        out["keys_only"] = True
-    if r.count_only:
-        out["count_only"] = True
-    if r.sort_order:
-        out["sort_order"] = r.sort_order.name
-        out["sort_target"] = r.sort_target.name
-    return out
-
-
-def _put_json(p: PutRequest) -> Json:
-    out: Json = {"key": _b64(p.key)}
-    if p.value:
-        out["value"] = _b64(p.value)
-    if p.lease:
-        out["lease"] = str(p.lease)
-    for name in ("prev_kv", "ignore_value", "ignore_lease"):
-        if getattr(p, name):
-            out[name] = True
-    return out
-
-
-def _delete_json(d: DeleteRangeRequest) -> Json:
-    out: Json = {"key": _b64(d.key)}
-    if d.range_end:
-        out["range_end"] = _b64(d.range_end)
-    if d.prev_kv:
-        out["prev_kv"] = True
-    return out
-
-
-_COMPARE_FIELD = {
-    CompareTarget.VERSION: "version",
-    CompareTarget.CREATE: "create_revision",
-    CompareTarget.MOD: "mod_revision",
-    CompareTarget.VALUE: "value",
-    CompareTarget.LEASE: "lease",
-}
-
-
-def _compare_json(c: Compare) -> Json:
-    out: Json = {"key": _b64(c.key), "target": c.target.name, "result": c.result.name}
-    if c.range_end:
-        out["range_end"] = _b64(c.range_end)
-    field = _COMPARE_FIELD[c.target]
-    if c.target is CompareTarget.VALUE:
-        out[field] = _b64(c.operand if isinstance(c.operand, bytes) else str(c.operand).encode())
-    else:
-        out[field] = str(int(c.operand))
-    return out
-
-
-def _op_json(op: RequestOp) -> Json:
-    if isinstance(op, RangeRequest):
-        return {"request_range": _range_json(op)}
-    if isinstance(op, PutRequest):
-        return {"request_put": _put_json(op)}
-    if isinstance(op, DeleteRangeRequest):
-        return {"request_delete_range": _delete_json(op)}
-    return {"request_txn": _txn_json(op)}
-
-
-def _txn_json(t: TxnRequest) -> Json:
-    out: Json = {}
-    if t.compare:
-        out["compare"] = [_compare_json(c) for c in t.compare]
-    if t.success:
-        out["success"] = [_op_json(op) for op in t.success]
-    if t.failure:
-        out["failure"] = [_op_json(op) for op in t.failure]
-    return out
-
-
-def _kv(doc: object) -> KeyValue:
-    d = cast(Json, doc)
-    return KeyValue(
-        _unb64(d.get("key")),
-        _int(d.get("create_revision")),
-        _int(d.get("mod_revision")),
-        _int(d.get("version")),
-        _unb64(d.get("value")),
-        _int(d.get("lease")),
-    )
-
-
-def _range_response(doc: Json, revision: int) -> RangeResponse:
-    kvs = tuple(_kv(item) for item in _list(doc.get("kvs")))
-    return RangeResponse(revision, kvs, bool(doc.get("more", False)), _int(doc.get("count")))
-
-
-def _put_response(doc: Json, revision: int) -> PutResponse:
-    prev = doc.get("prev_kv")
-    return PutResponse(revision, _kv(prev) if isinstance(prev, dict) else None)
-
-
-def _delete_response(doc: Json, revision: int) -> DeleteRangeResponse:
-    prev = tuple(_kv(item) for item in _list(doc.get("prev_kvs")))
-    return DeleteRangeResponse(revision, _int(doc.get("deleted")), prev)
-
-
-def _txn_response(doc: Json, revision: int) -> TxnResponse:
-    out: list[OpResponse] = []
-    for item in _list(doc.get("responses")):
-        d = cast(Json, item)
-        # Each nested answer has a header with its own revision: a range before the txn's
-        # first write sees the revision before it (etcd's applyTxn).
-        if "response_range" in d:
-            r = cast(Json, d["response_range"])
-            out.append(_range_response(r, _header_revision(r) or revision))
-        elif "response_put" in d:
-            r = cast(Json, d["response_put"])
-            out.append(_put_response(r, _header_revision(r) or revision))
-        elif "response_delete_range" in d:
-            r = cast(Json, d["response_delete_range"])
-            out.append(_delete_response(r, _header_revision(r) or revision))
-        elif "response_txn" in d:
-            r = cast(Json, d["response_txn"])
-            out.append(_txn_response(r, _header_revision(r) or revision))
-        else:
-            raise ValueError(f"txn: unknown response {sorted(d)}")
-    return TxnResponse(revision, bool(doc.get("succeeded", False)), tuple(out))
-
-
-def _watch_response(doc: Json) -> WatchResponse:
-    events = []
-    for item in _list(doc.get("events")):
-        d = cast(Json, item)
-        kind = EventType.DELETE if d.get("type") in ("DELETE", 1) else EventType.PUT
-        prev = d.get("prev_kv")
-        events.append(Event(kind, _kv(d.get("kv", {})), _kv(prev) if prev else None))
-    return WatchResponse(
-        watch_id=_int(doc.get("watch_id")),
-        revision=_header_revision(doc),
-        events=tuple(events),
-        created=bool(doc.get("created", False)),
-        canceled=bool(doc.get("canceled", False)),
-        compact_revision=_int(doc.get("compact_revision")),
-        cancel_reason=str(doc.get("cancel_reason", "")),
-    )
 
 
 async def _json_lines(conn: _Conn) -> AsyncIterator[Json]:
