@@ -32,18 +32,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 from bgpd.core.effects import DownKind, DownReason
 from bgpd.core.negotiation import Negotiated
 from bgpd.core.restart import Deferral
-from bgpd.core.routing.decision import Decision
 from bgpd.core.routing.paths import LOCAL, Path, RouteKey, RoutingPeer
 from bgpd.core.routing.policy import ACCEPT_ALL, parse_community, parse_large_community
 from bgpd.core.routing.table import BestChange, Outgoing, PeerTables, RoutingTable
 from bgpd.daemon.config import BgpdConfig, PeerKey
+from bgpd.daemon.rib_rows import describe, describe_many, family_name
 from bgpd.daemon.sink import PeerInfo, UpdateSender
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.capabilities import GR_FORWARDING_STATE
@@ -93,18 +93,6 @@ def keeps_stale(negotiated: Negotiated, reason: DownReason) -> bool:
 def peer_id(key: PeerKey) -> str:
     address, local, port = key
     return f"{address}|{local}|{port}"
-
-
-def next_hop_text(raw: bytes) -> str:
-    if len(raw) == 4:
-        return str(ipaddress.IPv4Address(raw))
-    if len(raw) >= 16:
-        return str(ipaddress.IPv6Address(raw[:16]))
-    return raw.hex()
-
-
-def family_name(family: Family) -> str:
-    return "ipv6" if family[0] == AFI_IPV6 else "ipv4"
 
 
 def _packed(text: str) -> bytes:
@@ -162,58 +150,6 @@ class _Stats:
     refreshes_out: int = 0  # re-sends answering a ROUTE-REFRESH
     best_changes: int = 0
     extra: dict[str, int] = field(default_factory=dict)
-
-
-def describe(key: RouteKey, decision: Decision, names: dict[str, str]) -> dict[str, object]:
-    """A best path for the API and the stream: prefix, ECMP next hops, attributes, reason."""
-    return {"prefix": format_prefix(key[1], key[0][0]), **_describe_path(key, decision, names)}
-
-
-def _describe_path(key: RouteKey, decision: Decision, names: dict[str, str]) -> dict[str, object]:
-    best = decision.best
-    assert best is not None
-    a = best.attrs
-    return {
-        "family": family_name(key[0]),
-        "next_hops": list(
-            dict.fromkeys(next_hop_text(p.next_hop) for p in decision.multipath if not p.local)
-        ),
-        "local": best.local,
-        "source": "local" if best.local else names.get(best.source, best.source),
-        "reason": decision.reason,
-        "stale": best.stale,
-        "as_path": [list(asns) for _, asns in a.as_path or ()],
-        "origin": a.origin,
-        "med": a.med,
-        "local_pref": a.local_pref,
-        "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in a.communities],
-        "large_communities": [":".join(map(str, c)) for c in a.large_communities],
-        "originator_id": str(ipaddress.IPv4Address(a.originator_id))
-        if a.originator_id is not None
-        else None,
-        "cluster_list": [str(ipaddress.IPv4Address(c)) for c in a.cluster_list],
-    }
-
-
-def describe_many(
-    items: Iterable[tuple[RouteKey, Decision]], names: dict[str, str]
-) -> list[dict[str, object]]:
-    """`describe` for many prefixes: prefixes sharing one Decision object (one UPDATE's worth,
-    from the table's hot path) share the attribute part, built once; each row is its own dict."""
-    shared: dict[tuple[int, Family], tuple[Decision, dict[str, object]]] = {}
-    rows = []
-    for key, decision in items:
-        if decision.best is None:
-            continue
-        hit = shared.get((id(decision), key[0]))
-        if hit is None:
-            # The Decision is kept in the value so that its id is not reused meanwhile.
-            hit = shared[(id(decision), key[0])] = (
-                decision,
-                _describe_path(key, decision, names),
-            )
-        rows.append({"prefix": format_prefix(key[1], key[0][0]), **hit[1]})
-    return rows
 
 
 Originations = dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]]

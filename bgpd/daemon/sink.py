@@ -16,6 +16,7 @@ from typing import Protocol
 from bgpd.core.effects import DownReason
 from bgpd.core.negotiation import Negotiated
 from bgpd.daemon.config import PeerKey
+from bgpd.daemon.rib_rows import family_name
 from bgpd.wire.attributes import PathAttributes, Segment
 from bgpd.wire.context import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, SAFI_UNICAST, Family, WireContext
 from bgpd.wire.messages import Update, end_of_rib
@@ -71,10 +72,6 @@ class RouteSink(Protocol):
     def prefix_counts(self, key: PeerKey) -> dict[str, int]: ...
 
 
-def _family_name(f: Family) -> str:
-    return "ipv6" if f[0] == AFI_IPV6 else "ipv4"
-
-
 class CountingSink:
     """Default sink: exact per-peer prefix counts and announcement of originated prefixes."""
 
@@ -128,7 +125,7 @@ class CountingSink:
             tables.setdefault((mr.afi, mr.safi), set()).update(mr.nlri)
 
     def prefix_counts(self, key: PeerKey) -> dict[str, int]:
-        return {_family_name(f): len(s) for f, s in self.rib_in.get(key, {}).items()}
+        return {family_name(f): len(s) for f, s in self.rib_in.get(key, {}).items()}
 
     def _announce(self, peer: PeerInfo, families: tuple[Family, ...], out: UpdateSender) -> None:
         """Originated prefixes with ORIGIN IGP, our AS on eBGP, next hop self (RFC 4271 §5.1)."""
