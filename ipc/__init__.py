@@ -3,9 +3,10 @@
 from ipc.client import ClientOptions, RPCClient, Subscription
 from ipc.endpoints import Endpoint, TLSConfig, parse_endpoint
 from ipc.errors import RPCError
-from ipc.server import RPCServer, ServerLimits, Stream, StreamClosed
+from ipc.server import BadNotification, RPCServer, ServerLimits, Stream, StreamClosed
 
 __all__ = [
+    "BadNotification",
     "ClientOptions",
     "Endpoint",
     "RPCClient",

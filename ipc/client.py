@@ -315,11 +315,17 @@ class RPCClient:
 
     async def _call_once(self, method: str, params: tuple[object, ...], deadline: float) -> object:
         loop = asyncio.get_running_loop()
-        remaining = deadline - loop.time()
-        try:
-            conn = await asyncio.wait_for(self._connection(), timeout=max(remaining, 0.001))
-        except TimeoutError:
-            raise RPCError(errors.TIMEOUT, f"{method}: not connected within the timeout") from None
+        conn = self._conn
+        if conn is None or conn.lost or self._closed:
+            # Only (re)connecting needs a task; a live connection is used on the caller's stack,
+            # so the request is on the wire before the first await.
+            remaining = deadline - loop.time()
+            try:
+                conn = await asyncio.wait_for(self._connection(), timeout=max(remaining, 0.001))
+            except TimeoutError:
+                raise RPCError(
+                    errors.TIMEOUT, f"{method}: not connected within the timeout"
+                ) from None
         msgid = self._msgid()
         fut: asyncio.Future[object] = loop.create_future()
         conn.pending[msgid] = fut
@@ -332,9 +338,12 @@ class RPCClient:
                 errors.INVALID_PARAMS, f"{method}: params not serialisable: {exc}"
             ) from exc
         try:
-            # Back-pressure and the answer share the call's one deadline.
-            await asyncio.wait_for(conn.drain(), timeout=max(deadline - loop.time(), 0.001))
-            return await asyncio.wait_for(fut, timeout=max(deadline - loop.time(), 0.001))
+            # Back-pressure and the answer share the call's one deadline (asyncio.timeout:
+            # a timer, not a task per wait).
+            async with asyncio.timeout_at(deadline):
+                if conn._write_paused:
+                    await conn.drain()
+                return await fut
         except TimeoutError:
             conn.pending.pop(msgid, None)
             raise RPCError(errors.TIMEOUT, f"{method}: no answer within the timeout") from None

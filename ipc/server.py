@@ -45,6 +45,13 @@ log = get_logger("ipc")
 # Handlers take the request's params positionally. `Any` is the honest type at this
 # boundary: params are whatever msgpack decoded, and each handler checks its own.
 Handler = Callable[..., Awaitable[Any]]
+# A one-way handler runs synchronously as its frame is unpacked: no task, no answer.
+NotificationHandler = Callable[..., None]
+
+
+class BadNotification(Exception):
+    """Raised by a notification handler for params it cannot use: the sender broke the
+    protocol (there is no answer to carry an error), so its connection is closed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +133,7 @@ class _Method:
     max_args: int | None  # None: *args accepted
 
 
-def _arity(handler: Handler, skip: int) -> tuple[int, int | None]:
+def _arity(handler: Callable[..., object], skip: int) -> tuple[int, int | None]:
     params = list(inspect.signature(handler).parameters.values())[skip:]
     positional = [
         p
@@ -145,6 +152,7 @@ class RPCServer:
         self.limits = limits or ServerLimits()
         self.name = name
         self._methods: dict[str, _Method] = {}
+        self._notifications: dict[str, tuple[NotificationHandler, int, int | None]] = {}
         self._servers: list[asyncio.Server] = []
         self._unix_paths: list[Path] = []
         self._connections: set[_Connection] = set()
@@ -161,6 +169,18 @@ class RPCServer:
         """Serve a subscription: ``async def handler(stream, *params) -> final result``."""
         low, high = _arity(handler, 1)
         self._methods[method] = _Method(handler, True, low, high)
+
+    def register_notification(self, method: str, handler: NotificationHandler) -> None:
+        """Serve the one-way `method` (msgpack-RPC notification ``[2, method, params]``) with
+        a plain ``def handler(*params) -> None``, called as the frame is unpacked.
+
+        For high-rate fire-and-forget traffic (Raft messages): a request would cost a task
+        and an answer frame that wakes the sender just to be dropped. Notifications to a
+        method nobody registered are ignored, as the msgpack-RPC spec has it; a handler
+        that raises BadNotification (or gets the wrong number of params) closes the
+        connection, since no answer can carry the error."""
+        low, high = _arity(handler, 0)
+        self._notifications[method] = (handler, low, high)
 
     @property
     def methods(self) -> list[str]:
@@ -308,6 +328,21 @@ class _Connection(asyncio.Protocol):
                 task = self.tasks.get(params[0])
                 if task is not None:
                     task.cancel()
+                return
+            one_way = self.server._notifications.get(name)
+            if one_way is None:
+                return
+            handler, low, high = one_way
+            n = len(params)
+            if n < low or (high is not None and n > high):
+                raise FrameError(f"notification {name} with {n} params")
+            try:
+                handler(*params)
+            except BadNotification as exc:
+                raise FrameError(f"notification {name}: {exc}") from None
+            except Exception as exc:  # a handler bug: drop this peer, keep serving others
+                log.exception("notification.failed", server=self.server.name, method=name)
+                raise FrameError(f"notification {name} failed: {type(exc).__name__}") from None
         else:
             raise FrameError(f"unexpected message type {kind!r} from a client")
 

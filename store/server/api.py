@@ -37,7 +37,7 @@ from typing import TypeVar
 
 import msgpack
 
-from ipc import RPCError, RPCServer, Stream
+from ipc import BadNotification, RPCError, RPCServer, Stream
 from ipc import errors as ipc_errors
 from store.kv import (
     ErrorResponse,
@@ -108,7 +108,7 @@ class StoreAPI:
             server.register("debug.partition", self.debug_partition)
 
     def register_peer(self, server: RPCServer) -> None:
-        server.register("raft.step", self.raft_step)
+        server.register_notification("raft.step", self.raft_step)
         server.register("fwd.write", self.fwd_write)
         server.register("fwd.keepalive", self.fwd_keepalive)
         server.register("fwd.ttl", self.fwd_ttl)
@@ -388,8 +388,12 @@ class StoreAPI:
 
     # --- peers -------------------------------------------------------------------------
 
-    async def raft_step(self, src: int, batch: list[object]) -> None:
+    def raft_step(self, src: object, batch: object) -> None:
+        """One-way: a peer's batch of Raft messages. A batch that does not decode closes
+        that peer's connection (BadNotification), and none of it is delivered."""
         m = self.member
+        if type(src) is not int or type(batch) is not list:
+            raise BadNotification("raft.step takes a member id and an array of messages")
         if src in m.transport.blocked:
             return
         msgs = []
@@ -397,7 +401,7 @@ class StoreAPI:
             try:
                 msgs.append(from_wire(item))
             except WireError as exc:
-                raise RPCError(ipc_errors.INVALID_PARAMS, f"bad raft message: {exc}") from None
+                raise BadNotification(f"bad raft message: {exc}") from None
         m.deliver(msgs)
 
 

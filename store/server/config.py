@@ -61,6 +61,7 @@ class StoreConfig(DaemonConfig):
     max_watch_buffer: int = 8192  # events buffered per caught-up watcher before it is cancelled
     progress_notify_interval: float = 600.0  # etcd's default progress notification period
     request_timeout: float = 7.0  # a proposal or read waits at most this long
+    wal_inline_entries: int = 8  # WAL batches up to this size are saved on the loop thread
     # Tests only: serve `debug.partition(ids)`, which drops all Raft traffic to and from the
     # listed members (a network partition without namespaces). Never enable in production.
     debug_fault_injection: bool = False
@@ -87,6 +88,8 @@ class StoreConfig(DaemonConfig):
             raise ConfigError("election_timeout: must exceed heartbeat_interval")
         if self.snapshot_count <= 0 or self.snapshot_catchup_entries < 0:
             raise ConfigError("snapshot_count: must be positive")
+        if self.wal_inline_entries < 0:
+            raise ConfigError("wal_inline_entries: must not be negative")
         if not self.client_endpoints:
             raise ConfigError("client_endpoints: at least one is needed")
         for i, ep in enumerate([*self.client_endpoints, self.peer_endpoint]):

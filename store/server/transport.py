@@ -1,11 +1,12 @@
 """Peer transport: Raft messages between members over the shared ipc package.
 
 Each member serves `raft.step` (a batch of `store.raft.to_wire` messages) on its peer endpoint,
-TCP with mutual TLS between hosts or a Unix socket in a local cluster. Outbound, `send` writes
-one frame per peer straight into that peer's connection, on the caller's stack: a Ready's
-messages are on the wire before the member goes on to write its WAL, with no task hop and no
-waiting for the previous frame's answer (the answers are empty and ignored, as etcd's stream
-transport never acknowledges a message). Only when the connection is down or its write buffer
+TCP with mutual TLS between hosts or a Unix socket in a local cluster, as a one-way msgpack-RPC
+notification: like etcd's stream transport, nothing acknowledges a message (Raft's own
+responses do that), and an answer frame per batch would wake the sender for nothing — on a
+virtual machine each such wake-up costs more than the Raft work it carries. Outbound, `send`
+writes one frame per peer straight into that peer's connection, on the caller's stack: a
+Ready's messages are on the wire before the member goes on to write its WAL, with no task hop. Only when the connection is down or its write buffer
 is over the high-water mark do messages wait in a queue, which one sender task per peer drains
 once it has (re)connected or the buffer has drained.
 
@@ -24,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ipc import ClientOptions, RPCClient, RPCError, TLSConfig
-from ipc.messages import REQUEST
+from ipc.messages import NOTIFICATION
 from runtime.log import get_logger
 from store.raft import Message, to_wire
 
@@ -92,8 +93,6 @@ class PeerTransport:
 
     def _write(self, peer: _Peer) -> bool:
         """Write the peer's queue to its live connection now; False if it must wait."""
-        # The ipc client has no one-way call that the server dispatches, so each frame is a
-        # request whose msgid nobody waits for: its (empty) answer is dropped on arrival.
         conn = peer.client._conn
         if conn is None or conn.lost or conn._write_paused:
             return not peer.queue
@@ -102,8 +101,7 @@ class PeerTransport:
             while queue:
                 n = min(len(queue), MAX_BATCH)
                 batch = [to_wire(queue.popleft()) for _ in range(n)]
-                msgid = peer.client._msgid()
-                conn.send(conn.packer.pack([REQUEST, msgid, "raft.step", [self.self_id, batch]]))
+                conn.send(conn.packer.pack([NOTIFICATION, "raft.step", [self.self_id, batch]]))
         except RPCError:
             return False
         return True

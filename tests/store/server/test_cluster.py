@@ -335,6 +335,7 @@ async def test_a_durable_committed_entry_is_answered_without_waiting_for_the_nex
         data_dir=tmp_path / "d",
         initial_cluster=["1=unix:/nonexistent/1", "2=unix:/nonexistent/2", "3=unix:/nonexistent/3"],
         election_timeout=60.0,
+        wal_inline_entries=0,  # every save in the executor, so the test can hold it
     )
     transport = _CapturingTransport()
     m = Member(cfg, cast(PeerTransport, transport))
@@ -381,4 +382,49 @@ async def test_a_durable_committed_entry_is_answered_without_waiting_for_the_nex
     finally:
         for _ in range(4):
             gated.permits.release()
+        await m.stop()
+
+
+class _ThreadRecordingWAL:
+    """Records on which thread each save ran, and how many entries it carried."""
+
+    def __init__(self, wal: object) -> None:
+        self._wal = wal
+        self.saves: list[tuple[int, bool]] = []
+
+    def save(self, hard_state: object, entries: list[object], *rest: object) -> None:
+        self.saves.append((len(entries), threading.current_thread() is threading.main_thread()))
+        self._wal.save(hard_state, entries, *rest)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._wal, name)
+
+
+async def test_small_wal_batches_are_saved_on_the_loop_thread_and_big_ones_in_the_executor(
+    tmp_path: Path,
+) -> None:
+    """At light load a save of a few entries runs on the loop thread (the executor's two thread
+    hops would be most of its latency); a batch over `wal_inline_entries` goes to the executor
+    so the fsync overlaps the next batch's work. Both are durable before they are answered."""
+    cfg = StoreConfig(id=1, data_dir=tmp_path / "d", wal_inline_entries=4)
+    m = Member(cfg, cast(PeerTransport, _CapturingTransport()))
+    await m.open()
+    m.start()
+    try:
+        await m.wait_leader(20)
+        rec = _ThreadRecordingWAL(m._wal)
+        m._wal = cast(WAL, rec)
+        await m.propose_local(encode_request(PutRequest(b"one", b"1")))
+        # Queued before the owner task runs: one Ready, one save of all ten.
+        many = [
+            asyncio.ensure_future(m.propose_local(encode_request(PutRequest(b"k%d" % i, b"v"))))
+            for i in range(10)
+        ]
+        await asyncio.wait_for(asyncio.gather(*many), 20)
+        with_entries = [s for s in rec.saves if s[0]]
+        assert with_entries[0] == (1, True)
+        assert (10, False) in with_entries
+        assert all(on_loop == (n <= 4) for n, on_loop in with_entries)
+        assert m.machine.range(RangeRequest(b"k9")).kvs[0].value == b"v"
+    finally:
         await m.stop()

@@ -83,6 +83,7 @@ async def test_a_failed_member_answers_at_once_that_nothing_was_proposed(
         data_dir=tmp_path / "d",
         peer_endpoint="unix:/nonexistent/peer",
         request_timeout=60.0,  # longer than any wait below: "at once" cannot be the timeout
+        wal_inline_entries=0,  # saves in the executor, so the test can hold one mid-write
     )
     m = Member(cfg, cast(PeerTransport, _NoPeers()))
     await m.open()

@@ -112,14 +112,14 @@ async def test_transport_writes_without_waiting_queues_while_down_and_drops_bloc
     got: list[tuple[int, list[object]]] = []
     arrived = asyncio.Event()
 
-    async def raft_step(src: int, batch: list[object]) -> None:
+    def raft_step(src: int, batch: list[object]) -> None:
         got.append((src, batch))
         arrived.set()
 
     t = PeerTransport(1, None, timeout=2.0)
     t.set_peers({1: "unix:/nonexistent", 2: sock})
     server = RPCServer()
-    server.register("raft.step", raft_step)
+    server.register_notification("raft.step", raft_step)
     try:
         t.send([Heartbeat(1, 1, 2, 0, seq) for seq in (1, 2)])  # nobody listens yet: queued
         await server.listen(sock)

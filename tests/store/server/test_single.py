@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import msgpack
 import pytest
 
 from store.client import StoreClient, prefix_end
@@ -251,5 +252,34 @@ async def test_quota_raises_nospace_alarm_until_disarmed(
         put = await kv.put(b"/q/again", b"x")
         assert put.revision == deleted.revision + 1
         assert (await kv.get(b"/q/again")).kvs[0].value == b"x"
+    finally:
+        await kv.close()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param([2, "raft.step", [1, [["not", "a", "message"]]]], id="undecodable-message"),
+        pytest.param([2, "raft.step", [1, "not-a-batch"]], id="batch-not-an-array"),
+        pytest.param([2, "raft.step", [[1], []]], id="source-not-an-id"),
+        pytest.param([2, "raft.step", [1]], id="missing-batch"),
+    ],
+)
+async def test_a_bad_raft_step_closes_only_that_peer_connection(
+    make_cluster: Callable[..., Cluster], frame: list[object]
+) -> None:
+    """Raft traffic is one-way (no answer to carry an error): a batch that does not decode
+    closes the sender's peer connection, and the member goes on serving."""
+    c, kv = await _up(make_cluster)
+    try:
+        await kv.put(b"/before", b"1")
+        reader, writer = await asyncio.open_unix_connection(c.peer[1][5:])
+        writer.write(msgpack.packb(frame))
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed by the member
+        writer.close()
+        await kv.put(b"/after", b"2")
+        assert (await kv.range(b"/after")).kvs[0].value == b"2"
+        assert "notification.failed" not in c.log(1)  # refused as bad input, not a crash
     finally:
         await kv.close()
