@@ -73,6 +73,9 @@ from store.wire import encode_watch_response
 log = get_logger("store.member")
 
 SNAPSHOT_FORMAT = 1
+# A small WAL batch is saved on the loop thread only while fdatasync is this fast (a moving
+# average): a slow or contended disk must not stall heartbeats, reads and watch delivery.
+INLINE_SYNC_LIMIT = 0.002
 WATCH_DRAIN_BUDGET = 256  # hub.take calls per loop iteration, so replays cannot starve writes
 
 
@@ -173,6 +176,7 @@ class Member:
         self._applied = 0
         self._snap_index = 0
         self._snap_indexes: deque[int] = deque()
+        self._sync_avg = 0.0  # moving average of the WAL's fdatasync seconds
         self.watches: dict[int, _Watch] = {}
         self.leader_changed = asyncio.Event()
         self.soft = SoftState(0, Role.FOLLOWER)
@@ -550,16 +554,21 @@ class Member:
         if rd.entries or snap_meta is not None or rd.must_sync:
             hs = rd.hard_state or self.node.hard_state()
             entries = [(e.index, e.term, int(e.kind), e.data) for e in rd.entries]
-            if snap_meta is None and len(entries) <= self.config.wal_inline_entries:
+            if (
+                snap_meta is None
+                and len(entries) <= self.config.wal_inline_entries
+                and self._sync_avg <= INLINE_SYNC_LIMIT
+            ):
                 # A small batch means a light load: nothing waits to overlap with the fsync,
                 # and the two thread hops of the executor (each a wake-up, costly on a VM)
-                # would be most of the save's latency. Big batches still overlap the fsync
-                # with the next batch's work.
+                # would be most of the save's latency. Big batches, and every batch while
+                # the disk is slow, still run in the executor.
                 wal.save((hs.term, hs.vote, hs.commit), entries, snap_meta)
             else:
                 await loop.run_in_executor(
                     None, wal.save, (hs.term, hs.vote, hs.commit), entries, snap_meta
                 )
+            self._sync_avg += (wal.stats.sync_seconds_last - self._sync_avg) / 8
         if not early and rd.messages:
             self.transport.send(rd.messages)
         if rd.snapshot is not None:

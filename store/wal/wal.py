@@ -106,6 +106,7 @@ class WALStats:
     bytes_written: int = 0
     sync_seconds_total: float = 0.0
     sync_seconds_max: float = 0.0
+    sync_seconds_last: float = 0.0
     segments_created: int = 0
     segments_released: int = 0
 
@@ -320,6 +321,7 @@ class WAL:
         stats.bytes_written += len(data)
         stats.sync_seconds_total += took
         stats.sync_seconds_max = max(stats.sync_seconds_max, took)
+        stats.sync_seconds_last = took
         if took > SLOW_SYNC_SECONDS:
             # etcd logs the same ("slow fdatasync"): a disk this slow costs leadership.
             _log.warning("wal.slow_fdatasync", seconds=round(took, 3), bytes=len(data))
