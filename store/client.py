@@ -5,7 +5,9 @@ mod_revision/version, watch from a revision with prev_kv, leases"), spoken in `s
 request and response dataclasses, which are etcd v3's messages field for field. Nothing in it
 is tabby-store-only: docs/store.md maps each call to the etcd v3 RPC a second backend would use.
 
-`StoreClient` implements it over the ipc package against tabby-store members:
+`StoreClient` implements it over the ipc package against tabby-store members (what it shares
+with `store.etcd.EtcdClient`, the KV calls, the resuming watch and endpoint rotation, is
+`store.kvbase.KVClientBase`):
 - endpoint failover: one RPC client per member endpoint; a member that cannot answer (down,
   no leader, not reachable) makes the client move to the next endpoint;
 - retries only where safe: ranges are retried on any failure within the timeout (on the next
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -67,6 +69,7 @@ from store.kv import (
 )
 from store.kv.errors import ErrorKind
 from store.kv.messages import RequestOp
+from store.kvbase import KVClientBase, WatchCreate
 from store.wire import decode_response, decode_watch_response
 
 _KINDS = {k.value: k for k in ErrorKind}
@@ -212,7 +215,7 @@ class KVClient(Protocol):
     async def close(self) -> None: ...
 
 
-class StoreClient:
+class StoreClient(KVClientBase):
     """`KVClient` over tabby-store's msgpack-RPC client API, with failover between members."""
 
     def __init__(
@@ -225,25 +228,13 @@ class StoreClient:
         rng: random.Random | None = None,
     ) -> None:
         eps = [endpoints] if isinstance(endpoints, str) else list(endpoints)
-        if not eps:
-            raise ValueError("StoreClient needs at least one endpoint")
-        self.endpoints = eps
-        self.timeout = timeout
+        super().__init__(eps, timeout=timeout, max_in_flight=max_in_flight, rng=rng)
         opts = ClientOptions(
             timeout=timeout, connect_timeout=0.5, connect_deadline=0.5, backoff_initial=0.02
         )
         self._clients = [RPCClient(ep, tls=tls, options=opts) for ep in eps]
-        self._rng = rng or random.Random()
-        self._current = 0
-        self._sem = asyncio.Semaphore(max_in_flight)
-        self.failovers = 0
 
     # --- plumbing ------------------------------------------------------------------------
-
-    def _rotate(self, index: int) -> None:
-        if self._current == index and len(self._clients) > 1:
-            self._current = (index + 1) % len(self._clients)
-            self.failovers += 1
 
     async def _call(self, method: str, *params: object, retry_any: bool = False) -> object:
         loop = asyncio.get_running_loop()
@@ -277,10 +268,7 @@ class StoreClient:
                     raise StoreUnavailableError(f"{method}: {last}", outcome_unknown=True) from None
                 if exc.code not in _NOT_EXECUTED and exc.code not in _MAYBE_EXECUTED:
                     raise StoreUnavailableError(f"{method}: {last}") from None
-                self._rotate(index)
-                if self._current in (index, 0):
-                    await asyncio.sleep(min(delay * (0.5 + self._rng.random()), remaining))
-                    delay = min(delay * 2, 0.5)
+                delay = await self._retry_pause(index, delay, remaining)
 
     async def _read(self, method: str, *params: object) -> object:
         return await self._call(method, *params, retry_any=True)
@@ -289,108 +277,45 @@ class StoreClient:
         wire = await self._call("kv.write", encode_request(req))
         return _check(decode_response(wire))
 
-    # --- KV ------------------------------------------------------------------------------
+    # --- KV and watch primitives (the calls themselves are KVClientBase's) ------------------
 
-    async def range(
-        self,
-        key: bytes,
-        range_end: bytes = b"",
-        *,
-        revision: int = 0,
-        limit: int = 0,
-        keys_only: bool = False,
-        count_only: bool = False,
-        serializable: bool = False,
-    ) -> RangeResponse:
-        req = RangeRequest(key, range_end, limit, revision, keys_only, count_only)
+    async def _range(self, req: RangeRequest, serializable: bool) -> RangeResponse:
         wire = await self._read("kv.range", encode_request(req), serializable)
         return cast(RangeResponse, _check(decode_response(wire)))
 
-    async def get(self, key: bytes, *, serializable: bool = False) -> RangeResponse:
-        return await self.range(key, serializable=serializable)
-
-    async def put(
-        self,
-        key: bytes,
-        value: bytes,
-        *,
-        lease: int = 0,
-        prev_kv: bool = False,
-        ignore_value: bool = False,
-        ignore_lease: bool = False,
-    ) -> PutResponse:
-        req = PutRequest(key, value, lease, prev_kv, ignore_value, ignore_lease)
+    async def _put(self, req: PutRequest) -> PutResponse:
         return cast(PutResponse, await self._write(req))
 
-    async def delete(
-        self, key: bytes, range_end: bytes = b"", *, prev_kv: bool = False
-    ) -> DeleteRangeResponse:
-        return cast(
-            DeleteRangeResponse, await self._write(DeleteRangeRequest(key, range_end, prev_kv))
-        )
+    async def _delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
+        return cast(DeleteRangeResponse, await self._write(req))
 
-    async def txn(
-        self,
-        compare: Sequence[Compare],
-        success: Sequence[RequestOp],
-        failure: Sequence[RequestOp] = (),
-    ) -> TxnResponse:
-        req = TxnRequest(tuple(compare), tuple(success), tuple(failure))
+    async def _txn(self, req: TxnRequest) -> TxnResponse:
         return cast(TxnResponse, await self._write(req))
 
-    async def compact(self, revision: int, physical: bool = False) -> CompactResponse:
-        return cast(CompactResponse, await self._write(CompactRequest(revision, physical)))
+    async def _compact(self, req: CompactRequest) -> CompactResponse:
+        return cast(CompactResponse, await self._write(req))
 
-    # --- watch ---------------------------------------------------------------------------
-
-    async def watch(
-        self,
-        key: bytes,
-        range_end: bytes = b"",
-        *,
-        start_revision: int = 0,
-        prev_kv: bool = False,
-        filters: Sequence[WatchFilter] = (),
-        progress_notify: bool = False,
-    ) -> AsyncIterator[WatchResponse]:
-        """Event batches in revision order; after a reconnect the watch is re-created at the
-        revision after the last one delivered, so nothing is missed or repeated. Ends after
-        yielding a `canceled` response (compaction: `compact_revision` > 0; re-list)."""
-        next_rev = start_revision
-        flt = [int(f) for f in filters]
-        delay = 0.02
-        while True:
-            index = self._current
-            client = self._clients[index]
-            try:
-                await client.connect()
-                async with client.stream(
-                    "kv.watch", key, range_end, next_rev, prev_kv, flt, progress_notify
-                ) as sub:
-                    async for item in sub:
-                        resp = decode_watch_response(item)
-                        delay = 0.02
-                        if resp.created and not resp.canceled:
-                            if next_rev == 0:
-                                next_rev = resp.revision + 1
-                            continue
-                        if resp.canceled:
-                            yield resp
-                            return
-                        if resp.events:
-                            next_rev = resp.events[-1].kv.mod_revision + 1
-                        else:
-                            next_rev = max(next_rev, resp.revision + 1)
-                        yield resp
-            except (RPCError, TimeoutError) as exc:
-                kind = _KINDS.get(exc.code) if isinstance(exc, RPCError) else None
-                if kind is not None:
-                    raise KVError(kind) from None
-            # The stream ended without a cancellation (member stopped, connection lost,
-            # cut off as too slow): resume from where we are, on another member if possible.
-            self._rotate(index)
-            await asyncio.sleep(delay * (0.5 + self._rng.random()))
-            delay = min(delay * 2, 1.0)
+    async def _watch_stream(
+        self, index: int, create: WatchCreate
+    ) -> AsyncGenerator[WatchResponse, None]:
+        client = self._clients[index]
+        try:
+            await client.connect()
+            async with client.stream(
+                "kv.watch",
+                create.key,
+                create.range_end,
+                create.start_revision,
+                create.prev_kv,
+                [int(f) for f in create.filters],
+                create.progress_notify,
+            ) as sub:
+                async for item in sub:
+                    yield decode_watch_response(item)
+        except (RPCError, TimeoutError) as exc:
+            kind = _KINDS.get(exc.code) if isinstance(exc, RPCError) else None
+            if kind is not None:
+                raise KVError(kind) from None
 
     # --- leases --------------------------------------------------------------------------
 
@@ -491,12 +416,6 @@ class StoreClient:
         for client in self._clients:
             with contextlib.suppress(Exception):
                 await client.close()
-
-    async def __aenter__(self) -> StoreClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def _check(resp: Response) -> Response:

@@ -10,7 +10,8 @@ Content-Length body; answers with Content-Length or chunked, the streams chunked
 object per line) is small. Bytes travel base64-encoded and int64 fields as JSON strings; fields
 at their default value are left out of etcd's answers.
 
-The client's rules are `StoreClient`'s (docs/store.md):
+The client's rules are `StoreClient`'s (docs/store.md), and the code that carries them above the
+transport is shared with it (`store.kvbase.KVClientBase`):
 - endpoint failover: calls go to one endpoint at a time; a refused connection, a broken one,
   or an answer that the member cannot serve ("etcdserver: no leader") moves to the next;
 - every request but `status` carries clientv3's require-leader metadata (`hasleader`), so a
@@ -43,7 +44,7 @@ import random
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -71,8 +72,8 @@ from store.etcd_json import (
 )
 from store.kv import (
     AlarmType,
+    CompactRequest,
     CompactResponse,
-    Compare,
     DeleteRangeRequest,
     DeleteRangeResponse,
     KVError,
@@ -88,7 +89,7 @@ from store.kv import (
     WatchResponse,
 )
 from store.kv.errors import ERRORS, ErrorKind
-from store.kv.messages import RequestOp
+from store.kvbase import KVClientBase, WatchCreate
 
 # etcd's error message -> our kind. "etcdserver: not leader" is left out: it is a member's
 # refusal to serve (retry elsewhere), not a request error.
@@ -296,7 +297,7 @@ class _Conn:
         return await self.reader.readexactly(int(length))
 
 
-class EtcdClient:
+class EtcdClient(KVClientBase):
     """`KVClient` against an etcd v3 cluster (3.4 or later) through its JSON gateway."""
 
     def __init__(
@@ -311,11 +312,13 @@ class EtcdClient:
         rng: random.Random | None = None,
     ) -> None:
         eps = [endpoints] if isinstance(endpoints, str) else list(endpoints)
-        if not eps:
-            raise ValueError("EtcdClient needs at least one endpoint")
         self._endpoints = [_Endpoint.parse(ep) for ep in eps]
-        self.endpoints = [ep.url for ep in self._endpoints]
-        self.timeout = timeout
+        super().__init__(
+            [ep.url for ep in self._endpoints],
+            timeout=timeout,
+            max_in_flight=max_in_flight,
+            rng=rng,
+        )
         self.connect_timeout = connect_timeout
         self.max_response_bytes = max_response_bytes
         self._ssl: ssl.SSLContext | None = None
@@ -329,18 +332,9 @@ class EtcdClient:
         self._server_hostname = tls.server_hostname if tls is not None else None
         self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
         self._streams: set[_Conn] = set()
-        self._rng = rng or random.Random()
-        self._current = 0
-        self._sem = asyncio.Semaphore(max_in_flight)
         self._max_idle = max(4, min(max_in_flight, 64))
-        self.failovers = 0
 
     # --- plumbing ------------------------------------------------------------------------
-
-    def _rotate(self, index: int) -> None:
-        if self._current == index and len(self._endpoints) > 1:
-            self._current = (index + 1) % len(self._endpoints)
-            self.failovers += 1
 
     async def _open(self, index: int, timeout: float) -> _Conn:
         ep = self._endpoints[index]
@@ -457,149 +451,83 @@ class EtcdClient:
                         raise StoreUnavailableError(
                             f"{path}: {last}", outcome_unknown=True
                         ) from None
-            self._rotate(index)
-            if self._current in (index, 0):
-                await asyncio.sleep(min(delay * (0.5 + self._rng.random()), max(remaining, 0)))
-                delay = min(delay * 2, 0.5)
+            delay = await self._retry_pause(index, delay, remaining)
 
-    # --- KV ------------------------------------------------------------------------------
+    # --- KV and watch primitives (the calls themselves are KVClientBase's) ------------------
 
-    async def range(
-        self,
-        key: bytes,
-        range_end: bytes = b"",
-        *,
-        revision: int = 0,
-        limit: int = 0,
-        keys_only: bool = False,
-        count_only: bool = False,
-        serializable: bool = False,
-    ) -> RangeResponse:
-        req = range_json(RangeRequest(key, range_end, limit, revision, keys_only, count_only))
+    async def _range(self, req: RangeRequest, serializable: bool) -> RangeResponse:
+        body = range_json(req)
         if serializable:
-            req["serializable"] = True
-        doc = await self._call("/v3/kv/range", req, idempotent=True)
+            body["serializable"] = True
+        doc = await self._call("/v3/kv/range", body, idempotent=True)
         return decoded("range", False, lambda: range_response(doc, header_revision(doc)))
 
-    async def get(self, key: bytes, *, serializable: bool = False) -> RangeResponse:
-        return await self.range(key, serializable=serializable)
-
-    async def put(
-        self,
-        key: bytes,
-        value: bytes,
-        *,
-        lease: int = 0,
-        prev_kv: bool = False,
-        ignore_value: bool = False,
-        ignore_lease: bool = False,
-    ) -> PutResponse:
-        req = put_json(PutRequest(key, value, lease, prev_kv, ignore_value, ignore_lease))
-        doc = await self._call("/v3/kv/put", req, idempotent=False)
+    async def _put(self, req: PutRequest) -> PutResponse:
+        doc = await self._call("/v3/kv/put", put_json(req), idempotent=False)
         return decoded("put", True, lambda: put_response(doc, header_revision(doc)))
 
-    async def delete(
-        self, key: bytes, range_end: bytes = b"", *, prev_kv: bool = False
-    ) -> DeleteRangeResponse:
-        req = delete_json(DeleteRangeRequest(key, range_end, prev_kv))
-        doc = await self._call("/v3/kv/deleterange", req, idempotent=False)
+    async def _delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
+        doc = await self._call("/v3/kv/deleterange", delete_json(req), idempotent=False)
         return decoded("delete", True, lambda: delete_response(doc, header_revision(doc)))
 
-    async def txn(
-        self,
-        compare: Sequence[Compare],
-        success: Sequence[RequestOp],
-        failure: Sequence[RequestOp] = (),
-    ) -> TxnResponse:
-        req = txn_json(TxnRequest(tuple(compare), tuple(success), tuple(failure)))
-        doc = await self._call("/v3/kv/txn", req, idempotent=False)
+    async def _txn(self, req: TxnRequest) -> TxnResponse:
+        doc = await self._call("/v3/kv/txn", txn_json(req), idempotent=False)
         return decoded("txn", True, lambda: txn_response(doc, header_revision(doc)))
 
-    async def compact(self, revision: int, physical: bool = False) -> CompactResponse:
-        req: Json = {"revision": str(revision)}
-        if physical:
-            req["physical"] = True
-        doc = await self._call("/v3/kv/compaction", req, idempotent=False)
+    async def _compact(self, req: CompactRequest) -> CompactResponse:
+        body: Json = {"revision": str(req.revision)}
+        if req.physical:
+            body["physical"] = True
+        doc = await self._call("/v3/kv/compaction", body, idempotent=False)
         return CompactResponse(header_revision(doc))
 
-    # --- watch ---------------------------------------------------------------------------
-
-    async def watch(
-        self,
-        key: bytes,
-        range_end: bytes = b"",
-        *,
-        start_revision: int = 0,
-        prev_kv: bool = False,
-        filters: Sequence[WatchFilter] = (),
-        progress_notify: bool = False,
-    ) -> AsyncIterator[WatchResponse]:
-        """Event batches in revision order, resumed after a broken stream from the revision
-        after the last one delivered (on the next endpoint). Ends after yielding a `canceled`
-        response (compaction: `compact_revision` > 0; re-list)."""
-        next_rev = start_revision
-        delay = 0.02
-        while True:
-            index = self._current
-            create: Json = {"key": b64(key)}
-            if range_end:
-                create["range_end"] = b64(range_end)
-            if next_rev:
-                create["start_revision"] = str(next_rev)
-            if prev_kv:
-                create["prev_kv"] = True
-            if progress_notify:
-                create["progress_notify"] = True
-            if filters:
-                create["filters"] = [WatchFilter(f).name for f in filters]
-            body = json.dumps({"create_request": create}).encode()
-            conn: _Conn | None = None
-            try:
-                conn = await self._open(index, self.timeout)
-                conn.keep_alive()
-                self._streams.add(conn)
-                conn.send(self._endpoints[index].host, "/v3/watch", body)
-                status, headers = await asyncio.wait_for(conn.read_head(), self.timeout)
-                if status != 200 or b"chunked" not in headers.get(b"transfer-encoding", b""):
-                    raise _LostError(f"watch answered HTTP {status}")
-                async for doc in _json_lines(conn):
-                    if "result" not in doc:
-                        break  # {"error": ...}: the stream failed (e.g. no leader)
-                    resp = watch_response(cast(Json, doc["result"]))
-                    delay = 0.02
-                    if resp.created and not resp.canceled:
-                        if next_rev == 0:
-                            next_rev = resp.revision + 1
-                        continue
-                    if resp.canceled:
-                        yield resp
-                        return
-                    if resp.events:
-                        next_rev = resp.events[-1].kv.mod_revision + 1
-                    else:
-                        next_rev = max(next_rev, resp.revision + 1)
-                    yield resp
-            except (
-                _ConnectError,
-                _LostError,
-                OSError,
-                EOFError,
-                ValueError,
-                TypeError,
-                AttributeError,
-                asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError,
-                TimeoutError,  # no answer head in time: resume elsewhere
-            ):
-                pass
-            finally:
-                if conn is not None:
-                    self._streams.discard(conn)
-                    conn.close()
-            # The stream ended without a cancellation: resume where we are, elsewhere if we can.
-            self._rotate(index)
-            await asyncio.sleep(delay * (0.5 + self._rng.random()))
-            delay = min(delay * 2, 1.0)
+    async def _watch_stream(
+        self, index: int, create: WatchCreate
+    ) -> AsyncGenerator[WatchResponse, None]:
+        """One gateway watch stream; a broken one, an unreadable answer or a stream that fails
+        (`{"error": ...}`, e.g. no leader) ends it, and `watch` resumes it elsewhere."""
+        body: Json = {"key": b64(create.key)}
+        if create.range_end:
+            body["range_end"] = b64(create.range_end)
+        if create.start_revision:
+            body["start_revision"] = str(create.start_revision)
+        if create.prev_kv:
+            body["prev_kv"] = True
+        if create.progress_notify:
+            body["progress_notify"] = True
+        if create.filters:
+            body["filters"] = [WatchFilter(f).name for f in create.filters]
+        data = json.dumps({"create_request": body}).encode()
+        conn: _Conn | None = None
+        try:
+            conn = await self._open(index, self.timeout)
+            conn.keep_alive()
+            self._streams.add(conn)
+            conn.send(self._endpoints[index].host, "/v3/watch", data)
+            status, headers = await asyncio.wait_for(conn.read_head(), self.timeout)
+            if status != 200 or b"chunked" not in headers.get(b"transfer-encoding", b""):
+                raise _LostError(f"watch answered HTTP {status}")
+            async for doc in _json_lines(conn):
+                if "result" not in doc:
+                    break  # {"error": ...}: the stream failed (e.g. no leader)
+                yield watch_response(cast(Json, doc["result"]))
+        except (
+            _ConnectError,
+            _LostError,
+            OSError,
+            EOFError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,  # no answer head in time: resume elsewhere
+        ):
+            pass
+        finally:
+            if conn is not None:
+                self._streams.discard(conn)
+                conn.close()
 
     # --- leases --------------------------------------------------------------------------
 
@@ -691,12 +619,6 @@ class EtcdClient:
         for conn in list(self._streams):
             conn.close()
         self._streams.clear()
-
-    async def __aenter__(self) -> EtcdClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 async def _json_lines(conn: _Conn) -> AsyncIterator[Json]:
