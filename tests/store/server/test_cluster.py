@@ -16,7 +16,12 @@ import pytest
 from store.client import StoreClient, StoreUnavailableError, prefix_end
 from store.kv import Event, KVError, PutRequest, RangeRequest, encode_request
 from store.raft import Message
-from store.raft.messages import AppendEntriesResponse, RequestVote, RequestVoteResponse
+from store.raft.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    RequestVote,
+    RequestVoteResponse,
+)
 from store.server.config import StoreConfig
 from store.server.member import Member
 from store.server.transport import PeerTransport
@@ -436,5 +441,71 @@ async def test_small_wal_batches_are_saved_on_the_loop_thread_and_big_ones_in_th
         for i in range(6):
             await m.propose_local(encode_request(PutRequest(b"slow%d" % i, b"v")))
         assert rec.saves[-1] == (1, False)
+    finally:
+        await m.stop()
+
+
+async def test_a_commit_only_ready_is_sent_after_the_answers_it_releases(
+    tmp_path: Path,
+) -> None:
+    """When an acknowledgement commits an entry and the leader has nothing new to replicate,
+    the client's answer is resolved before the commit-index news goes to the followers: those
+    messages help nobody wait less, the answer does."""
+    cfg = StoreConfig(
+        id=1,
+        data_dir=tmp_path / "d",
+        initial_cluster=["1=unix:/nonexistent/1", "2=unix:/nonexistent/2", "3=unix:/nonexistent/3"],
+        election_timeout=60.0,
+    )
+    transport = _CapturingTransport()
+    m = Member(cfg, cast(PeerTransport, transport))
+    await m.open()
+    m.start()
+    loop = asyncio.get_running_loop()
+
+    async def until(check: Callable[[], bool]) -> None:
+        deadline = loop.time() + 20
+        while not check():
+            assert loop.time() < deadline, "not reached"
+            await asyncio.sleep(0.005)
+
+    try:
+        await until(lambda: m.applied_index == m.node.commit_index == 3)  # the bootstrap
+        term = m.node.term + 1
+        m.node.campaign()
+        m.kick()
+        await until(lambda: any(isinstance(x, RequestVote) for x in transport.sent))
+        m.deliver([RequestVoteResponse(term, 2, 1, True, pre_vote=True)])
+        await until(lambda: m.node.term == term and m.node.vote == 1)
+        m.deliver([RequestVoteResponse(term, 2, 1, True)])
+        await until(lambda: m.is_leader)
+        m.deliver([AppendEntriesResponse(term, 2, 1, m.node.log.last_index())])
+        await until(lambda: m.node.commit_index == m.node.log.last_index() == m.applied_index)
+
+        seen_at_answer: list[int] = []
+
+        def commit_news() -> list[AppendEntries]:
+            return [
+                x
+                for x in transport.sent[sent_before:]
+                if isinstance(x, AppendEntries) and x.leader_commit >= index
+            ]
+
+        async def client() -> None:
+            # As the RPC server does: the answer is written in the step that resumes here.
+            await m.propose_local(encode_request(PutRequest(b"a", b"1")))
+            seen_at_answer.append(len(commit_news()))
+
+        put = asyncio.ensure_future(client())
+        await until(lambda: m.node.log.last_index() > m.node.commit_index)
+        index = m.node.log.last_index()
+        await until(lambda: any(isinstance(x, AppendEntries) and x.entries for x in transport.sent))
+        sent_before = len(transport.sent)
+        m.deliver([AppendEntriesResponse(term, 2, 1, index)])  # commits the entry
+        await asyncio.wait_for(put, 20)
+
+        # Member 3 never answered (its progress is paused in probe), so member 2 gets it.
+        await until(lambda: any(x.dst == 2 for x in commit_news()))
+        assert seen_at_answer == [0]  # none of it had been sent when the answer came
     finally:
         await m.stop()
