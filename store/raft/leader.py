@@ -161,9 +161,22 @@ class LeaderRole(ABC):
             return self._send_snapshot(to, pr)
         if not entries and not send_if_empty:
             return False
+        # The follower already holds everything: this append only carries the commit index.
+        commit_only = (
+            not entries
+            and pr.state is ProgressState.REPLICATE
+            and pr.match >= self.log.last_index()
+        )
         self._send(
             AppendEntries(
-                self.term, self.id, to, prev_index, prev_term, tuple(entries), self.log.committed
+                self.term,
+                self.id,
+                to,
+                prev_index,
+                prev_term,
+                tuple(entries),
+                self.log.committed,
+                commit_only,
             )
         )
         if entries and pr.state is ProgressState.REPLICATE:

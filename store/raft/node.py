@@ -529,7 +529,8 @@ class RaftNode(LeaderRole):
             return
         last = self.log.maybe_append(m.prev_log_index, m.prev_log_term, m.leader_commit, m.entries)
         if last is not None:
-            self._send(AppendEntriesResponse(self.term, self.id, m.src, last))
+            if not (m.commit_only and not m.entries):
+                self._send(AppendEntriesResponse(self.term, self.id, m.src, last))
             return
         # Figure 2 rule 2 failed: hint the leader past a whole conflicting term (§5.3).
         hint = min(m.prev_log_index, self.log.last_index())

@@ -24,7 +24,7 @@ from store.raft.messages import (
     RequestVoteResponse,
     TimeoutNow,
 )
-from tests.store.raft.helpers import drain, make_leader, make_node, of_type
+from tests.store.raft.helpers import drain, entries, make_leader, make_node, of_type
 from tests.store.raft.sim import Cluster
 
 # --- pre-vote and check-quorum (thesis §9.6, §6.2, §4.2.3) ----------------------------------
@@ -453,6 +453,36 @@ def test_probe_state_sends_one_message_until_the_follower_answers() -> None:
     raft.step(AppendEntriesResponse(raft.term, 2, 1, 4))
     after = [m for m in of_type(drain(raft), AppendEntries) if m.dst == 2]
     assert [e.index for m in after for e in m.entries] == [5, 6, 7, 8, 9]
+
+
+def test_commit_news_to_a_caught_up_follower_is_commit_only_and_not_answered() -> None:
+    """After a commit, a follower the leader knows holds its whole log gets an empty append
+    marked `commit_only`; one whose acknowledgement is still outstanding gets a plain one.
+    A follower that matches a commit-only append advances its commit and sends nothing (the
+    answer would carry no news); one that does not match still rejects it, as Figure 2 says."""
+    raft = make_leader()
+    raft.propose(b"x")
+    index = raft.log.last_index()
+    drain(raft)
+    raft.step(AppendEntriesResponse(raft.term, 2, 1, index))  # 2 acks: committed, 3 still out
+    news = {m.dst: m for m in of_type(drain(raft), AppendEntries)}
+    assert raft.log.committed == index
+    assert news[2].commit_only and not news[2].entries and news[2].leader_commit == index
+    assert not news[3].commit_only
+
+    follower = make_node(2, pre_vote=False)
+    leader_term = raft.term
+    follower.step(AppendEntries(leader_term, 1, 2, 3, 1, entries(leader_term, 4, 2), 3))
+    assert of_type(drain(follower), AppendEntriesResponse)[0].index == 5
+    follower.step(AppendEntries(leader_term, 1, 2, 5, leader_term, (), 5, commit_only=True))
+    assert drain(follower) == [] and follower.log.committed == 5
+    # The same message without the flag is answered, and a commit-only one that does not
+    # match the follower's log is rejected with a hint.
+    follower.step(AppendEntries(leader_term, 1, 2, 5, leader_term, (), 5))
+    assert [m.index for m in of_type(drain(follower), AppendEntriesResponse)] == [5]
+    follower.step(AppendEntries(leader_term, 1, 2, 9, leader_term, (), 5, commit_only=True))
+    rejected = of_type(drain(follower), AppendEntriesResponse)
+    assert len(rejected) == 1 and rejected[0].reject
 
 
 def test_proposals_between_readies_are_batched_into_one_message_per_follower() -> None:

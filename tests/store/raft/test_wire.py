@@ -51,7 +51,7 @@ def _strategy_for(cls: type[Message]) -> st.SearchStrategy[Message]:
         "data": st.binary(max_size=32),
         "context": st.binary(max_size=32),
     }
-    bools = {"pre_vote", "leadership_transfer", "vote_granted", "reject", "done"}
+    bools = {"pre_vote", "leadership_transfer", "vote_granted", "reject", "done", "commit_only"}
     fields: dict[str, st.SearchStrategy[object]] = {}
     for name in cls.__dataclass_fields__:
         if name in kinds:
@@ -161,3 +161,18 @@ def test_wire_form_is_plain_lists_of_ints_bools_and_bytes() -> None:
 def test_append_entries_must_follow_prev_log_index() -> None:
     with pytest.raises(WireError, match="prev_log_index"):
         from_wire([3, 1, 2, 3, 4, 5, [[1, 9, 0, b""]], 0])
+
+
+def test_commit_only_is_an_optional_tail_field() -> None:
+    """Added after the first wire format: on the wire only when set, so a plain append keeps
+    the old form (and older members decode it); both forms decode, anything longer does not."""
+    plain = AppendEntries(3, 1, 2, 7, 3, (), 6)
+    flagged = AppendEntries(3, 1, 2, 7, 3, (), 6, commit_only=True)
+    assert to_wire(plain) == [3, 3, 1, 2, 7, 3, [], 6]
+    assert to_wire(flagged) == [3, 3, 1, 2, 7, 3, [], 6, True]
+    assert from_wire(to_wire(plain)) == plain and from_wire(to_wire(flagged)) == flagged
+    assert from_wire([3, 3, 1, 2, 7, 3, [], 6, False]) == plain
+    with pytest.raises(WireError, match="expected 7 to 8 fields, got 9"):
+        from_wire([3, 3, 1, 2, 7, 3, [], 6, True, 0])
+    with pytest.raises(WireError, match="boolean"):
+        from_wire([3, 3, 1, 2, 7, 3, [], 6, 1])
