@@ -8,10 +8,12 @@ client URLs and nothing else:
     store_endpoints = ["tls://10.0.0.1:2379", "tls://10.0.0.2:2379"]  #   unix:, tcp://, tls://)
     store_endpoints = ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]  # etcd v3 (3.4+),
     store_endpoints = ["https://10.0.0.1:2379?cacert=/etc/tabby/etcd-ca.crt&cert=/etc/tabby/etcd.crt&key=/etc/tabby/etcd.key"]
+    store_endpoints = ["https://10.0.0.1:2379?user=tabby&password-file=/etc/tabby/etcd-password"]
 
 etcd's URLs are written as etcdctl --endpoints takes them; etcdctl's --cacert/--cert/--key go
-in the query of https:// endpoints (store.etcd.tls_from_query). Both backends implement
-`KVClient`; mixing the two kinds in one list is refused.
+in the query of https:// endpoints, and an etcd user (--user) with the file that holds its
+password in the query of any etcd endpoint (store.etcd.options_from_query). Both backends
+implement `KVClient`; mixing the two kinds in one list is refused.
 """
 
 from __future__ import annotations

@@ -27,12 +27,24 @@ transport is shared with it (`store.kvbase.KVClientBase`):
   re-lists.
 
 Errors: etcd's error messages are the ones in `store.kv.errors` (etcd's `rpctypes`), so a known
-message becomes the same `KVError` tabby-store raises. Other refusals (authentication, an
-unknown message, an etcd without `/v3/`) raise `StoreUnavailableError` naming etcd's gRPC code
-and message; so does an answer that does not have etcd's shape.
+message becomes the same `KVError` tabby-store raises. Other refusals (an unknown message, an
+etcd without `/v3/`) raise `StoreUnavailableError` naming etcd's gRPC code and message; so does
+an answer that does not have etcd's shape. Refusals of our user (a wrong password, a user
+without permission) raise `EtcdAuthError`, a `StoreUnavailableError` that names the user.
 
 TLS: `https://` endpoints with `ipc.TLSConfig` (CA, client certificate for --client-cert-auth).
-Not implemented: etcd's user/password authentication.
+
+Authentication (etcd's users and roles, `etcdctl auth enable`): with a user name and a password
+(`user=` and `password-file=` in the endpoints' query, or the constructor's arguments), the
+client gets a token from `/v3/auth/authenticate` before its first request and sends it in the
+`Authorization` header of every request, watch streams included. A token that etcd no longer
+takes (clientv3's `shouldRefreshToken`: "invalid auth token" once a simple token expired or was
+issued by another member, "revision of auth store is old", "user name is empty" once auth was
+enabled after we started) is replaced by a fresh one and the request sent again, once; every
+such refusal comes before etcd acts on a request, so this is safe for writes too. An etcd
+without auth enabled answers the authentication with "authentication is not enabled", and the
+client then goes on without a token, as clientv3 does. The password file is read again for every
+authentication, so a corrected file is picked up without a restart.
 """
 
 from __future__ import annotations
@@ -45,7 +57,7 @@ import re
 import socket
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 from urllib.parse import parse_qs, urlsplit
@@ -134,14 +146,90 @@ _GRPC_NAMES = {
     15: "DataLoss",
     16: "Unauthenticated",
 }
+# The refusals that mean our token is no good but a fresh one may be (clientv3's
+# shouldRefreshToken); in a watch's cancel_reason they come wrapped ("rpc error: code = ...
+# desc = etcdserver: invalid auth token").
+_TOKEN_REFUSED = (
+    "etcdserver: invalid auth token",
+    "etcdserver: revision of auth store is old",
+    "etcdserver: user name is empty",
+)
+_AUTH_FAILED = "etcdserver: authentication failed, invalid user ID or password"
+_AUTH_NOT_ENABLED = "etcdserver: authentication is not enabled"
+_PERMISSION_DENIED = 7  # gRPC PermissionDenied
+_AUTHENTICATE = "/v3/auth/authenticate"
+_MAX_PASSWORD_FILE = 4096
+_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # what may go in a header: printable, no spaces
 _ALARM = re.compile(r"alarm:([A-Z]+)")
 _MAX_HEAD = 64 << 10  # status line and headers of one answer
 _MAX_LINE = 64 << 20  # one JSON object of a stream (one watch response)
 
 
+def _token_refused(message: str) -> bool:
+    return any(m in message for m in _TOKEN_REFUSED)
+
+
 def is_etcd_endpoint(endpoint: str) -> bool:
     """etcd's client URLs (`http://host:2379`, `https://...`), as etcdctl --endpoints takes them."""
     return endpoint.startswith(("http://", "https://"))
+
+
+class EtcdAuthError(StoreUnavailableError):
+    """etcd refused our user: a wrong password, a user without permission, or no fresh token.
+    Not retried: a person has to fix the password (file) or the user's roles."""
+
+    def __init__(self, message: str, user: str | None) -> None:
+        super().__init__(message)
+        self.user = user
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An etcd user (etcdctl --user) and its password: from a file (`password_file`), so that the
+    secret stays out of the daemons' TOML, or given directly by a program (`password`)."""
+
+    user: str
+    password_file: Path | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.user:
+            raise ValueError("etcd credentials: the user name is empty")
+        if (self.password is None) == (self.password_file is None):
+            raise ValueError(
+                f"etcd user {self.user!r}: give a password file or a password (one of the two)"
+            )
+
+    def read_password(self) -> str:
+        """The password; ValueError naming the file when it cannot be used. One line ending at
+        the end of the file is not part of the password (`echo secret > file`)."""
+        if self.password is not None:
+            return self.password
+        assert self.password_file is not None
+        path = self.password_file
+        try:
+            with path.open("rb") as f:
+                data = f.read(_MAX_PASSWORD_FILE + 1)
+        except OSError as exc:
+            raise ValueError(
+                f"etcd user {self.user!r}: password file {str(path)!r}: "
+                f"{exc.strerror or type(exc).__name__}"
+            ) from None
+        if len(data) > _MAX_PASSWORD_FILE:
+            raise ValueError(
+                f"etcd user {self.user!r}: password file {str(path)!r} is larger than "
+                f"{_MAX_PASSWORD_FILE} bytes"
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"etcd user {self.user!r}: password file {str(path)!r} is not UTF-8 text"
+            ) from None
+        text = text.removesuffix("\n").removesuffix("\r")
+        if not text:
+            raise ValueError(f"etcd user {self.user!r}: password file {str(path)!r} is empty")
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +238,8 @@ class _Endpoint:
     host: str
     port: int
     tls: bool
-    tls_files: TLSConfig | None  # from the URL's query, see `tls_from_query`
+    tls_files: TLSConfig | None  # from the URL's query, see `options_from_query`
+    credentials: Credentials | None  # likewise
 
     @classmethod
     def parse(cls, url: str) -> _Endpoint:
@@ -160,31 +249,57 @@ class _Endpoint:
         if parts.path not in ("", "/"):
             raise ValueError(f"etcd endpoint {url!r}: no path expected")
         tls = parts.scheme == "https"
-        files = tls_from_query(url, parts.query) if parts.query else None
+        files, credentials = options_from_query(url, parts.query) if parts.query else (None, None)
         if files is not None and not tls:
             raise ValueError(f"etcd endpoint {url!r}: certificate files need https://")
         bare = f"{parts.scheme}://{parts.netloc}"
-        return cls(bare, parts.hostname, parts.port or 2379, tls, files)
+        return cls(bare, parts.hostname, parts.port or 2379, tls, files, credentials)
 
 
 _TLS_QUERY = {"cacert": "ca_file", "cert": "cert_file", "key": "key_file"}
+_AUTH_QUERY = ("user", "password-file")
 
 
-def tls_from_query(url: str, query: str) -> TLSConfig:
-    """`https://host:2379?cacert=/etc/tabby/etcd-ca.crt&cert=...&key=...`: etcdctl's
-    --cacert/--cert/--key carried in the endpoint, so a daemon whose config has only a list of
-    store endpoints can still reach an etcd that wants client certificates."""
-    files: dict[str, Path] = {}
+def options_from_query(url: str, query: str) -> tuple[TLSConfig | None, Credentials | None]:
+    """etcdctl's flags carried in an endpoint's query, so that a daemon whose config has only a
+    list of store endpoints can still reach an etcd that wants client certificates or a user:
+    `https://host:2379?cacert=/etc/tabby/etcd-ca.crt&cert=...&key=...` (--cacert, --cert,
+    --key) and `...?user=tabby&password-file=/etc/tabby/etcd-password` (--user, with the
+    password in a file rather than in the config). Either part is None when not given."""
+    given: dict[str, str] = {}
     for name, values in parse_qs(query, keep_blank_values=True, strict_parsing=True).items():
-        if name not in _TLS_QUERY or len(values) != 1 or not values[0]:
+        if name == "password":
+            raise ValueError(
+                f"etcd endpoint {url!r}: a password does not go in the endpoint (it would be "
+                "readable in the config file): write it to a file and name that file with "
+                "password-file="
+            )
+        if (
+            (name not in _TLS_QUERY and name not in _AUTH_QUERY)
+            or len(values) != 1
+            or not values[0]
+        ):
             raise ValueError(
                 f"etcd endpoint {url!r}: unknown or repeated parameter {name!r} "
-                f"(known: {', '.join(_TLS_QUERY)})"
+                f"(known: {', '.join([*_TLS_QUERY, *_AUTH_QUERY])})"
             )
-        files[_TLS_QUERY[name]] = Path(values[0])
+        given[name] = values[0]
+    files = {_TLS_QUERY[k]: Path(v) for k, v in given.items() if k in _TLS_QUERY}
     if ("cert_file" in files) != ("key_file" in files):
         raise ValueError(f"etcd endpoint {url!r}: cert and key go together")
-    return TLSConfig(files.get("cert_file"), files.get("key_file"), files.get("ca_file"))
+    if ("user" in given) != ("password-file" in given):
+        raise ValueError(f"etcd endpoint {url!r}: user and password-file go together")
+    tls = (
+        TLSConfig(files.get("cert_file"), files.get("key_file"), files.get("ca_file"))
+        if files
+        else None
+    )
+    credentials = (
+        Credentials(given["user"], password_file=Path(given["password-file"]))
+        if "user" in given
+        else None
+    )
+    return tls, credentials
 
 
 class _ConnectError(Exception):
@@ -237,13 +352,23 @@ class _Conn:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
-    def send(self, host: str, path: str, body: bytes, require_leader: bool = True) -> None:
+    def send(
+        self,
+        host: str,
+        path: str,
+        body: bytes,
+        require_leader: bool = True,
+        token: str | None = None,
+    ) -> None:
         # clientv3.WithRequireLeader: the gateway passes Grpc-Metadata-* on as gRPC metadata.
         leader = b"Grpc-Metadata-hasleader: true\r\n" if require_leader else b""
+        # etcd reads the token from the "authorization" metadata, which the gateway fills from
+        # this header (etcd's auth guide: curl -H "Authorization: $token").
+        auth = b"Authorization: %s\r\n" % token.encode() if token else b""
         self.writer.write(
             b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-            b"%sContent-Length: %d\r\n\r\n%s"
-            % (path.encode(), host.encode(), leader, len(body), body)
+            b"%s%sContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), host.encode(), leader, auth, len(body), body)
         )
 
     async def read_head(self) -> tuple[int, dict[bytes, bytes]]:
@@ -310,7 +435,13 @@ class EtcdClient(KVClientBase):
         max_in_flight: int = 256,
         max_response_bytes: int = 256 << 20,
         rng: random.Random | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        password_file: str | Path | None = None,
     ) -> None:
+        """`user` with `password` or `password_file` (etcd's user/password authentication) take
+        the place of `user=` and `password-file=` in the endpoints' query; ValueError when the
+        password file cannot be read, so a daemon with a wrong path stops at start."""
         eps = [endpoints] if isinstance(endpoints, str) else list(endpoints)
         self._endpoints = [_Endpoint.parse(ep) for ep in eps]
         super().__init__(
@@ -333,6 +464,25 @@ class EtcdClient(KVClientBase):
         self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
         self._streams: set[_Conn] = set()
         self._max_idle = max(4, min(max_in_flight, 64))
+        if user is not None or password is not None or password_file is not None:
+            self.credentials: Credentials | None = Credentials(
+                user or "",
+                password_file=Path(password_file) if password_file is not None else None,
+                password=password,
+            )
+        else:
+            given = {ep.credentials for ep in self._endpoints}
+            if len(given) > 1:
+                raise ValueError(
+                    "etcd endpoints: every endpoint needs the same user= and password-file="
+                )
+            self.credentials = given.pop()
+        if self.credentials is not None:
+            self.credentials.read_password()  # a wrong path or an empty file fails here
+        # None: not authenticated yet; "": etcd has no auth enabled, requests go without one.
+        self._token: str | None = None
+        self._auth_lock = asyncio.Lock()
+        self.authentications = 0  # tokens obtained (the first one and every renewal)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -369,13 +519,19 @@ class EtcdClient(KVClientBase):
             conn.close()
 
     async def _exchange(
-        self, index: int, path: str, body: bytes, timeout: float, require_leader: bool
+        self,
+        index: int,
+        path: str,
+        body: bytes,
+        timeout: float,
+        require_leader: bool,
+        token: str | None,
     ) -> Json:
         conn = await self._take(index, timeout)
         ep = self._endpoints[index]
         try:
             async with asyncio.timeout(timeout):
-                conn.send(ep.host, path, body, require_leader)
+                conn.send(ep.host, path, body, require_leader, token)
                 status, headers = await conn.read_head()
                 data = await conn.read_body(headers, self.max_response_bytes)
         except ssl.SSLError as exc:
@@ -414,21 +570,32 @@ class EtcdClient(KVClientBase):
         return cast(Json, doc)
 
     async def _call(
-        self, path: str, req: Json, *, idempotent: bool, require_leader: bool = True
+        self,
+        path: str,
+        req: Json,
+        *,
+        idempotent: bool,
+        require_leader: bool = True,
+        deadline: float | None = None,
     ) -> Json:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        if deadline is None:
+            deadline = loop.time() + self.timeout
         body = json.dumps(req, separators=(",", ":")).encode()
         last = ""
         delay = 0.02
+        refreshed = False
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise StoreUnavailableError(f"{path}: no etcd member answered in time ({last})")
+            token = None
+            if self.credentials is not None and path != _AUTHENTICATE:
+                token = await self._token_for(deadline)
             index = self._current
             try:
                 async with self._sem:
-                    return await self._exchange(index, path, body, remaining, require_leader)
+                    return await self._exchange(index, path, body, remaining, require_leader, token)
             except _ConnectError as exc:
                 last = str(exc)
             except _LostError as exc:
@@ -442,6 +609,15 @@ class EtcdClient(KVClientBase):
                 )
                 if kind is not None:
                     raise KVError(kind) from None
+                if path == _AUTHENTICATE and exc.message in (_AUTH_FAILED, _AUTH_NOT_ENABLED):
+                    raise  # `_authenticate` says what it means
+                if token is not None and _token_refused(exc.message) and not refreshed:
+                    # Refused before etcd acted on the request: a fresh token, and once more.
+                    refreshed = True
+                    self._forget(token)
+                    continue
+                if (refused := self._user_refused(path, exc.message, exc.code)) is not None:
+                    raise refused from None
                 last = f"{self.endpoints[index]}: {exc}"
                 if exc.message not in _NOT_EXECUTED:
                     if exc.code not in _TRANSIENT_CODES:
@@ -452,6 +628,72 @@ class EtcdClient(KVClientBase):
                             f"{path}: {last}", outcome_unknown=True
                         ) from None
             delay = await self._retry_pause(index, delay, remaining)
+
+    # --- authentication ----------------------------------------------------------------------
+
+    async def _token_for(self, deadline: float) -> str:
+        """The token to send, authenticating first when there is none. One authentication at a
+        time: calls that queued behind it take the token it got."""
+        token = self._token
+        if token is not None:
+            return token
+        async with self._auth_lock:
+            token = self._token
+            if token is None:
+                token = self._token = await self._authenticate(deadline)
+            return token
+
+    def _forget(self, token: str) -> None:
+        """etcd no longer takes `token`: the next request authenticates again (unless another
+        call already did)."""
+        if self._token == token:
+            self._token = None
+
+    async def _authenticate(self, deadline: float) -> str:
+        """A token for our user from /v3/auth/authenticate; "" when etcd has no auth enabled."""
+        creds = self.credentials
+        assert creds is not None
+        try:
+            password = creds.read_password()
+        except ValueError as exc:
+            raise EtcdAuthError(str(exc), creds.user) from None
+        req: Json = {"name": creds.user, "password": password}
+        try:
+            doc = await self._call(_AUTHENTICATE, req, idempotent=True, deadline=deadline)
+        except _GRPCError as exc:
+            if exc.message == _AUTH_NOT_ENABLED:
+                return ""  # as clientv3: go on without a token
+            where = f" (password file {str(creds.password_file)!r})" if creds.password_file else ""
+            raise EtcdAuthError(
+                f"etcd user {creds.user!r}: authentication failed, wrong user name or "
+                f"password{where}",
+                creds.user,
+            ) from None
+        token = doc.get("token")
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            raise StoreUnavailableError(f"{_AUTHENTICATE}: etcd's answer has no usable token")
+        self.authentications += 1
+        return token
+
+    def _user_refused(self, what: str, message: str, code: int) -> EtcdAuthError | None:
+        """A refusal that is about who we are, said with the user's name (or its absence)."""
+        creds = self.credentials
+        if creds is not None and code == _PERMISSION_DENIED:
+            return EtcdAuthError(
+                f"{what}: etcd user {creds.user!r} is not permitted: {message}", creds.user
+            )
+        if not _token_refused(message):
+            return None
+        if creds is None:
+            return EtcdAuthError(
+                f"{what}: etcd has authentication enabled: give the store endpoints user= and "
+                f"password-file= ({message})",
+                None,
+            )
+        return EtcdAuthError(
+            f"{what}: etcd refused the token it had just issued to user {creds.user!r}: {message}",
+            creds.user,
+        )
 
     # --- KV and watch primitives (the calls themselves are KVClientBase's) ------------------
 
@@ -498,36 +740,59 @@ class EtcdClient(KVClientBase):
         if create.filters:
             body["filters"] = [WatchFilter(f).name for f in create.filters]
         data = json.dumps({"create_request": body}).encode()
-        conn: _Conn | None = None
-        try:
-            conn = await self._open(index, self.timeout)
-            conn.keep_alive()
-            self._streams.add(conn)
-            conn.send(self._endpoints[index].host, "/v3/watch", data)
-            status, headers = await asyncio.wait_for(conn.read_head(), self.timeout)
-            if status != 200 or b"chunked" not in headers.get(b"transfer-encoding", b""):
-                raise _LostError(f"watch answered HTTP {status}")
-            async for doc in _json_lines(conn):
-                if "result" not in doc:
-                    break  # {"error": ...}: the stream failed (e.g. no leader)
-                yield watch_response(cast(Json, doc["result"]))
-        except (
-            _ConnectError,
-            _LostError,
-            OSError,
-            EOFError,
-            ValueError,
-            TypeError,
-            AttributeError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            TimeoutError,  # no answer head in time: resume elsewhere
-        ):
-            pass
-        finally:
-            if conn is not None:
-                self._streams.discard(conn)
-                conn.close()
+        for attempt in (1, 2):
+            token = None
+            if self.credentials is not None:
+                deadline = asyncio.get_running_loop().time() + self.timeout
+                try:
+                    token = await self._token_for(deadline)
+                except EtcdAuthError:
+                    raise
+                except StoreUnavailableError:
+                    return  # no member to authenticate with now: the watch resumes later
+            stale = False
+            conn: _Conn | None = None
+            try:
+                conn = await self._open(index, self.timeout)
+                conn.keep_alive()
+                self._streams.add(conn)
+                conn.send(self._endpoints[index].host, "/v3/watch", data, token=token)
+                status, headers = await asyncio.wait_for(conn.read_head(), self.timeout)
+                if status != 200 or b"chunked" not in headers.get(b"transfer-encoding", b""):
+                    raise _LostError(f"watch answered HTTP {status}")
+                async for doc in _json_lines(conn):
+                    if "result" not in doc:
+                        break  # {"error": ...}: the stream failed (e.g. no leader)
+                    resp = watch_response(cast(Json, doc["result"]))
+                    if resp.canceled and _token_refused(resp.cancel_reason):
+                        # Refused at creation, as a request would be: a fresh token, once.
+                        if token is None or attempt == 2:
+                            refused = self._user_refused("/v3/watch", resp.cancel_reason, 16)
+                            assert refused is not None
+                            raise refused
+                        self._forget(token)
+                        stale = True
+                        break
+                    yield resp
+            except (
+                _ConnectError,
+                _LostError,
+                OSError,
+                EOFError,
+                ValueError,
+                TypeError,
+                AttributeError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+                TimeoutError,  # no answer head in time: resume elsewhere
+            ):
+                pass
+            finally:
+                if conn is not None:
+                    self._streams.discard(conn)
+                    conn.close()
+            if not stale:
+                return
 
     # --- leases --------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ class FakeGateway:
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.requests: list[tuple[str, dict[str, object]]] = []
+        self.tokens: list[str | None] = []  # each request's Authorization header
         self.server: asyncio.Server | None = None
         self.port = 0
         self.tasks: set[asyncio.Task[None]] = set()
@@ -64,13 +65,17 @@ class FakeGateway:
                 head = await reader.readuntil(b"\r\n\r\n")
                 path = head.split(b" ")[1].decode()
                 length = 0
+                token = None
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
+                    if line.lower().startswith(b"authorization:"):
+                        token = line.split(b":", 1)[1].strip().decode()
                     if line.lower().startswith(b"grpc-metadata-hasleader:"):
                         assert line.split(b":")[1].strip() == b"true"
                 body = json.loads(await reader.readexactly(length))
                 self.requests.append((path, body))
+                self.tokens.append(token)
                 if not await self.handler(path, body, writer):
                     break
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
