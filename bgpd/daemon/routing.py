@@ -41,7 +41,8 @@ from bgpd.core.negotiation import Negotiated
 from bgpd.core.restart import Deferral
 from bgpd.core.routing.paths import LOCAL, Path, RouteKey, RoutingPeer
 from bgpd.core.routing.policy import ACCEPT_ALL, parse_community, parse_large_community
-from bgpd.core.routing.table import BestChange, Outgoing, PeerTables, RoutingTable
+from bgpd.core.routing.table import BestChange, PeerTables, RoutingTable
+from bgpd.core.routing.update_groups import Outgoing
 from bgpd.daemon.config import BgpdConfig, PeerKey
 from bgpd.daemon.rib_rows import describe, describe_many, family_name
 from bgpd.daemon.sink import PeerInfo, UpdateSender

@@ -11,7 +11,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from bgpd.core.routing.paths import RoutingPeer
-from bgpd.core.routing.table import BestChange, Outgoing, RoutingTable
+from bgpd.core.routing.table import BestChange, RoutingTable
+from bgpd.core.routing.update_groups import Outgoing
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.context import IPV4_UNICAST, Family
 from bgpd.wire.prefix import Prefix, format_prefix, make_prefix

@@ -28,7 +28,8 @@ from bgpd.core.routing.decision import decide
 from bgpd.core.routing.export import Exported, export_path, import_loop
 from bgpd.core.routing.paths import LOCAL, Path, RouteKey, RoutingPeer
 from bgpd.core.routing.policy import ACCEPT_ALL, Policy, PrefixMatch, Term
-from bgpd.core.routing.table import BestChange, Outgoing, RoutingTable, group_key
+from bgpd.core.routing.table import BestChange, RoutingTable
+from bgpd.core.routing.update_groups import Outgoing, group_key
 from bgpd.wire.attributes import AS_SEQUENCE, NO_ADVERTISE, NO_EXPORT, PathAttributes
 from bgpd.wire.context import IPV4_UNICAST, IPV6_UNICAST, Family
 from bgpd.wire.prefix import Prefix, make_prefix
