@@ -23,8 +23,11 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from runtime.log import get_logger
 from store.client import KVClient, StoreUnavailableError, prefix_end
 from store.kv import Event, EventType, KeyValue
+
+log = get_logger("store.listwatch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,21 @@ class ListWatcher:
         self.rewatches = 0
         self._rng = rng or random.Random()
         self._max_backoff = max_backoff
+        self._failing = ""  # the error of the current streak of failures, "" when healthy
+
+    def _failed(self, exc: StoreUnavailableError) -> None:
+        # Retried for ever, so say so once per streak (and when the cause changes): a wrong
+        # etcd password or an unreachable store must not be silent.
+        if str(exc) != self._failing:
+            log.warning(
+                "store.unavailable", prefix=self.prefix.decode(errors="replace"), error=str(exc)
+            )
+        self._failing = str(exc)
+
+    def _recovered(self) -> None:
+        if self._failing:
+            log.info("store.available", prefix=self.prefix.decode(errors="replace"))
+            self._failing = ""
 
     async def _backoff(self, delay: float) -> float:
         await asyncio.sleep(delay * (0.5 + self._rng.random()))
@@ -71,9 +89,11 @@ class ListWatcher:
         while True:
             try:
                 resp = await self.client.range(self.prefix, self.range_end)
-            except StoreUnavailableError:
+            except StoreUnavailableError as exc:
+                self._failed(exc)
                 delay = await self._backoff(delay)
                 continue
+            self._recovered()
             self.state = {kv.key: kv for kv in resp.kvs}
             self.revision = resp.revision
             return Resync(resp.revision, resp.kvs)
@@ -105,8 +125,8 @@ class ListWatcher:
                     events = self._apply(resp.events)
                     if events:
                         yield Changes(self.revision, events)
-            except StoreUnavailableError:
-                pass
+            except StoreUnavailableError as exc:
+                self._failed(exc)
             if compacted:
                 self.relists += 1
                 yield await self._list()
