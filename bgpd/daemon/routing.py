@@ -8,23 +8,11 @@ it drops without a NOTIFICATION (or, with RFC 8538's N bit, with one that is not
 Reset), its paths stay as stale until its End-of-RIB or its restart time, whichever comes
 first; the wait is per peer, not for all of them.
 
-Graceful restart as the restarting speaker (RFC 4724 §4.1, `begin_restart`): after bgpd died
-and came back, route selection is deferred (`bgpd.core.restart.Deferral`): routes are learned
-but nothing is advertised to peers and nothing is streamed to subscribers until End-of-RIB came
-from every peer we wait for, each with its own bounded wait, under one upper bound. Then every
-Established peer gets the whole table and End-of-RIB, and subscribers that connected meanwhile
-(felixd, whose kernel routes stayed while bgpd was away) get their first snapshot: a snapshot
-taken earlier would lack the routes not yet re-learned, and felixd would remove them.
-
-The same holds after a cold start (`begin_convergence`: a clean stop, then a start; no restart
-marker, so no deferral): felixd still has the kernel routes it kept (stale) when our stream
-ended, and it replaces them with our first snapshot. Sent before the sessions are up, that
-snapshot is nearly empty and felixd would delete the node's remote routes only to add them back
-seconds later. So the first snapshot waits for initial convergence: End-of-RIB from each
-configured peer (each with its own bounded wait from its session coming up), under one upper
-bound (`startup_convergence_time`) for peers that never come up. Only the stream waits:
-advertisements to peers go out as usual, so no peer waits for us (a restarting peer waits for
-our End-of-RIB before it sends its own).
+Its parts with state and timers of their own are mixins in modules of their own, so that each
+reads apart: `ConvergenceWait` (convergence.py: graceful restart as the restarting speaker,
+and the first snapshot after a cold start), `StaleRoutes` (stale_routes.py: a peer's routes
+kept stale, as graceful-restart helper and across an enhanced route refresh) and
+`MraiPacing` (mrai.py). sink_state.py holds the records they all use.
 """
 
 from __future__ import annotations
@@ -33,10 +21,10 @@ import asyncio
 import contextlib
 import ipaddress
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from bgpd.core.effects import DownKind, DownReason
+from bgpd.core.effects import DownReason
 from bgpd.core.negotiation import Negotiated
 from bgpd.core.restart import Deferral
 from bgpd.core.routing.paths import LOCAL, Path, RouteKey, RoutingPeer
@@ -44,10 +32,18 @@ from bgpd.core.routing.policy import ACCEPT_ALL, parse_community, parse_large_co
 from bgpd.core.routing.table import BestChange, PeerTables, RoutingTable
 from bgpd.core.routing.update_groups import Outgoing
 from bgpd.daemon.config import BgpdConfig, PeerKey
+from bgpd.daemon.convergence import ConvergenceWait
+from bgpd.daemon.mrai import MraiPacing
 from bgpd.daemon.rib_rows import describe, describe_many, family_name
 from bgpd.daemon.sink import PeerInfo, UpdateSender
+from bgpd.daemon.sink_state import SinkSession, SinkStats, Subscriber, peer_id
+from bgpd.daemon.stale_routes import (
+    REFRESH_STALE_TIME,
+    STALE_PATH_TIME,
+    StaleRoutes,
+    keeps_stale,
+)
 from bgpd.wire.attributes import PathAttributes
-from bgpd.wire.capabilities import GR_FORWARDING_STATE
 from bgpd.wire.context import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, Family, WireContext
 from bgpd.wire.messages import REFRESH_BORR, REFRESH_EORR, Update, end_of_rib
 from bgpd.wire.prefix import Prefix, format_prefix, make_prefix
@@ -55,45 +51,6 @@ from bgpd.wire.update import from_external_peer, pack_updates, pack_withdrawals
 from runtime.log import get_logger
 
 log = get_logger("bgpd.routing")
-
-CEASE = 6
-HARD_RESET = 9  # RFC 8538 Cease subcode
-# RFC 4724 §4.2: the TCP session ended without a NOTIFICATION. With the RFC 8538 N bit
-# also a NOTIFICATION sent or received (a hold timer expiry included), unless a Hard Reset.
-KEEP_STALE_ON = {DownKind.SOCKET_ERROR, DownKind.PEER_CLOSED}
-KEEP_STALE_WITH_N = {
-    DownKind.NOTIFICATION_RECEIVED,
-    DownKind.NOTIFICATION_SENT,
-    DownKind.HOLD_TIMER_EXPIRED,
-    DownKind.ADMIN_DOWN,
-    DownKind.ADMIN_RESET,
-    DownKind.CONFIG_CHANGED,
-    DownKind.FSM_ERROR,
-}
-
-
-# RFC 7313 §4: a peer that sent BoRR and never EoRR has its stale routes removed after this.
-REFRESH_STALE_TIME = 300.0
-# RFC 4724 §4.2: a restarted peer that is back but never sends End-of-RIB has its stale routes
-# removed after this (FRR's stalepath-time default).
-STALE_PATH_TIME = 360.0
-
-
-def keeps_stale(negotiated: Negotiated, reason: DownReason) -> bool:
-    """Whether a session that ended for `reason` leaves the peer's routes stale (helper)."""
-    if negotiated.graceful_restart is None:
-        return False
-    if reason.kind in KEEP_STALE_ON:
-        return True
-    if not negotiated.gr_notification or reason.kind not in KEEP_STALE_WITH_N:
-        return False
-    # A Hard Reset (its cause unwrapped in the reason, or a malformed one kept as is) flushes.
-    return not reason.hard_reset and not (reason.code == CEASE and reason.subcode == HARD_RESET)
-
-
-def peer_id(key: PeerKey) -> str:
-    address, local, port = key
-    return f"{address}|{local}|{port}"
 
 
 def _packed(text: str) -> bytes:
@@ -110,19 +67,6 @@ class RefreshRequester(Protocol):
     def send_route_refresh(self, afi: int, safi: int, subtype: int = 0) -> bool: ...
 
 
-@dataclass
-class _Session:
-    info: PeerInfo
-    role: RoutingPeer
-    out: UpdateSender
-    negotiated: Negotiated
-    # MRAI (RFC 4271 §9.2.1.1): announcements held until `mrai` seconds after the last burst.
-    mrai: float = 0.0
-    last_announce: float | None = None
-    mrai_held: dict[RouteKey, None] = field(default_factory=dict)
-    mrai_timer: asyncio.TimerHandle | None = None
-
-
 @dataclass(slots=True)
 class _Packed:
     """One Outgoing packed for one encoding context, shared by the update group's members
@@ -131,26 +75,6 @@ class _Packed:
     work: Outgoing
     withdraw: list[bytes] | None = None
     announce: list[bytes] | None = None
-
-
-@dataclass
-class Subscriber:
-    """One best-path stream: `push` gets dicts; falling behind turns deltas into a resync."""
-
-    push: Callable[[dict[str, object]], bool]  # False: the subscriber fell behind
-    needs_resync: bool = False
-    sent: int = 0
-
-
-@dataclass
-class _Stats:
-    updates_in: int = 0
-    updates_out: int = 0
-    stale_sweeps: int = 0
-    refreshes_in: int = 0  # BoRR received (RFC 7313)
-    refreshes_out: int = 0  # re-sends answering a ROUTE-REFRESH
-    best_changes: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 Originations = dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]]
@@ -167,7 +91,7 @@ def configured_originations(config: BgpdConfig) -> Originations:
     return out
 
 
-class RoutingSink:
+class RoutingSink(ConvergenceWait, StaleRoutes, MraiPacing):
     def __init__(self, config: BgpdConfig, *, max_paths: int = 8) -> None:
         router_id = int(ipaddress.IPv4Address(config.router_id))
         cluster = int(ipaddress.IPv4Address(config.cluster_id)) if config.cluster_id else None
@@ -179,11 +103,11 @@ class RoutingSink:
             ebgp_default_deny=config.ebgp_default_deny,
         )
         self.policies = config.peer_policies()  # session key -> (import, export) policy
-        self.sessions: dict[str, _Session] = {}
+        self.sessions: dict[str, SinkSession] = {}
         self.names: dict[str, str] = {}
         self.subscribers: list[Subscriber] = []
         self.stale_timers: dict[str, asyncio.TimerHandle] = {}
-        self.stats = _Stats()
+        self.stats = SinkStats()
         self.originated: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]] = {}
         self.api_originated: set[str] = set()  # announced over the API: kept across reloads
         self._rib_keys: list[RouteKey] | None = None  # sorted Loc-RIB keys for `rib` pages
@@ -277,144 +201,6 @@ class RoutingSink:
             )
         return changes
 
-    # -- graceful restart, restarting side (RFC 4724 §4.1) ---------------------------------
-    @property
-    def deferring(self) -> bool:
-        return self.deferral is not None and not self.deferral.finished
-
-    @property
-    def converging(self) -> bool:
-        return self.convergence is not None and not self.convergence.finished
-
-    def begin_restart(self, waits: dict[PeerKey, float], limit: float) -> None:
-        """Defer selection until End-of-RIB from each peer in `waits` (key -> its own bound)
-        or `limit` seconds, whichever comes first per peer."""
-        now = self.clock()
-        self.deferral = Deferral(now, limit, {peer_id(k): w for k, w in waits.items()})
-        log.info("gr.restarting", waiting=len(waits), limit=limit, finished=self.deferral.finished)
-        self._check_deferral()
-
-    def restart_tick(self, now: float | None = None) -> None:
-        """The deferral's timer (also callable by tests with their own clock)."""
-        if self.deferral is not None:
-            self.deferral.handle_timer(self.clock() if now is None else now)
-        self._check_deferral()
-
-    def restart_forget(self, key: PeerKey) -> None:
-        """The peer was removed from the configuration while we defer (or converge after a
-        cold start): stop waiting for it."""
-        if self.deferring:
-            assert self.deferral is not None
-            self.deferral.forget(peer_id(key), self.clock())
-            self._check_deferral()
-        if self.converging:
-            assert self.convergence is not None
-            self.convergence.forget(peer_id(key), self.clock())
-            self._check_convergence()
-
-    def restart_status(self) -> dict[str, object] | None:
-        d = self.deferral
-        if d is None:
-            return None
-        return {
-            "deferring": not d.finished,
-            "waiting": [self.names.get(p, p) for p in d.waiting()],
-            "released": {self.names.get(p, p): how for p, how in d.released.items()},
-            "started": d.started,
-            "ended": d.ended_at,
-        }
-
-    def _check_deferral(self) -> None:
-        d = self.deferral
-        if d is None:
-            return
-        if self._deferral_timer is not None:
-            self._deferral_timer.cancel()
-            self._deferral_timer = None
-        if not d.finished:
-            when = d.get_timer()
-            if when is not None:
-                with contextlib.suppress(RuntimeError):  # no loop: a test drives restart_tick
-                    loop = asyncio.get_running_loop()
-                    self._deferral_timer = loop.call_at(when, self.restart_tick)
-            return
-        if not self._restart_done:
-            self._end_deferral()
-
-    def _end_deferral(self) -> None:
-        """§4.1: selection is done; every peer gets its table and End-of-RIB, and subscribers
-        that waited get their first snapshot."""
-        self._restart_done = True
-        d = self.deferral
-        assert d is not None
-        log.info(
-            "gr.selection_done",
-            released=",".join(f"{self.names.get(p, p)}:{h}" for p, h in d.released.items()),
-        )
-        for session in list(self.sessions.values()):
-            self._send(session, self.table.full_table(session.role.id), paced=False)
-            for afi, safi in session.negotiated.families:
-                session.out.send_update(end_of_rib(afi, safi))
-        self._release_held()
-        if self.on_restart_done is not None:
-            self.on_restart_done()
-
-    # -- initial convergence after a cold start (module doc) ------------------------------
-    def begin_convergence(self, waits: dict[PeerKey, float], limit: float) -> None:
-        """Hold the subscribers' first snapshot until End-of-RIB from each peer in `waits`
-        (key -> its own bound from its session coming up) or `limit` seconds overall."""
-        now = self.clock()
-        self.convergence = Deferral(now, limit, {peer_id(k): w for k, w in waits.items()})
-        log.info("convergence.begin", waiting=len(waits), limit=limit)
-        self._check_convergence()
-
-    def convergence_tick(self, now: float | None = None) -> None:
-        """The convergence timer (also callable by tests with their own clock)."""
-        if self.convergence is not None:
-            self.convergence.handle_timer(self.clock() if now is None else now)
-        self._check_convergence()
-
-    def convergence_status(self) -> dict[str, object] | None:
-        d = self.convergence
-        if d is None:
-            return None
-        return {
-            "converging": not d.finished,
-            "waiting": [self.names.get(p, p) for p in d.waiting()],
-            "released": {self.names.get(p, p): how for p, how in d.released.items()},
-            "started": d.started,
-            "ended": d.ended_at,
-        }
-
-    def _check_convergence(self) -> None:
-        d = self.convergence
-        if d is None:
-            return
-        if self._convergence_timer is not None:
-            self._convergence_timer.cancel()
-            self._convergence_timer = None
-        if not d.finished:
-            when = d.get_timer()
-            if when is not None:
-                with contextlib.suppress(RuntimeError):  # no loop: a test drives the tick
-                    loop = asyncio.get_running_loop()
-                    self._convergence_timer = loop.call_at(when, self.convergence_tick)
-            return
-        if self._held and not self.deferring:
-            log.info(
-                "convergence.done",
-                released=",".join(f"{self.names.get(p, p)}:{h}" for p, h in d.released.items()),
-                subscribers=len(self._held),
-            )
-            self._release_held()
-
-    def _release_held(self) -> None:
-        """Subscribers that waited get their first snapshot; deltas follow from now on."""
-        held, self._held = self._held, []
-        for sub in held:
-            self.subscribers.append(sub)
-            sub.needs_resync = not sub.push({"type": "snapshot", "routes": self.snapshot()})
-
     # -- originations (config and API) ---------------------------------------------------
     def set_originations(
         self, wanted: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]]
@@ -485,7 +271,7 @@ class RoutingSink:
         )
         self.names[pid] = peer.name
         self.table.add_peer(role, *self.policies.get(peer.key, (None, None)))
-        session = _Session(peer, role, out, negotiated, mrai=peer.mrai)
+        session = SinkSession(peer, role, out, negotiated, mrai=peer.mrai)
         self.sessions[pid] = session
         if timer is not None:
             self._stale_on_return(pid, negotiated)
@@ -535,41 +321,6 @@ class RoutingSink:
             loop = asyncio.get_running_loop()
             self.stale_timers[pid] = loop.call_later(gr.restart_time, self._restart_expired, pid)
         self._flush(changes)
-
-    def _stale_on_return(self, pid: str, negotiated: Negotiated) -> None:
-        """The peer is back while we keep its routes stale (RFC 4724 §4.2): families its new
-        OPEN does not keep forwarding for (no GR capability, F bit clear, family gone) are
-        swept at once; the rest wait for its End-of-RIB, bounded by `stale_path_time`."""
-        tables = self.table.peers.get(pid)
-        if tables is None:
-            return
-        gr = negotiated.graceful_restart
-        kept = set()
-        if gr is not None:
-            kept = {(a, s) for a, s, flags in gr.families if flags & GR_FORWARDING_STATE}
-        kept &= set(negotiated.families)
-        stale = {key[0] for key, path in tables.adj_in.items() if path.stale}
-        changes: list[BestChange] = []
-        for family in sorted(stale - kept):
-            changes += self.table.sweep_stale(pid, family)
-        if changes:
-            self.stats.stale_sweeps += 1
-            log.info("gr.forwarding_not_kept", peer=self.names.get(pid, pid), swept=len(changes))
-            self._flush(changes)
-        if stale & kept:
-            with contextlib.suppress(RuntimeError):  # no loop: a test sweeps by hand
-                loop = asyncio.get_running_loop()
-                self.stale_timers[pid] = loop.call_later(
-                    self.stale_path_time, self._restart_expired, pid
-                )
-
-    def _restart_expired(self, pid: str) -> None:
-        self.stale_timers.pop(pid, None)
-        if pid in self.sessions and not any(p.stale for p in self.table.peers[pid].adj_in.values()):
-            return
-        self.stats.stale_sweeps += 1
-        log.info("gr.restart_time_expired", peer=self.names.get(pid, pid))
-        self._flush(self.table.sweep_stale(pid))
 
     def on_update(self, peer: PeerInfo, update: Update) -> None:
         pid = peer_id(peer.key)
@@ -654,65 +405,6 @@ class RoutingSink:
         else:
             out.send_update(end_of_rib(afi, safi))
         self.stats.refreshes_out += 1
-
-    # -- enhanced route refresh from the peer (RFC 7313 §4) ------------------------------------
-    def on_refresh_begin(self, peer: PeerInfo, afi: int, safi: int) -> None:
-        """BoRR: the peer's routes of the family become stale; what it re-sends before EoRR
-        (or `refresh_stale_time`) is kept, the rest is removed then."""
-        pid = peer_id(peer.key)
-        tables = self.table.peers.get(pid)
-        if pid not in self.sessions or tables is None:
-            return
-        family = (afi, safi)
-        self._end_refresh_timer(pid, family)
-        stale = {k for k in tables.adj_in if k[0] == family}
-        self._refreshing[(pid, family)] = stale
-        with contextlib.suppress(RuntimeError):  # no loop: a test ends it with EoRR
-            loop = asyncio.get_running_loop()
-            self._refresh_timers[(pid, family)] = loop.call_later(
-                self.refresh_stale_time, self._end_refresh, pid, family, "timeout"
-            )
-        self.stats.refreshes_in += 1
-        log.info("refresh.begin", peer=peer.name, family=family_name(family), stale=len(stale))
-
-    def on_refresh_end(self, peer: PeerInfo, afi: int, safi: int) -> None:
-        self._end_refresh(peer_id(peer.key), (afi, safi), "eorr")
-
-    def _end_refresh(self, pid: str, family: Family, how: str) -> None:
-        self._end_refresh_timer(pid, family)
-        stale = self._refreshing.pop((pid, family), None)
-        if stale is None:
-            return
-        if stale and pid in self.table.peers:
-            prefixes = [k[1] for k in stale]
-            self._flush(self.table.receive(pid, family, (), None, b"", prefixes))
-        log.info(
-            "refresh.end",
-            peer=self.names.get(pid, pid),
-            family=family_name(family),
-            swept=len(stale),
-            how=how,
-        )
-
-    def _end_refresh_timer(self, pid: str, family: Family) -> None:
-        timer = self._refresh_timers.pop((pid, family), None)
-        if timer is not None:
-            timer.cancel()
-
-    def _refreshed(self, pid: str, update: Update) -> None:
-        """Prefixes the peer sent (or withdrew) since its BoRR are no longer stale."""
-        v4 = self._refreshing.get((pid, IPV4_UNICAST))
-        if v4 is not None:
-            v4.difference_update((IPV4_UNICAST, p) for p in update.nlri)
-            v4.difference_update((IPV4_UNICAST, p) for p in update.withdrawn)
-        mr, mu = update.mp_reach, update.mp_unreach
-        for family, prefixes in (
-            ((mr.afi, mr.safi) if mr is not None else None, mr.nlri if mr is not None else ()),
-            ((mu.afi, mu.safi) if mu is not None else None, mu.withdrawn if mu is not None else ()),
-        ):
-            stale = self._refreshing.get((pid, family)) if family is not None else None
-            if stale is not None and family is not None:
-                stale.difference_update((family, p) for p in prefixes)
 
     def resync_all(self) -> None:
         """Bring every peer's Adj-RIB-Out in line with the current rules (after a reload
@@ -835,7 +527,7 @@ class RoutingSink:
             packed.announce = out
         return out
 
-    def _send(self, session: _Session, work: Outgoing, paced: bool = True) -> None:
+    def _send(self, session: SinkSession, work: Outgoing, paced: bool = True) -> None:
         """Pack and send one peer's work. With MRAI, announcements within `mrai` seconds of
         the last burst are held (their keys; the Adj-RIB-Out already says what to send) and
         go out together when the interval is over; withdrawals are never held (RFC 4271
@@ -863,53 +555,12 @@ class RoutingSink:
         session.last_announce = self.clock() if session.mrai > 0 else None
         self._announce(session, work)
 
-    def _announce(self, session: _Session, work: Outgoing) -> None:
+    def _announce(self, session: SinkSession, work: Outgoing) -> None:
         out = session.out
         messages = self._pack_announcements(work, out.context)
         for data in messages:
             out.send_encoded(data)
         self.stats.updates_out += len(messages)
-
-    # -- MRAI (RFC 4271 §9.2.1.1) --------------------------------------------------------------
-    def mrai_tick(self, now: float | None = None) -> None:
-        """Send every held batch whose interval is over (the timers call this; tests too)."""
-        now = self.clock() if now is None else now
-        for session in list(self.sessions.values()):
-            if not session.mrai_held:
-                continue
-            last = session.last_announce
-            if last is not None and now < last + session.mrai:
-                self._mrai_arm(session, last + session.mrai)
-                continue
-            held = session.mrai_held
-            self._mrai_cancel(session)
-            adj_out = self.table.peers[session.role.id].adj_out
-            work = Outgoing()
-            for key in held:
-                exported = adj_out.get(key)
-                if exported is not None:  # else withdrawn meanwhile, and that went out at once
-                    work.announce.setdefault((key[0], exported), []).append(key[1])
-            session.last_announce = now
-            self._announce(session, work)
-
-    def _mrai_arm(self, session: _Session, when: float) -> None:
-        if session.mrai_timer is not None:
-            return
-        with contextlib.suppress(RuntimeError):  # no loop: a test drives mrai_tick
-            loop = asyncio.get_running_loop()
-            session.mrai_timer = loop.call_at(
-                loop.time() + max(0.0, when - self.clock()), self._mrai_fired, session
-            )
-
-    def _mrai_fired(self, session: _Session) -> None:
-        session.mrai_timer = None
-        self.mrai_tick()
-
-    def _mrai_cancel(self, session: _Session) -> None:
-        session.mrai_held = {}
-        if session.mrai_timer is not None:
-            session.mrai_timer.cancel()
-            session.mrai_timer = None
 
     # -- best-path stream -------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, object]]:

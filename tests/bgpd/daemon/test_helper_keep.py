@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from bgpd.core.effects import DownKind, DownReason
-from bgpd.daemon.routing import keeps_stale, peer_id
+from bgpd.daemon.sink_state import peer_id
+from bgpd.daemon.stale_routes import keeps_stale
 from bgpd.wire.capabilities import GracefulRestart
 from bgpd.wire.errors import ADMINISTRATIVE_SHUTDOWN, CEASE, HARD_RESET, HOLD_TIMER_EXPIRED
 from tests.bgpd.routing_interop.test_sink import (

@@ -12,7 +12,8 @@ from typing import Any
 from bgpd.core.events import State
 from bgpd.daemon.config import BgpdConfig
 from bgpd.daemon.policy_config import PolicyConfig, PrefixEntry, PrefixListConfig, TermConfig
-from bgpd.daemon.routing import RoutingSink, peer_id
+from bgpd.daemon.routing import RoutingSink
+from bgpd.daemon.sink_state import peer_id
 from bgpd.daemon.speaker import Speaker
 from tests.bgpd.daemon.conftest import SpeakerFactory, config, free_port, peer, wait_for
 
