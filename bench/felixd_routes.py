@@ -41,7 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from felixd.backends.sync import sync
-from felixd.daemon import CachedKernel, Felixd, FelixdConfig, sync_touched
+from felixd.daemon import Felixd, FelixdConfig
+from felixd.kernel_cache import CachedKernel, sync_touched
 from felixd.netlink import NetlinkBackend
 from felixd.netlink.messages import RTA_DST, RTM_NEWROUTE, RTMSG, attrs, messages
 from felixd.netlink.netns import enter_netns
@@ -123,7 +124,7 @@ def _felixd(n: int) -> dict[str, float]:
     change = time.perf_counter() - start
     assert report.applied == 1, report
 
-    # The daemon's path: its cached kernel view (felixd.daemon.CachedKernel), so a change is
+    # The daemon's path: its cached kernel view (felixd.kernel_cache.CachedKernel), so a change is
     # plan + diff + one netlink message and its acknowledgement; first as it was (a full plan
     # and a full diff), then incremental (only the changed best path, only its route key).
     kernel = CachedKernel(backend)

@@ -17,6 +17,9 @@ paths are kept and marked stale; a new snapshot replaces them; if bgpd is not ba
 first snapshot (`bgpd_startup_wait`, or `bgpd_snapshot_wait` once bgpd's stream is open: bgpd
 holds the snapshot until it has converged), so that it deletes no route bgpd is about to send.
 
+The kernel view kept between full resyncs is `CachedKernel` (kernel_cache.py); link and
+address events reach the daemon through `LinkEvents` (link_events.py), which it extends.
+
 Invariants: the first sync completes before `start` returns (the runner then sends READY);
 a failing sync never stops the loop; nothing but the worker thread touches the kernel.
 """
@@ -29,35 +32,32 @@ import dataclasses
 import json
 import os
 import socket
-import struct
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from felixd.backends.base import DataplaneBackend, OpResult
-from felixd.backends.recording import RecordingKernel
+from felixd.backends.base import DataplaneBackend
 from felixd.backends.sync import SyncReport, sync
 from felixd.inputs import StoreAdapter, best_paths, store_snapshots
+from felixd.kernel_cache import CachedKernel, _Keys, sync_touched
+from felixd.link_events import LinkEvents
 from felixd.plan import (
     BestPath,
     Block,
     DesiredDataplane,
     HostInterface,
     NodeInfo,
-    ObservedState,
-    Op,
     Ownership,
     PlannerState,
     Pool,
     WorkloadEndpoint,
     ownership,
 )
-from felixd.plan.diff import compare_touched
 from felixd.plan.incremental import IncrementalPlanner
-from felixd.plan.links import LinkChange, LinkMessage, LinkTracker, Resync, parse_link_messages
-from felixd.plan.model import Problem, Route, Touched, sysctl_interface
+from felixd.plan.links import LinkChange, LinkTracker
+from felixd.plan.model import Problem, Touched, sysctl_interface
 from ipc import RPCClient, RPCServer
 from ipc.client import ClientOptions
 from ipc.errors import RPCError
@@ -132,154 +132,6 @@ class FelixdConfig(DaemonConfig):
         return self.node_name or socket.gethostname()
 
 
-RTMGRP_LINK = 0x1
-RTMGRP_IPV4_IFADDR = 0x10
-RTMGRP_IPV6_IFADDR = 0x100
-RTM_GETLINK = 18
-NLM_F_REQUEST_DUMP = 0x1 | 0x300
-
-
-def _link_socket() -> socket.socket:
-    """Link and address events, and one dump of the links (answered on the same socket, with
-    our sequence number) so the tracker knows what was there before the first event."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
-    ifinfo = bytes(16)
-    sock.send(
-        struct.pack("=IHHII", 16 + len(ifinfo), RTM_GETLINK, NLM_F_REQUEST_DUMP, 1, 0) + ifinfo
-    )
-    sock.setblocking(False)
-    return sock
-
-
-def _on_link(route: Route, name: str) -> bool:
-    return route.dev == name or any(hop.dev == name for hop in route.nexthops)
-
-
-@dataclasses.dataclass(slots=True)
-class _Keys:
-    routes: set[tuple[int, str, int]] = dataclasses.field(default_factory=set)
-    neighbours: set[tuple[str, str]] = dataclasses.field(default_factory=set)
-    sysctls: set[str] = dataclasses.field(default_factory=set)
-    whole: bool = False  # a device of felixd's changed: diff everything against the view
-
-
-class CachedKernel:
-    """The kernel view between full resyncs: after a batch the kernel acknowledged in full, the
-    same operations are applied to an in-memory copy (`RecordingKernel` answers as Linux does),
-    so a change costs plan + diff + apply, not a dump of every route. Any error, a link event
-    or the refresh timer drops the copy and the next read goes to the kernel."""
-
-    def __init__(self, backend: DataplaneBackend, down: set[str] | None = None) -> None:
-        self.backend = backend
-        self.copy: RecordingKernel | None = None
-        # Workload interfaces that exist but are down: shown as missing, since the kernel
-        # refuses routes on them (ENETDOWN) and would only be asked again and again.
-        self.down = down if down is not None else set()
-
-    def invalidate(self) -> None:
-        self.copy = None
-
-    def read(self) -> ObservedState:
-        if self.copy is None:
-            self.copy = RecordingKernel.from_state(self.backend.read())
-        state = self.copy.read()
-        if self.down & state.links:
-            state = dataclasses.replace(state, links=state.links - self.down)
-        return state
-
-    def device_changed(self, change: LinkChange, name: str, keys: _Keys) -> bool:
-        """Mirror felixd's own device (vxlan.calico) appearing or going: deleted, it took its
-        routes, neighbours and FDB entries along; appeared without felixd making it, its
-        settings are unknown, so the differ makes it again. Either way the next diff looks at
-        everything (against the view: the kernel is not read)."""
-        copy = self.copy
-        if copy is None:
-            return False
-        if change is LinkChange.GONE:
-            copy.remove_link(name)
-            keys.whole = True
-        elif change is LinkChange.NEW and name not in copy.links:
-            copy.links.add(name)
-            copy.devices.pop(name, None)
-            keys.whole = True
-        return True
-
-    def link_changed(self, change: LinkChange, name: str, keys: _Keys) -> bool:
-        """Mirror in the cached copy what the kernel did to one workload interface's entries,
-        adding the keys it dropped to `keys`; False when there is no copy (a full read comes)."""
-        copy = self.copy
-        if copy is None:
-            return False
-        if change is LinkChange.UP:
-            return True  # nothing was flushed; the entries felixd held back follow now
-        gone = [k for k, r in copy.routes.items() if _on_link(r, name)]
-        for key in gone:
-            del copy.routes[key]
-        keys.routes.update(gone)
-        dropped = [k for k, n in copy.neighbours.items() if n.dev == name]
-        for nkey in dropped:
-            del copy.neighbours[nkey]
-        keys.neighbours.update(dropped)
-        if change is LinkChange.DOWN:
-            return True  # routes and neighbours go; sysctls stay
-        stale = [p for p in copy.sysctls if sysctl_interface(p) == name]
-        for path in stale:
-            del copy.sysctls[path]  # a new interface has the kernel's defaults
-        keys.sysctls.update(stale)
-        if change is LinkChange.GONE:
-            copy.links.discard(name)
-            copy.devices.pop(name, None)
-        else:
-            copy.links.add(name)
-        return True
-
-    def view(self) -> ObservedState | None:
-        """The cached kernel itself, not a copy (for one diff in the worker thread), or None
-        when it must be read again."""
-        copy = self.copy
-        if copy is None:
-            return None
-        return ObservedState(
-            routes=copy.routes,
-            neighbours=copy.neighbours,
-            fdb=copy.fdb,
-            links=frozenset(copy.links - self.down),
-            devices=copy.devices,
-            sysctls=copy.sysctls,
-            nft_tables=copy.nft_tables,
-            tunnels=copy.tunnels,
-        )
-
-    def apply(self, ops: Sequence[Op]) -> list[OpResult]:
-        results = self.backend.apply(ops)
-        if self.copy is not None and all(r.ok for r in results):
-            self.copy.apply(ops)
-        else:
-            self.copy = None
-        return results
-
-
-def sync_touched(
-    desired: DesiredDataplane, touched: Touched, kernel: CachedKernel
-) -> SyncReport | None:
-    """The incremental pass: diff only the touched keys against the cached kernel and apply
-    that batch. None when there is no cached kernel (the caller runs a full `sync`); after a
-    failed operation the cache is gone, and the caller runs a full `sync`, which reads the
-    kernel again (calico.md §4.3: trust nothing after an error)."""
-    view = kernel.view()
-    if view is None:
-        return None
-    found = compare_touched(desired, view, touched)
-    if not found.ops:
-        return SyncReport(True, 0, 0, (), found.blocked)
-    results = kernel.apply(found.ops)
-    bad = tuple(r for r in results if not r.ok)
-    applied = sum(1 for r in results if r.ok)
-    return SyncReport(not bad, 1, applied, bad, found.blocked)
-
-
 def _blocked_names(touched: Touched) -> set[tuple[str, str]]:
     """The (kind, name) a blocked entry of each touched key is reported under (see diff.py)."""
     names = {("Route", dst) for _table, dst, _metric in touched.routes}
@@ -300,7 +152,7 @@ def _blocked_interface(problem: Problem) -> str | None:
     return problem.name.rpartition(" on ")[2]
 
 
-class Felixd:
+class Felixd(LinkEvents):
     name = "felixd"
 
     def __init__(
@@ -710,24 +562,6 @@ class Felixd:
             self.ready.set()
         return revision
 
-    def _mirror_links(self, changes: list[tuple[LinkChange, str]]) -> _Keys | None:
-        """In the worker: apply what the kernel did on each changed workload interface to the
-        cached view; None when there is no view (the full read sees it all)."""
-        keys = _Keys()
-        kernel = self._kernel
-        if kernel is None:
-            return None
-        devices = self._owner.devices if self._owner is not None else frozenset()
-        for change, name in changes:
-            mirror = kernel.device_changed if name in devices else kernel.link_changed
-            if not mirror(change, name, keys):
-                return None
-        if any(change is LinkChange.NEW for change, _ in changes):
-            refresh = getattr(self._backend, "refresh_links", None)
-            if callable(refresh):
-                refresh()  # the new interface's index, for the messages that name it
-        return keys
-
     def _track_missing(self, kernel: CachedKernel) -> None:
         """Since when each valid endpoint's interface has been missing (or down)."""
         copy = kernel.copy
@@ -771,61 +605,6 @@ class Felixd:
         if callable(close):
             with contextlib.suppress(Exception):
                 await self._in_worker(close)
-
-    async def _watch_links(self) -> None:
-        """Link up/down/rename/add/delete (RTMGRP_LINK) forces a full resync: a pod's veth that
-        appeared can now take its routes, one that went took them with it (issue 10). The
-        socket is opened in the worker thread so it belongs to the worker's namespace."""
-        if not self.config.link_events or self._link_events is not None:
-            return
-        try:
-            sock = await self._in_worker(_link_socket)
-        except OSError as exc:
-            log.warning("link_events.unavailable", error=str(exc))
-            return
-        self._link_events = sock
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_link_event)
-
-    def _on_link_event(self) -> None:
-        sock = self._link_events
-        if sock is None:
-            return
-        for _ in range(1000):  # bounded: the rest waits for the next callback
-            try:
-                data = sock.recv(1 << 16)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                # ENOBUFS: events were lost; a full resync is the only right answer.
-                log.info("link_events.overrun", error=str(exc))
-                self.force_resync = True
-                self.wake.set()
-                continue
-            if not data:
-                break
-            found, addresses = parse_link_messages(data)
-            self.on_link_messages(found, addresses)
-
-    def on_link_messages(self, found: Sequence[LinkMessage], addresses: bool = False) -> None:
-        """Decide per message: a workload interface's change resyncs that interface only; a
-        host interface's change re-reads the host interfaces (or everything, when the kernel
-        may have flushed routes through it)."""
-        wake = addresses
-        if addresses:
-            self._hosts_dirty = True
-        for msg in found:
-            outcome = self.links.feed(msg)
-            if isinstance(outcome, LinkChange):
-                self._link_changes.append((outcome, msg.name))
-                log.info("link.changed", interface=msg.name, change=outcome.value)
-                wake = True
-            elif outcome is Resync.HOSTS:
-                self._hosts_dirty = wake = True
-            elif outcome is Resync.FULL:
-                self._hosts_dirty = self.force_resync = wake = True
-                log.info("link.resync", interface=msg.name)
-        if wake:
-            self.wake.set()
 
     def status_key(self) -> bytes:
         """Calico's felix status key (`/calico/felix/v2/<region>/host/<node>/status`)."""

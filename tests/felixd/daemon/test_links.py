@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from felixd.backends.recording import RecordingKernel
-from felixd.daemon import CachedKernel, _Keys
+from felixd.kernel_cache import CachedKernel, _Keys
 from felixd.plan import NodeInfo, PlannerState, Pool, WorkloadEndpoint, compare
 from felixd.plan.diff import compare_touched
 from felixd.plan.incremental import IncrementalPlanner
