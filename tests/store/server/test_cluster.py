@@ -19,13 +19,12 @@ from store.raft import Message
 from store.raft.messages import (
     AppendEntries,
     AppendEntriesResponse,
-    RequestVote,
-    RequestVoteResponse,
 )
 from store.server.config import StoreConfig
 from store.server.member import Member
 from store.server.transport import PeerTransport
 from store.wal import WAL
+from tests.store.server.by_hand import elect_member_1, three_member_config, until
 from tests.store.server.cluster import Cluster
 
 pytestmark = pytest.mark.slow
@@ -335,39 +334,15 @@ async def test_a_durable_committed_entry_is_answered_without_waiting_for_the_nex
     """The leader applies (and answers) entries it already holds durably as soon as they
     commit, in the same Ready that starts writing newer entries: under pipelined load an
     answer must not wait one more fdatasync (etcd applies concurrently with its Save)."""
-    cfg = StoreConfig(
-        id=1,
-        data_dir=tmp_path / "d",
-        initial_cluster=["1=unix:/nonexistent/1", "2=unix:/nonexistent/2", "3=unix:/nonexistent/3"],
-        election_timeout=60.0,
-        wal_inline_entries=0,  # every save in the executor, so the test can hold it
-    )
+    # Every save in the executor, so the test can hold it.
+    cfg = three_member_config(tmp_path, wal_inline_entries=0)
     transport = _CapturingTransport()
     m = Member(cfg, cast(PeerTransport, transport))
     await m.open()
     m.start()
-    loop = asyncio.get_running_loop()
-
-    async def until(check: Callable[[], bool]) -> None:
-        deadline = loop.time() + 20
-        while not check():
-            assert loop.time() < deadline, "not reached"
-            await asyncio.sleep(0.005)
-
     gated = _GatedWAL(m._wal)
     try:
-        # Members 2 and 3 grant the pre-vote and the vote, then acknowledge the no-op.
-        await until(lambda: m.applied_index == m.node.commit_index == 3)  # the bootstrap
-        term = m.node.term + 1
-        m.node.campaign()
-        m.kick()
-        await until(lambda: any(isinstance(x, RequestVote) for x in transport.sent))
-        m.deliver([RequestVoteResponse(term, 2, 1, True, pre_vote=True)])
-        await until(lambda: m.node.term == term and m.node.vote == 1)
-        m.deliver([RequestVoteResponse(term, 2, 1, True)])
-        await until(lambda: m.is_leader)
-        m.deliver([AppendEntriesResponse(term, 2, 1, m.node.log.last_index())])
-        await until(lambda: m.node.commit_index == m.node.log.last_index() == m.applied_index)
+        term = await elect_member_1(m)
 
         m._wal = cast(WAL, gated)
         first = asyncio.ensure_future(m.propose_local(encode_request(PutRequest(b"a", b"1"))))
@@ -451,36 +426,13 @@ async def test_a_commit_only_ready_is_sent_after_the_answers_it_releases(
     """When an acknowledgement commits an entry and the leader has nothing new to replicate,
     the client's answer is resolved before the commit-index news goes to the followers: those
     messages help nobody wait less, the answer does."""
-    cfg = StoreConfig(
-        id=1,
-        data_dir=tmp_path / "d",
-        initial_cluster=["1=unix:/nonexistent/1", "2=unix:/nonexistent/2", "3=unix:/nonexistent/3"],
-        election_timeout=60.0,
-    )
+    cfg = three_member_config(tmp_path)
     transport = _CapturingTransport()
     m = Member(cfg, cast(PeerTransport, transport))
     await m.open()
     m.start()
-    loop = asyncio.get_running_loop()
-
-    async def until(check: Callable[[], bool]) -> None:
-        deadline = loop.time() + 20
-        while not check():
-            assert loop.time() < deadline, "not reached"
-            await asyncio.sleep(0.005)
-
     try:
-        await until(lambda: m.applied_index == m.node.commit_index == 3)  # the bootstrap
-        term = m.node.term + 1
-        m.node.campaign()
-        m.kick()
-        await until(lambda: any(isinstance(x, RequestVote) for x in transport.sent))
-        m.deliver([RequestVoteResponse(term, 2, 1, True, pre_vote=True)])
-        await until(lambda: m.node.term == term and m.node.vote == 1)
-        m.deliver([RequestVoteResponse(term, 2, 1, True)])
-        await until(lambda: m.is_leader)
-        m.deliver([AppendEntriesResponse(term, 2, 1, m.node.log.last_index())])
-        await until(lambda: m.node.commit_index == m.node.log.last_index() == m.applied_index)
+        term = await elect_member_1(m)
 
         seen_at_answer: list[int] = []
 

@@ -20,12 +20,12 @@ import pytest
 from ipc import RPCClient, RPCError, RPCServer
 from store.kv import PutRequest, RangeRequest, encode_request
 from store.raft import Message
-from store.raft.messages import AppendEntriesResponse, RequestVoteResponse
 from store.server.api import MEMBER_UNAVAILABLE, NOT_EXECUTED, OUTCOME_UNKNOWN, StoreAPI
 from store.server.config import StoreConfig
 from store.server.member import Member
 from store.server.transport import PeerTransport
 from store.wal import WAL
+from tests.store.server.by_hand import elect_member_1, three_member_config, until
 
 
 class _NoPeers:
@@ -157,36 +157,11 @@ async def test_a_leadership_transfer_waiting_on_a_member_that_fails_ends_at_once
     """A transfer waits for leadership to move; if the member fails meanwhile (its loop dies
     while it still believes it leads), the wait ends with `member_unavailable` instead of
     lasting for ever (the leader will never see the transfer finish)."""
-    cfg = StoreConfig(
-        id=1,
-        data_dir=tmp_path / "d",
-        initial_cluster=["1=unix:/nonexistent/1", "2=unix:/nonexistent/2", "3=unix:/nonexistent/3"],
-        election_timeout=60.0,
-    )
-    m = Member(cfg, cast(PeerTransport, _NoPeers()))
+    m = Member(three_member_config(tmp_path), cast(PeerTransport, _NoPeers()))
     await m.open()
     m.start()
-    loop = asyncio.get_running_loop()
-
-    async def until(check: Callable[[], bool]) -> None:
-        deadline = loop.time() + 20
-        while not check():
-            assert loop.time() < deadline, "not reached"
-            await asyncio.sleep(0.005)
-
     try:
-        await until(lambda: m.applied_index == m.node.commit_index == 3)  # the bootstrap
-        term = m.node.term + 1
-        m.node.campaign()
-        m.kick()
-        await until(lambda: m.node.role.value != "follower")
-        m.deliver([RequestVoteResponse(term, 2, 1, True, pre_vote=True)])
-        await until(lambda: m.node.term == term and m.node.vote == 1)
-        m.deliver([RequestVoteResponse(term, 2, 1, True)])
-        await until(lambda: m.is_leader)
-        m.deliver([AppendEntriesResponse(term, 2, 1, m.node.log.last_index())])
-        await until(lambda: m.node.commit_index == m.node.log.last_index())
-
+        await elect_member_1(m)
         # Member 3 never answers, so the transfer to it cannot finish by itself.
         transfer = asyncio.ensure_future(m.transfer_leadership(3))
         await until(lambda: m.node.lead_transferee == 3)
