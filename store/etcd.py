@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import socket
@@ -63,6 +64,7 @@ from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from ipc import TLSConfig
+from runtime.log import get_logger
 from store.client import LeaseTimeToLive, StoreStatus, StoreUnavailableError
 from store.etcd_json import (
     Json,
@@ -164,9 +166,41 @@ _ALARM = re.compile(r"alarm:([A-Z]+)")
 _MAX_HEAD = 64 << 10  # status line and headers of one answer
 _MAX_LINE = 64 << 20  # one JSON object of a stream (one watch response)
 
+log = get_logger("store.etcd")
+
 
 def _token_refused(message: str) -> bool:
     return any(m in message for m in _TOKEN_REFUSED)
+
+
+def _warn_about_exposure(creds: Credentials, plain: list[_Endpoint]) -> None:
+    """Say so once, at start-up, when the password can be read by others: sent over plain
+    http (etcd's simple and JWT tokens travel in the clear too), or in a file that group or
+    others may read."""
+    if plain:
+        log.warning(
+            "etcd.credentials_in_cleartext",
+            user=creds.user,
+            endpoints=",".join(f"{ep.host}:{ep.port}" for ep in plain),
+            hint="use https:// endpoints",
+        )
+    if creds.password_file is not None:
+        with contextlib.suppress(OSError):
+            mode = os.stat(creds.password_file).st_mode
+            if mode & 0o077:
+                log.warning(
+                    "etcd.password_file_readable",
+                    user=creds.user,
+                    path=str(creds.password_file),
+                    mode=oct(mode & 0o777),
+                    hint="chmod 600",
+                )
+
+
+def _permission_denied(cancel_reason: str) -> bool:
+    # etcd 3.4 cancels a watch its user may not read with "rpc error: code =
+    # PermissionDenied desc = etcdserver: permission denied".
+    return "PermissionDenied" in cancel_reason or "permission denied" in cancel_reason
 
 
 def is_etcd_endpoint(endpoint: str) -> bool:
@@ -479,6 +513,7 @@ class EtcdClient(KVClientBase):
             self.credentials = given.pop()
         if self.credentials is not None:
             self.credentials.read_password()  # a wrong path or an empty file fails here
+            _warn_about_exposure(self.credentials, [ep for ep in self._endpoints if not ep.tls])
         # None: not authenticated yet; "": etcd has no auth enabled, requests go without one.
         self._token: str | None = None
         self._auth_lock = asyncio.Lock()
@@ -637,11 +672,17 @@ class EtcdClient(KVClientBase):
         token = self._token
         if token is not None:
             return token
-        async with self._auth_lock:
-            token = self._token
-            if token is None:
-                token = self._token = await self._authenticate(deadline)
-            return token
+        # A caller queued behind another's authentication still keeps its own deadline.
+        try:
+            async with asyncio.timeout_at(deadline), self._auth_lock:
+                token = self._token
+                if token is None:
+                    token = self._token = await self._authenticate(deadline)
+                return token
+        except TimeoutError:
+            raise StoreUnavailableError(
+                "etcd authentication: no etcd member answered in time"
+            ) from None
 
     def _forget(self, token: str) -> None:
         """etcd no longer takes `token`: the next request authenticates again (unless another
@@ -764,6 +805,15 @@ class EtcdClient(KVClientBase):
                     if "result" not in doc:
                         break  # {"error": ...}: the stream failed (e.g. no leader)
                     resp = watch_response(cast(Json, doc["result"]))
+                    if resp.canceled and _permission_denied(resp.cancel_reason):
+                        # etcd refuses a watch our role may not read by cancelling it at
+                        # creation: say who was refused, instead of a cancel that a
+                        # list-watch would take for a broken stream and re-create for ever.
+                        refused = self._user_refused(
+                            "/v3/watch", resp.cancel_reason, _PERMISSION_DENIED
+                        )
+                        if refused is not None:
+                            raise refused
                     if resp.canceled and _token_refused(resp.cancel_reason):
                         # Refused at creation, as a request would be: a fresh token, once.
                         if token is None or attempt == 2:

@@ -118,10 +118,16 @@ class ListWatcher:
                 async for resp in self.client.watch(
                     self.prefix, self.range_end, start_revision=self.revision + 1, prev_kv=True
                 ):
-                    delay = 0.05
                     if resp.canceled:
                         compacted = resp.compact_revision > 0
+                        if not compacted:
+                            # Not a compaction: re-created after a back-off that keeps growing.
+                            self._failed(
+                                StoreUnavailableError(f"watch cancelled: {resp.cancel_reason}")
+                            )
                         break
+                    delay = 0.05
+                    self._recovered()
                     events = self._apply(resp.events)
                     if events:
                         yield Changes(self.revision, events)

@@ -325,7 +325,7 @@ _LAYOUT: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
 }
 
 # Fields added after the first wire format: trailing, left off the wire while they hold their
-# default, so a message that does not use them keeps the old form (older members decode it).
+# default, so a message that does not use them keeps its first form.
 _OPTIONAL_TAIL: Final[frozenset[str]] = frozenset({"commit_only"})
 _REQUIRED: Final[dict[type[Message], int]] = {
     cls: len([name for name, _ in layout if name not in _OPTIONAL_TAIL])

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,9 +74,13 @@ from store.wire import encode_watch_response
 log = get_logger("store.member")
 
 SNAPSHOT_FORMAT = 1
-# A small WAL batch is saved on the loop thread only while fdatasync is this fast (a moving
-# average): a slow or contended disk must not stall heartbeats, reads and watch delivery.
-INLINE_SYNC_LIMIT = 0.002
+# A small WAL batch is saved on the loop thread only while saves are this fast (a moving
+# average): on a slow or contended disk the loop keeps serving (RPCs, serializable reads,
+# watch writes, watchdog pings) while the executor waits for the disk.
+INLINE_SAVE_LIMIT = 0.002
+# Peer messages queued for the owner task at most; beyond it they are dropped (and counted),
+# as a lossy network would: Raft resends what matters, and memory stays bounded.
+MAX_PENDING_STEPS = 16384
 WATCH_DRAIN_BUDGET = 256  # hub.take calls per loop iteration, so replays cannot starve writes
 
 
@@ -176,12 +181,14 @@ class Member:
         self._applied = 0
         self._snap_index = 0
         self._snap_indexes: deque[int] = deque()
-        self._sync_avg = 0.0  # moving average of the WAL's fdatasync seconds
+        self._save_avg = 0.0  # moving average of a WAL save's seconds (write + fdatasync)
+        self._deferred: list[Message] = []  # sent at the end of this loop turn (_send_later)
         self.watches: dict[int, _Watch] = {}
         self.leader_changed = asyncio.Event()
         self.soft = SoftState(0, Role.FOLLOWER)
         self.stopped = False
         self.failure: BaseException | None = None
+        self.dropped_steps = 0  # peer messages refused because MAX_PENDING_STEPS were queued
         self.on_status: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------------------------
@@ -334,7 +341,12 @@ class Member:
     def deliver(self, messages: list[Message]) -> None:
         if self.failure is not None:
             return  # nobody will step them: do not let peers' traffic pile up
-        self._cmds.steps.extend(messages)
+        steps = self._cmds.steps
+        room = MAX_PENDING_STEPS - len(steps)
+        if len(messages) > room:
+            self.dropped_steps += len(messages) - max(room, 0)
+            messages = messages[: max(room, 0)]
+        steps.extend(messages)
         self.kick()
 
     def propose_nowait(self, req: Request) -> None:
@@ -529,13 +541,15 @@ class Member:
         # disk, because the core counts the leader's log towards a quorum only once advance()
         # reports it durable. Everyone else must persist first (Figure 2: respond only after
         # updating stable storage), which is also what a vote needs.
-        early = self.soft.role is Role.LEADER and rd.snapshot is None
+        # The core says when: a leader whose term and vote are already durable and that
+        # installs no snapshot (a term or vote must never be acted on before it is saved).
+        early = rd.may_send_before_persist
         # A leader's Ready without new entries carries only commit-index news and
         # heartbeats: answering clients and watchers first costs the followers little,
         # whereas with new entries to replicate, the followers' fsyncs should start first.
         early_send = early and bool(rd.entries)
         if early_send and rd.messages:
-            self.transport.send(rd.messages)
+            self._send_now(rd.messages)
         committed = rd.committed_entries
         if committed and rd.snapshot is None and committed[-1].index <= self.storage.last_index():
             # Committed and already in our own durable log (MemoryStorage holds what advance()
@@ -549,28 +563,30 @@ class Member:
                 self._drain_watches()  # watchers need not wait for the fsync either
         if early and not early_send and rd.messages:
             # After the callbacks already queued, i.e. after the answers of the requests
-            # just applied are written (Raft tolerates the reordering, §5.1).
-            loop.call_soon(self.transport.send, rd.messages)
+            # just applied are written.
+            self._send_later(rd.messages)
         if rd.entries or snap_meta is not None or rd.must_sync:
             hs = rd.hard_state or self.node.hard_state()
             entries = [(e.index, e.term, int(e.kind), e.data) for e in rd.entries]
+            started = time.monotonic()
             if (
                 snap_meta is None
                 and len(entries) <= self.config.wal_inline_entries
-                and self._sync_avg <= INLINE_SYNC_LIMIT
+                and self._save_avg <= INLINE_SAVE_LIMIT
+                and not wal.starts_segment(sum(len(e[3]) for e in entries), len(entries))
             ):
                 # A small batch means a light load: nothing waits to overlap with the fsync,
                 # and the two thread hops of the executor (each a wake-up, costly on a VM)
-                # would be most of the save's latency. Big batches, and every batch while
-                # the disk is slow, still run in the executor.
+                # would be most of the save's latency. Big batches, a batch that opens a
+                # segment, and every batch while the disk is slow run in the executor.
                 wal.save((hs.term, hs.vote, hs.commit), entries, snap_meta)
             else:
                 await loop.run_in_executor(
                     None, wal.save, (hs.term, hs.vote, hs.commit), entries, snap_meta
                 )
-            self._sync_avg += (wal.stats.sync_seconds_last - self._sync_avg) / 8
+            self._save_avg += (time.monotonic() - started - self._save_avg) / 8
         if not early and rd.messages:
-            self.transport.send(rd.messages)
+            self._send_now(rd.messages)
         if rd.snapshot is not None:
             self._install_snapshot(rd.snapshot)
         for entry in committed:
@@ -579,6 +595,20 @@ class Member:
             futs = self._reads_in_flight.pop(rs.context, None)
             if futs:
                 self._reads_by_index.append((rs.index, futs))
+
+    def _send_now(self, messages: tuple[Message, ...]) -> None:
+        self._flush_deferred()  # never let a later Ready's messages overtake deferred ones
+        self.transport.send(messages)
+
+    def _send_later(self, messages: tuple[Message, ...]) -> None:
+        if not self._deferred:
+            asyncio.get_running_loop().call_soon(self._flush_deferred)
+        self._deferred.extend(messages)
+
+    def _flush_deferred(self) -> None:
+        if self._deferred:
+            deferred, self._deferred = self._deferred, []
+            self.transport.send(deferred)
 
     def _apply(self, entry: Entry) -> None:
         if entry.index <= self._applied:

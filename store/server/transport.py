@@ -4,11 +4,13 @@ Each member serves `raft.step` (a batch of `store.raft.to_wire` messages) on its
 TCP with mutual TLS between hosts or a Unix socket in a local cluster, as a one-way msgpack-RPC
 notification: like etcd's stream transport, nothing acknowledges a message (Raft's own
 responses do that), and an answer frame per batch would wake the sender for nothing — on a
-virtual machine each such wake-up costs more than the Raft work it carries. Outbound, `send`
-writes one frame per peer straight into that peer's connection, on the caller's stack: a
-Ready's messages are on the wire before the member goes on to write its WAL, with no task hop. Only when the connection is down or its write buffer
-is over the high-water mark do messages wait in a queue, which one sender task per peer drains
-once it has (re)connected or the buffer has drained.
+virtual machine each such wake-up costs more than the Raft work it carries. Peers must run the
+same release: an older member neither sends nor understands these notifications. Outbound,
+`send` writes one frame per peer straight into that peer's connection, on the caller's stack,
+with no task hop (the member decides when to call it: a leader's new entries before its own
+WAL write). Only when the connection is down or its write buffer is over the high-water mark
+do messages wait in a queue, which one sender task per peer drains once it has (re)connected
+or the buffer has drained.
 
 Raft tolerates lost, duplicated and reordered messages (the paper's §5.1 network model), so the
 transport never retries and drops rather than blocks: a peer that is down or slow costs at most

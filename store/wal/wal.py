@@ -106,7 +106,6 @@ class WALStats:
     bytes_written: int = 0
     sync_seconds_total: float = 0.0
     sync_seconds_max: float = 0.0
-    sync_seconds_last: float = 0.0
     segments_created: int = 0
     segments_released: int = 0
 
@@ -321,7 +320,6 @@ class WAL:
         stats.bytes_written += len(data)
         stats.sync_seconds_total += took
         stats.sync_seconds_max = max(stats.sync_seconds_max, took)
-        stats.sync_seconds_last = took
         if took > SLOW_SYNC_SECONDS:
             # etcd logs the same ("slow fdatasync"): a disk this slow costs leadership.
             _log.warning("wal.slow_fdatasync", seconds=round(took, 3), bytes=len(data))
@@ -332,6 +330,13 @@ class WAL:
         self._shape.extend(entries)
         if hard_state is not None:
             self._hard_state = hard_state
+
+    def starts_segment(self, payload_bytes: int, entries: int = 1) -> bool:
+        """Whether a batch carrying about `payload_bytes` of entry data would open a new
+        segment (a file create, preallocation and directory fsync on top of the write).
+        Errs towards yes: every record counts a generous 64 bytes of framing."""
+        size = payload_bytes + 64 * (entries + 2) + COMMIT_FRAME_SIZE
+        return self._fd is None or self._offset + size > self._segment_size
 
     def save_snapshot(self, index: int, term: int, conf_state: bytes) -> None:
         """Record that a snapshot at (index, term) exists (one batch, one fdatasync).

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -227,3 +228,20 @@ def test_credentials_in_the_endpoint_query(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="one of the two"):
         EtcdClient("http://127.0.0.1:1", user="tabby")
     assert "s3cret" not in repr(Credentials("tabby", password="s3cret"))
+
+
+def test_a_password_others_can_read_is_warned_about_once_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sent over plain http (the token too) or kept in a file group or others may read."""
+    caplog.set_level(logging.WARNING)
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    EtcdClient(f"http://127.0.0.1:1?user=tabby&password-file={secret}")
+    events = [getattr(r, "tabby_event", "") for r in caplog.records]
+    assert events == ["etcd.credentials_in_cleartext", "etcd.password_file_readable"]
+    caplog.clear()
+    secret.chmod(0o600)
+    EtcdClient(f"https://127.0.0.1:1?user=tabby&password-file={secret}")
+    assert not caplog.records
