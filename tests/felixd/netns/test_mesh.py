@@ -246,7 +246,9 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
     ]
     try:
         kill9(n3.procs.pop("bgpd"))
-        status = await status_when(n3, lambda s: not s["bgpd_connected"])
+        # The status reports the last plan, made within `debounce` of the disconnect: wait for
+        # it (a poll right after `bgpd_connected` flips may still see the previous plan).
+        status = await status_when(n3, lambda s: not s["bgpd_connected"] and s["stale_routes"] == 3)
         assert status["stale_routes"] == 3, status
         await lab.until_pings(timeout=10)
         await lab.start_daemon(n3, "bgpd")
