@@ -252,7 +252,9 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
         assert status["stale_routes"] == 3, status
         await lab.until_pings(timeout=10)
         await lab.start_daemon(n3, "bgpd")
-        status = await status_when(n3, lambda s: bool(s["bgpd_connected"]), timeout=40)
+        status = await status_when(
+            n3, lambda s: bool(s["bgpd_connected"]) and s["stale_routes"] == 0, timeout=40
+        )
         assert status["stale_routes"] == 0, status
         for node in (n1, n2):
             await until(lambda node=node: established(node, n3), "n3's session again", 30)  # type: ignore[misc]
@@ -270,7 +272,7 @@ async def test_three_nodes_two_pods_blocks_follow_bgp(mesh: Lab) -> None:
     lab.stop_daemon(n3, "bgpd")
     for node in (n1, n2):
         await until(lambda node=node: n3.block not in node.routes(), "n3's block withdrawn")  # type: ignore[misc]
-    status = await status_when(n3, lambda s: not s["bgpd_connected"])
+    status = await status_when(n3, lambda s: not s["bgpd_connected"] and s["stale_routes"] == 3)
     assert status["stale_routes"] == 3, status
     kept = n3.routes()
     for block, owner in ((n1.block, n1), (n2.block, n2), (SPARE, n1)):
