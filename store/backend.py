@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 from ipc import TLSConfig
 from store.client import KVClient, StoreClient
-from store.etcd import EtcdClient, is_etcd_endpoint
+from store.etcd import EtcdClient
+from store.etcd_endpoint import is_etcd_endpoint
 
 
 def backend_of(endpoints: Sequence[str]) -> str:

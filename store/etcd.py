@@ -50,22 +50,26 @@ authentication, so a corrected file is picked up without a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import random
 import re
-import socket
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import cast
-from urllib.parse import parse_qs, urlsplit
 
 from ipc import TLSConfig
 from runtime.log import get_logger
 from store.client import LeaseTimeToLive, StoreStatus, StoreUnavailableError
+from store.etcd_endpoint import Credentials, EtcdEndpoint, warn_about_exposure
+from store.etcd_http import (
+    MAX_LINE,
+    ConnectError,
+    GatewayConn,
+    GRPCError,
+    LostError,
+    json_lines,
+)
 from store.etcd_json import (
     Json,
     as_int,
@@ -130,24 +134,6 @@ _NOT_EXECUTED = frozenset(
 )
 # gRPC codes (google.rpc.Code) of transient failures: a read may be retried anywhere.
 _TRANSIENT_CODES = frozenset({1, 2, 4, 8, 10, 13, 14})
-_GRPC_NAMES = {
-    1: "Canceled",
-    2: "Unknown",
-    3: "InvalidArgument",
-    4: "DeadlineExceeded",
-    5: "NotFound",
-    6: "AlreadyExists",
-    7: "PermissionDenied",
-    8: "ResourceExhausted",
-    9: "FailedPrecondition",
-    10: "Aborted",
-    11: "OutOfRange",
-    12: "Unimplemented",
-    13: "Internal",
-    14: "Unavailable",
-    15: "DataLoss",
-    16: "Unauthenticated",
-}
 # The refusals that mean our token is no good but a fresh one may be (clientv3's
 # shouldRefreshToken); in a watch's cancel_reason they come wrapped ("rpc error: code = ...
 # desc = etcdserver: invalid auth token").
@@ -160,11 +146,8 @@ _AUTH_FAILED = "etcdserver: authentication failed, invalid user ID or password"
 _AUTH_NOT_ENABLED = "etcdserver: authentication is not enabled"
 _PERMISSION_DENIED = 7  # gRPC PermissionDenied
 _AUTHENTICATE = "/v3/auth/authenticate"
-_MAX_PASSWORD_FILE = 4096
 _TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # what may go in a header: printable, no spaces
 _ALARM = re.compile(r"alarm:([A-Z]+)")
-_MAX_HEAD = 64 << 10  # status line and headers of one answer
-_MAX_LINE = 64 << 20  # one JSON object of a stream (one watch response)
 
 log = get_logger("store.etcd")
 
@@ -173,39 +156,10 @@ def _token_refused(message: str) -> bool:
     return any(m in message for m in _TOKEN_REFUSED)
 
 
-def _warn_about_exposure(creds: Credentials, plain: list[_Endpoint]) -> None:
-    """Say so once, at start-up, when the password can be read by others: sent over plain
-    http (etcd's simple and JWT tokens travel in the clear too), or in a file that group or
-    others may read."""
-    if plain:
-        log.warning(
-            "etcd.credentials_in_cleartext",
-            user=creds.user,
-            endpoints=",".join(f"{ep.host}:{ep.port}" for ep in plain),
-            hint="use https:// endpoints",
-        )
-    if creds.password_file is not None:
-        with contextlib.suppress(OSError):
-            mode = os.stat(creds.password_file).st_mode
-            if mode & 0o077:
-                log.warning(
-                    "etcd.password_file_readable",
-                    user=creds.user,
-                    path=str(creds.password_file),
-                    mode=oct(mode & 0o777),
-                    hint="chmod 600",
-                )
-
-
 def _permission_denied(cancel_reason: str) -> bool:
     # etcd 3.4 cancels a watch its user may not read with "rpc error: code =
     # PermissionDenied desc = etcdserver: permission denied".
     return "PermissionDenied" in cancel_reason or "permission denied" in cancel_reason
-
-
-def is_etcd_endpoint(endpoint: str) -> bool:
-    """etcd's client URLs (`http://host:2379`, `https://...`), as etcdctl --endpoints takes them."""
-    return endpoint.startswith(("http://", "https://"))
 
 
 class EtcdAuthError(StoreUnavailableError):
@@ -215,245 +169,6 @@ class EtcdAuthError(StoreUnavailableError):
     def __init__(self, message: str, user: str | None) -> None:
         super().__init__(message)
         self.user = user
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """An etcd user (etcdctl --user) and its password: from a file (`password_file`), so that the
-    secret stays out of the daemons' TOML, or given directly by a program (`password`)."""
-
-    user: str
-    password_file: Path | None = None
-    password: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.user:
-            raise ValueError("etcd credentials: the user name is empty")
-        if (self.password is None) == (self.password_file is None):
-            raise ValueError(
-                f"etcd user {self.user!r}: give a password file or a password (one of the two)"
-            )
-
-    def read_password(self) -> str:
-        """The password; ValueError naming the file when it cannot be used. One line ending at
-        the end of the file is not part of the password (`echo secret > file`)."""
-        if self.password is not None:
-            return self.password
-        assert self.password_file is not None
-        path = self.password_file
-        try:
-            with path.open("rb") as f:
-                data = f.read(_MAX_PASSWORD_FILE + 1)
-        except OSError as exc:
-            raise ValueError(
-                f"etcd user {self.user!r}: password file {str(path)!r}: "
-                f"{exc.strerror or type(exc).__name__}"
-            ) from None
-        if len(data) > _MAX_PASSWORD_FILE:
-            raise ValueError(
-                f"etcd user {self.user!r}: password file {str(path)!r} is larger than "
-                f"{_MAX_PASSWORD_FILE} bytes"
-            )
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(
-                f"etcd user {self.user!r}: password file {str(path)!r} is not UTF-8 text"
-            ) from None
-        text = text.removesuffix("\n").removesuffix("\r")
-        if not text:
-            raise ValueError(f"etcd user {self.user!r}: password file {str(path)!r} is empty")
-        return text
-
-
-@dataclass(frozen=True, slots=True)
-class _Endpoint:
-    url: str
-    host: str
-    port: int
-    tls: bool
-    tls_files: TLSConfig | None  # from the URL's query, see `options_from_query`
-    credentials: Credentials | None  # likewise
-
-    @classmethod
-    def parse(cls, url: str) -> _Endpoint:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"etcd endpoint {url!r}: expected http://host:port or https://...")
-        if parts.path not in ("", "/"):
-            raise ValueError(f"etcd endpoint {url!r}: no path expected")
-        tls = parts.scheme == "https"
-        files, credentials = options_from_query(url, parts.query) if parts.query else (None, None)
-        if files is not None and not tls:
-            raise ValueError(f"etcd endpoint {url!r}: certificate files need https://")
-        bare = f"{parts.scheme}://{parts.netloc}"
-        return cls(bare, parts.hostname, parts.port or 2379, tls, files, credentials)
-
-
-_TLS_QUERY = {"cacert": "ca_file", "cert": "cert_file", "key": "key_file"}
-_AUTH_QUERY = ("user", "password-file")
-
-
-def options_from_query(url: str, query: str) -> tuple[TLSConfig | None, Credentials | None]:
-    """etcdctl's flags carried in an endpoint's query, so that a daemon whose config has only a
-    list of store endpoints can still reach an etcd that wants client certificates or a user:
-    `https://host:2379?cacert=/etc/tabby/etcd-ca.crt&cert=...&key=...` (--cacert, --cert,
-    --key) and `...?user=tabby&password-file=/etc/tabby/etcd-password` (--user, with the
-    password in a file rather than in the config). Either part is None when not given."""
-    given: dict[str, str] = {}
-    for name, values in parse_qs(query, keep_blank_values=True, strict_parsing=True).items():
-        if name == "password":
-            raise ValueError(
-                f"etcd endpoint {url!r}: a password does not go in the endpoint (it would be "
-                "readable in the config file): write it to a file and name that file with "
-                "password-file="
-            )
-        if (
-            (name not in _TLS_QUERY and name not in _AUTH_QUERY)
-            or len(values) != 1
-            or not values[0]
-        ):
-            raise ValueError(
-                f"etcd endpoint {url!r}: unknown or repeated parameter {name!r} "
-                f"(known: {', '.join([*_TLS_QUERY, *_AUTH_QUERY])})"
-            )
-        given[name] = values[0]
-    files = {_TLS_QUERY[k]: Path(v) for k, v in given.items() if k in _TLS_QUERY}
-    if ("cert_file" in files) != ("key_file" in files):
-        raise ValueError(f"etcd endpoint {url!r}: cert and key go together")
-    if ("user" in given) != ("password-file" in given):
-        raise ValueError(f"etcd endpoint {url!r}: user and password-file go together")
-    tls = (
-        TLSConfig(files.get("cert_file"), files.get("key_file"), files.get("ca_file"))
-        if files
-        else None
-    )
-    credentials = (
-        Credentials(given["user"], password_file=Path(given["password-file"]))
-        if "user" in given
-        else None
-    )
-    return tls, credentials
-
-
-class _ConnectError(Exception):
-    """No connection could be made: nothing was sent."""
-
-
-class _LostError(Exception):
-    """The request was (or may have been) sent and no complete answer came back."""
-
-
-class _GRPCError(Exception):
-    """etcd answered with a gRPC status other than OK."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{_GRPC_NAMES.get(code, str(code))}: {message}")
-        self.code = code
-        self.message = message
-
-
-class _Conn:
-    """One HTTP/1.1 connection to an etcd member; one request at a time."""
-
-    __slots__ = ("fresh", "reader", "reusable", "writer")
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.reusable = True
-        self.fresh = True  # no answer read on it yet
-
-    @property
-    def alive(self) -> bool:
-        return not self.reader.at_eof() and not self.writer.is_closing()
-
-    def close(self) -> None:
-        self.reusable = False
-        self.writer.close()
-
-    def keep_alive(self, idle: int = 10, interval: int = 5, count: int = 3) -> None:
-        """TCP keepalive for a long-lived watch stream: a member that vanished without a reset
-        (host down, a partition on our side) surfaces as a read error after about
-        idle + interval * count seconds, and the watch resumes on another endpoint, instead
-        of a stream that waits for ever. etcd's own client uses gRPC keepalive for this."""
-        sock = self.writer.get_extra_info("socket")
-        if sock is None:
-            return
-        with contextlib.suppress(OSError, AttributeError):  # AttributeError: not Linux
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
-
-    def send(
-        self,
-        host: str,
-        path: str,
-        body: bytes,
-        require_leader: bool = True,
-        token: str | None = None,
-    ) -> None:
-        # clientv3.WithRequireLeader: the gateway passes Grpc-Metadata-* on as gRPC metadata.
-        leader = b"Grpc-Metadata-hasleader: true\r\n" if require_leader else b""
-        # etcd reads the token from the "authorization" metadata, which the gateway fills from
-        # this header (etcd's auth guide: curl -H "Authorization: $token").
-        auth = b"Authorization: %s\r\n" % token.encode() if token else b""
-        self.writer.write(
-            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-            b"%s%sContent-Length: %d\r\n\r\n%s"
-            % (path.encode(), host.encode(), leader, auth, len(body), body)
-        )
-
-    async def read_head(self) -> tuple[int, dict[bytes, bytes]]:
-        try:
-            head = await self.reader.readuntil(b"\r\n\r\n")
-        except asyncio.LimitOverrunError:
-            raise _LostError("answer headers too long") from None
-        if len(head) > _MAX_HEAD:
-            raise _LostError("answer headers too long")
-        lines = head.split(b"\r\n")
-        status = lines[0].split(b" ", 2)
-        if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or not status[1].isdigit():
-            raise _LostError(f"not an HTTP answer: {lines[0][:80]!r}")
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        if headers.get(b"connection", b"").lower() == b"close" or status[0] == b"HTTP/1.0":
-            self.reusable = False
-        return int(status[1]), headers
-
-    async def read_chunks(self, limit: int) -> AsyncIterator[bytes]:
-        """The chunks of a chunked body, then its trailers are consumed."""
-        total = 0
-        while True:
-            line = await self.reader.readuntil(b"\r\n")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _LostError(f"bad chunk size {line[:40]!r}") from None
-            if size == 0:
-                for _ in range(64):  # trailers (etcd sends Grpc-Trailer-*), then a blank line
-                    if (await self.reader.readuntil(b"\r\n")) == b"\r\n":
-                        return
-                raise _LostError("too many trailer lines")
-            total += size
-            if total > limit:
-                raise _LostError(f"answer larger than {limit} bytes")
-            chunk = await self.reader.readexactly(size + 2)
-            yield chunk[:-2]
-
-    async def read_body(self, headers: dict[bytes, bytes], limit: int) -> bytes:
-        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            return b"".join([c async for c in self.read_chunks(limit)])
-        length = headers.get(b"content-length")
-        if length is None or not length.isdigit():
-            raise _LostError("answer without a length")
-        if int(length) > limit:
-            raise _LostError(f"answer larger than {limit} bytes")
-        return await self.reader.readexactly(int(length))
 
 
 class EtcdClient(KVClientBase):
@@ -477,7 +192,7 @@ class EtcdClient(KVClientBase):
         the place of `user=` and `password-file=` in the endpoints' query; ValueError when the
         password file cannot be read, so a daemon with a wrong path stops at start."""
         eps = [endpoints] if isinstance(endpoints, str) else list(endpoints)
-        self._endpoints = [_Endpoint.parse(ep) for ep in eps]
+        self._endpoints = [EtcdEndpoint.parse(ep) for ep in eps]
         super().__init__(
             [ep.url for ep in self._endpoints],
             timeout=timeout,
@@ -495,8 +210,8 @@ class EtcdClient(KVClientBase):
         if any(ep.tls for ep in self._endpoints):
             self._ssl = (tls or TLSConfig()).client_context()
         self._server_hostname = tls.server_hostname if tls is not None else None
-        self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
-        self._streams: set[_Conn] = set()
+        self._idle: list[list[GatewayConn]] = [[] for _ in self._endpoints]
+        self._streams: set[GatewayConn] = set()
         self._max_idle = max(4, min(max_in_flight, 64))
         if user is not None or password is not None or password_file is not None:
             self.credentials: Credentials | None = Credentials(
@@ -513,7 +228,7 @@ class EtcdClient(KVClientBase):
             self.credentials = given.pop()
         if self.credentials is not None:
             self.credentials.read_password()  # a wrong path or an empty file fails here
-            _warn_about_exposure(self.credentials, [ep for ep in self._endpoints if not ep.tls])
+            warn_about_exposure(self.credentials, [ep for ep in self._endpoints if not ep.tls])
         # None: not authenticated yet; "": etcd has no auth enabled, requests go without one.
         self._token: str | None = None
         self._auth_lock = asyncio.Lock()
@@ -521,7 +236,7 @@ class EtcdClient(KVClientBase):
 
     # --- plumbing ------------------------------------------------------------------------
 
-    async def _open(self, index: int, timeout: float) -> _Conn:
+    async def _open(self, index: int, timeout: float) -> GatewayConn:
         ep = self._endpoints[index]
         try:
             reader, writer = await asyncio.wait_for(
@@ -530,15 +245,15 @@ class EtcdClient(KVClientBase):
                     ep.port,
                     ssl=self._ssl if ep.tls else None,
                     server_hostname=(self._server_hostname or ep.host) if ep.tls else None,
-                    limit=_MAX_LINE,
+                    limit=MAX_LINE,
                 ),
                 min(timeout, self.connect_timeout),
             )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise _ConnectError(f"{ep.url}: {exc or type(exc).__name__}") from None
-        return _Conn(reader, writer)
+            raise ConnectError(f"{ep.url}: {exc or type(exc).__name__}") from None
+        return GatewayConn(reader, writer)
 
-    async def _take(self, index: int, timeout: float) -> _Conn:
+    async def _take(self, index: int, timeout: float) -> GatewayConn:
         idle = self._idle[index]
         while idle:
             conn = idle.pop()
@@ -547,7 +262,7 @@ class EtcdClient(KVClientBase):
             conn.close()
         return await self._open(index, timeout)
 
-    def _give_back(self, index: int, conn: _Conn) -> None:
+    def _give_back(self, index: int, conn: GatewayConn) -> None:
         if conn.reusable and conn.alive and len(self._idle[index]) < self._max_idle:
             self._idle[index].append(conn)
         else:
@@ -574,15 +289,15 @@ class EtcdClient(KVClientBase):
             if conn.fresh and "ALERT" in (exc.reason or ""):
                 # TLS 1.3: the server judges our certificate after we sent the request, and
                 # its refusal (an alert) is what we read back; nothing reached etcd.
-                raise _ConnectError(f"{ep.url}: TLS handshake refused: {exc}") from None
-            raise _LostError(f"{ep.url}{path}: {exc}") from None
+                raise ConnectError(f"{ep.url}: TLS handshake refused: {exc}") from None
+            raise LostError(f"{ep.url}{path}: {exc}") from None
         except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             conn.close()
-            raise _LostError(f"{ep.url}{path}: {exc or type(exc).__name__}") from None
+            raise LostError(f"{ep.url}{path}: {exc or type(exc).__name__}") from None
         except TimeoutError:
             conn.close()
-            raise _LostError(f"{ep.url}{path}: no answer in time") from None
-        except _LostError:
+            raise LostError(f"{ep.url}{path}: no answer in time") from None
+        except LostError:
             conn.close()
             raise
         conn.fresh = False
@@ -593,15 +308,15 @@ class EtcdClient(KVClientBase):
             if status == 404:
                 # etcd before 3.4 serves the gateway under /v3beta/ (3.3) or /v3alpha/ only.
                 # (A gRPC NotFound, such as an unknown lease, is a 404 with a JSON body.)
-                raise _GRPCError(12, f"HTTP 404 for {path}: etcd 3.4 or later is needed") from None
-            raise _LostError(f"{ep.url}{path}: HTTP {status}: not JSON") from None
+                raise GRPCError(12, f"HTTP 404 for {path}: etcd 3.4 or later is needed") from None
+            raise LostError(f"{ep.url}{path}: HTTP {status}: not JSON") from None
         if not isinstance(doc, dict):
-            raise _LostError(f"{ep.url}{path}: HTTP {status}: not a JSON object")
+            raise LostError(f"{ep.url}{path}: HTTP {status}: not a JSON object")
         error = doc.get("error")
         if isinstance(error, dict):  # a stream's error: {"error": {"grpc_code": .., ...}}
-            raise _GRPCError(as_int(error.get("grpc_code", 2)), str(error.get("message")))
+            raise GRPCError(as_int(error.get("grpc_code", 2)), str(error.get("message")))
         if status != 200 or ("code" in doc and "error" in doc):
-            raise _GRPCError(as_int(doc.get("code", 2)), str(doc.get("message", doc.get("error"))))
+            raise GRPCError(as_int(doc.get("code", 2)), str(doc.get("message", doc.get("error"))))
         return cast(Json, doc)
 
     async def _call(
@@ -631,14 +346,14 @@ class EtcdClient(KVClientBase):
             try:
                 async with self._sem:
                     return await self._exchange(index, path, body, remaining, require_leader, token)
-            except _ConnectError as exc:
+            except ConnectError as exc:
                 last = str(exc)
-            except _LostError as exc:
+            except LostError as exc:
                 last = str(exc)
                 if not idempotent:
                     self._rotate(index)  # as StoreClient: the next call goes elsewhere
                     raise StoreUnavailableError(f"{path}: {last}", outcome_unknown=True) from None
-            except _GRPCError as exc:
+            except GRPCError as exc:
                 kind: ErrorKind | None = _BY_MESSAGE.get(exc.message) or next(
                     (k for p, k in _BY_PREFIX.items() if exc.message.startswith(p)), None
                 )
@@ -701,7 +416,7 @@ class EtcdClient(KVClientBase):
         req: Json = {"name": creds.user, "password": password}
         try:
             doc = await self._call(_AUTHENTICATE, req, idempotent=True, deadline=deadline)
-        except _GRPCError as exc:
+        except GRPCError as exc:
             if exc.message == _AUTH_NOT_ENABLED:
                 return ""  # as clientv3: go on without a token
             where = f" (password file {str(creds.password_file)!r})" if creds.password_file else ""
@@ -792,7 +507,7 @@ class EtcdClient(KVClientBase):
                 except StoreUnavailableError:
                     return  # no member to authenticate with now: the watch resumes later
             stale = False
-            conn: _Conn | None = None
+            conn: GatewayConn | None = None
             try:
                 conn = await self._open(index, self.timeout)
                 conn.keep_alive()
@@ -800,8 +515,8 @@ class EtcdClient(KVClientBase):
                 conn.send(self._endpoints[index].host, "/v3/watch", data, token=token)
                 status, headers = await asyncio.wait_for(conn.read_head(), self.timeout)
                 if status != 200 or b"chunked" not in headers.get(b"transfer-encoding", b""):
-                    raise _LostError(f"watch answered HTTP {status}")
-                async for doc in _json_lines(conn):
+                    raise LostError(f"watch answered HTTP {status}")
+                async for doc in json_lines(conn):
                     if "result" not in doc:
                         break  # {"error": ...}: the stream failed (e.g. no leader)
                     resp = watch_response(cast(Json, doc["result"]))
@@ -825,8 +540,8 @@ class EtcdClient(KVClientBase):
                         break
                     yield resp
             except (
-                _ConnectError,
-                _LostError,
+                ConnectError,
+                LostError,
                 OSError,
                 EOFError,
                 ValueError,
@@ -934,23 +649,3 @@ class EtcdClient(KVClientBase):
         for conn in list(self._streams):
             conn.close()
         self._streams.clear()
-
-
-async def _json_lines(conn: _Conn) -> AsyncIterator[Json]:
-    """The objects of a gateway stream: one JSON object per line, lines split across chunks."""
-    buf = b""
-    async for chunk in conn.read_chunks(1 << 62):
-        buf += chunk
-        if len(buf) > _MAX_LINE:
-            raise _LostError("stream line too long")
-        while b"\n" in buf:
-            line, _, buf = buf.partition(b"\n")
-            if line.strip():
-                doc = json.loads(line)
-                if isinstance(doc, dict):
-                    yield cast(Json, doc)
-    with contextlib.suppress(ValueError):
-        if buf.strip():
-            doc = json.loads(buf)
-            if isinstance(doc, dict):
-                yield cast(Json, doc)

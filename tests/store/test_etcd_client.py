@@ -352,14 +352,14 @@ async def test_watch_stream_sockets_use_tcp_keepalive() -> None:
     elsewhere) rather than wait for ever: its socket has TCP keepalive on (found in review)."""
     import socket
 
-    from store.etcd import _Conn
+    from store.etcd_http import GatewayConn
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         reader, writer = await asyncio.open_connection(*listener.getsockname())
-        conn = _Conn(reader, writer)
+        conn = GatewayConn(reader, writer)
         conn.keep_alive(idle=7, interval=3, count=2)
         sock = writer.get_extra_info("socket")
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1

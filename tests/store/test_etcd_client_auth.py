@@ -20,7 +20,8 @@ import pytest
 
 from store.backend import connect
 from store.client import StoreUnavailableError
-from store.etcd import Credentials, EtcdAuthError, EtcdClient
+from store.etcd import EtcdAuthError, EtcdClient
+from store.etcd_endpoint import Credentials
 from tests.store.test_etcd_client import (
     HEADER,
     KV,
