@@ -34,7 +34,7 @@ from typing import cast
 
 import msgpack
 
-from ipc import RPCError, Stream, StreamClosed
+from ipc import RPCError
 from runtime.log import get_logger
 from store.kv import (
     KVConfig,
@@ -68,8 +68,8 @@ from store.raft import (
 )
 from store.server.config import StoreConfig
 from store.server.transport import PeerTransport
+from store.server.watch_fanout import WatchFanout, WatchStream
 from store.wal import WAL, SnapshotStore, open_storage
-from store.wire import encode_watch_response
 
 log = get_logger("store.member")
 
@@ -81,7 +81,6 @@ INLINE_SAVE_LIMIT = 0.002
 # Peer messages queued for the owner task at most; beyond it they are dropped (and counted),
 # as a lossy network would: Raft resends what matters, and memory stays bounded.
 MAX_PENDING_STEPS = 16384
-WATCH_DRAIN_BUDGET = 256  # hub.take calls per loop iteration, so replays cannot starve writes
 
 
 class NotLeaderError(Exception):
@@ -139,12 +138,6 @@ def decode_conf_state(data: bytes) -> ConfState:
 
 
 @dataclass(slots=True)
-class _Watch:
-    stream: Stream
-    done: asyncio.Future[None]
-
-
-@dataclass(slots=True)
 class _Commands:
     steps: list[Message] = field(default_factory=list)
     proposals: list[tuple[bytes, asyncio.Future[Response | None]]] = field(default_factory=list)
@@ -153,7 +146,7 @@ class _Commands:
     transfers: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
 
 
-class Member:
+class Member(WatchFanout):
     def __init__(self, config: StoreConfig, transport: PeerTransport) -> None:
         self.config = config
         self.id = config.id
@@ -183,7 +176,7 @@ class Member:
         self._snap_indexes: deque[int] = deque()
         self._save_avg = 0.0  # moving average of a WAL save's seconds (write + fdatasync)
         self._deferred: list[Message] = []  # sent at the end of this loop turn (_send_later)
-        self.watches: dict[int, _Watch] = {}
+        self.watches: dict[int, WatchStream] = {}
         self.leader_changed = asyncio.Event()
         self.soft = SoftState(0, Role.FOLLOWER)
         self.stopped = False
@@ -267,9 +260,7 @@ class Member:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        for w in list(self.watches.values()):
-            if not w.done.done():
-                w.done.set_result(None)
+        self._end_watches(cancel=False)
         for _, fut in self._waiting.values():
             if not fut.done():
                 fut.set_exception(OutcomeUnknownError("member stopping"))
@@ -368,12 +359,6 @@ class Member:
                 await asyncio.wait_for(self.leader_changed.wait(), remaining)
         return self.leader
 
-    def register_watch(self, watch_id: int, stream: Stream) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.watches[watch_id] = _Watch(stream, done)
-        self.kick()
-        return done
-
     def snapshot_bytes(self) -> bytes:
         """This member's state image: membership and the KV machine (also `snapshot save`)."""
         image = [
@@ -400,8 +385,7 @@ class Member:
     async def _progress_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.progress_notify_interval)
-            for resp in self.hub.progress_due():
-                self._send_watch(resp.watch_id, encode_watch_response(resp), False)
+            self._send_progress()
 
     async def _run(self) -> None:
         try:
@@ -442,11 +426,7 @@ class Member:
                     fut.set_exception(err)
         self._reads_in_flight.clear()
         self._reads_by_index.clear()
-        for wid, w in list(self.watches.items()):
-            self.hub.cancel(wid)
-            self.watches.pop(wid, None)
-            if not w.done.done():
-                w.done.set_result(None)
+        self._end_watches(cancel=True)
 
     async def _loop(self) -> None:
         node = self.node
@@ -733,46 +713,6 @@ class Member:
             self._snap_indexes.popleft()
         await loop.run_in_executor(None, self._wal.release_to, self._snap_indexes[0])
         log.info("snapshot.taken", index=applied, term=snap.meta.term, bytes=len(data))
-
-    def _drain_watches(self) -> None:
-        budget = WATCH_DRAIN_BUDGET
-        hub = self.hub
-        # Watchers of one shape share Event objects: encode each once per drain. `keep` holds
-        # every response taken in this call, so no keyed event is freed and its id reused.
-        cache: dict[int, list[object]] = {}
-        keep: list[object] = []
-        for wid in hub.ready():
-            w = self.watches.get(wid)
-            if w is None:
-                continue
-            while budget > 0:
-                budget -= 1
-                resp = hub.take(wid)
-                if resp is None:
-                    break
-                keep.append(resp)
-                item = encode_watch_response(resp, cache)
-                if not self._send_watch(wid, item, resp.canceled):
-                    break
-            if budget <= 0:
-                self.kick()  # more to do: come back after the next Ready
-                return
-
-    def _send_watch(self, wid: int, item: list[object], final: bool) -> bool:
-        w = self.watches.get(wid)
-        if w is None:
-            return False
-        try:
-            w.stream.send(item)
-        except StreamClosed:
-            self.hub.cancel(wid)
-            final = True
-        if final:
-            self.watches.pop(wid, None)
-            if not w.done.done():
-                w.done.set_result(None)
-            return False
-        return True
 
     # ------------------------------------------------------------------------------------
     # reporting
