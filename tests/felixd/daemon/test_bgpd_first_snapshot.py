@@ -6,14 +6,12 @@ both daemons does not delete the BGP routes still in the kernel only to add them
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
-import pytest
-
-import felixd.daemon
+from felixd.daemon import Felixd
 from felixd.plan import Route
 from felixd.plan.ops import AddRoute, DeleteRoute
+from tests.felixd.daemon.conftest import FakeTime
 from tests.felixd.daemon.test_daemon import Harness, HostKernel, dsts, resources, until
 
 REMOTE = "10.244.1.0/26"
@@ -21,17 +19,14 @@ PATH = {"prefix": REMOTE, "next_hops": ["192.168.50.11"], "local": False, "stale
 KEPT = Route(REMOTE, 80, dev="eth0", gateway="192.168.50.11", onlink=True, table=254)
 
 
-class FakeTime:
-    """`time` as felixd.daemon sees it: wall-clock calls pass through, monotonic is ours."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(time, name)
+def starting(tmp_path: Path, k: HostKernel, *, stream_open: bool) -> tuple[Felixd, Harness]:
+    """felixd given the store's resources (and bgpd's open stream, without a snapshot), with
+    `bgpd_startup_wait` 5 s and `bgpd_snapshot_wait` 30 s; `start()` is the test's to run."""
+    h = Harness(tmp_path, k, bgpd_startup_wait=5.0, bgpd_snapshot_wait=30.0, link_events=False)
+    h.store.queue.put_nowait(resources())
+    if stream_open:
+        h.bgpd.queue.put_nowait({"type": "open"})
+    return h.daemon, h
 
 
 def touched(k: HostKernel, dst: str) -> list[object]:
@@ -41,16 +36,11 @@ def touched(k: HostKernel, dst: str) -> list[object]:
 
 
 async def test_open_stream_first_sync_waits_for_the_held_snapshot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clock: FakeTime
 ) -> None:
-    clock = FakeTime()
-    monkeypatch.setattr(felixd.daemon, "time", clock)
     k = HostKernel(("lo", "eth0", "cali1"))
     k.preload(KEPT)  # from before the restart
-    h = Harness(tmp_path, k, bgpd_startup_wait=5.0, bgpd_snapshot_wait=30.0, link_events=False)
-    d = h.daemon
-    await h.store.queue.put(resources())
-    await h.bgpd.queue.put({"type": "open"})
+    d, h = starting(tmp_path, k, stream_open=True)
     start = asyncio.get_running_loop().create_task(d.start())
     try:
         await until(lambda: d.store_synced and d.bgpd_open, "the store and bgpd's stream")
@@ -70,15 +60,10 @@ async def test_open_stream_first_sync_waits_for_the_held_snapshot(
 
 
 async def test_open_stream_without_a_snapshot_waits_no_longer_than_the_bound(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clock: FakeTime
 ) -> None:
-    clock = FakeTime()
-    monkeypatch.setattr(felixd.daemon, "time", clock)
     k = HostKernel(("lo", "eth0", "cali1"))
-    h = Harness(tmp_path, k, bgpd_startup_wait=5.0, bgpd_snapshot_wait=30.0, link_events=False)
-    d = h.daemon
-    await h.store.queue.put(resources())
-    await h.bgpd.queue.put({"type": "open"})
+    d, _ = starting(tmp_path, k, stream_open=True)
     start = asyncio.get_running_loop().create_task(d.start())
     try:
         await until(lambda: d.store_synced and d.bgpd_open, "the store and bgpd's stream")
@@ -93,14 +78,10 @@ async def test_open_stream_without_a_snapshot_waits_no_longer_than_the_bound(
 
 
 async def test_stream_not_open_waits_bgpd_startup_wait_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clock: FakeTime
 ) -> None:
-    clock = FakeTime()
-    monkeypatch.setattr(felixd.daemon, "time", clock)
     k = HostKernel(("lo", "eth0", "cali1"))
-    h = Harness(tmp_path, k, bgpd_startup_wait=5.0, bgpd_snapshot_wait=30.0, link_events=False)
-    d = h.daemon
-    await h.store.queue.put(resources())
+    d, _ = starting(tmp_path, k, stream_open=False)
     start = asyncio.get_running_loop().create_task(d.start())
     try:
         await until(lambda: d.store_synced, "the store")

@@ -5,43 +5,38 @@ in time cancels the sweep. felixd's monotonic clock is replaced by one the test 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import pytest
-
-import felixd.daemon
-from tests.felixd.daemon.test_daemon import Harness, dsts, kernel, resources, until
+from felixd.backends.recording import RecordingKernel
+from felixd.daemon import Felixd
+from tests.felixd.daemon.conftest import FakeTime
+from tests.felixd.daemon.test_daemon import (
+    Harness,
+    dsts,
+    kernel,
+    resources,
+    until,
+)
 
 REMOTE = "10.244.1.0/26"
 LOCAL = {"10.244.0.0/26", "10.244.0.5/32"}  # our block's blackhole and the workload route
 ROUTE = {"prefix": REMOTE, "next_hops": ["192.168.50.11"], "local": False, "stale": False}
 
 
-class FakeTime:
-    """`time` as felixd.daemon sees it: wall-clock calls pass through, monotonic is ours."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(time, name)
+async def started_with_the_remote_route(tmp_path: Path) -> tuple[RecordingKernel, Felixd, Harness]:
+    """felixd with the workload's store resources and bgpd's snapshot holding REMOTE."""
+    k = kernel()
+    h = Harness(tmp_path, k, graceful_restart_time=100.0, link_events=False)
+    await h.store.queue.put(resources())
+    await h.bgpd.queue.put({"type": "snapshot", "routes": [ROUTE]})
+    await h.daemon.start()
+    return k, h.daemon, h
 
 
 async def test_bgpd_not_back_routes_kept_until_restart_time_then_only_they_are_swept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clock: FakeTime
 ) -> None:
-    clock = FakeTime()
-    monkeypatch.setattr(felixd.daemon, "time", clock)
-    k = kernel()
-    h = Harness(tmp_path, k, graceful_restart_time=100.0, link_events=False)
-    d = h.daemon
-    await h.store.queue.put(resources())
-    await h.bgpd.queue.put({"type": "snapshot", "routes": [ROUTE]})
-    await d.start()
+    k, d, h = await started_with_the_remote_route(tmp_path)
     try:
         await until(lambda: {REMOTE, *LOCAL} <= dsts(k), "the first routes")
         # bgpd's stream ends; the pump reconnects (the feed opens again) but no snapshot comes,
@@ -69,17 +64,8 @@ async def test_bgpd_not_back_routes_kept_until_restart_time_then_only_they_are_s
         await d.stop()
 
 
-async def test_bgpd_back_in_time_cancels_the_sweep(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = FakeTime()
-    monkeypatch.setattr(felixd.daemon, "time", clock)
-    k = kernel()
-    h = Harness(tmp_path, k, graceful_restart_time=100.0, link_events=False)
-    d = h.daemon
-    await h.store.queue.put(resources())
-    await h.bgpd.queue.put({"type": "snapshot", "routes": [ROUTE]})
-    await d.start()
+async def test_bgpd_back_in_time_cancels_the_sweep(tmp_path: Path, clock: FakeTime) -> None:
+    k, d, h = await started_with_the_remote_route(tmp_path)
     try:
         await until(lambda: REMOTE in dsts(k), "the remote route")
         await h.bgpd.queue.put(None)
