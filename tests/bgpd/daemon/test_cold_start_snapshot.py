@@ -9,52 +9,27 @@ in-process speakers on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from bgpd.core.effects import DownKind, DownReason
-from bgpd.daemon.config import BgpdConfig
 from bgpd.daemon.routing import RoutingSink
 from bgpd.wire.context import IPV4_UNICAST
 from bgpd.wire.messages import Update, end_of_rib
 from ipc import RPCClient
 from tests.bgpd.daemon.conftest import SpeakerFactory, config, free_port, peer, wait_for
+from tests.bgpd.daemon.deferral import Clock, collect, eor_of, sink_with_clock
 from tests.bgpd.routing_interop.test_sink import FakeSender, announcement, negotiated
 from tests.bgpd.routing_interop.test_sink import peer as fake_peer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def converging_sink(*waits: tuple[int, float], limit: float) -> tuple[RoutingSink, Clock]:
-    sink = RoutingSink(
-        BgpdConfig(router_id="127.0.0.100", local_as=65000, originate=["10.100.0.0/24"])
-    )
-    clock = Clock()
-    sink.clock = clock
+    sink, clock = sink_with_clock()
     sink.begin_convergence({fake_peer(n).key: w for n, w in waits}, limit)
     return sink, clock
 
 
 def converging(sink: RoutingSink) -> bool:
     return sink.converging  # a call, so that mypy does not keep an earlier assert's narrowing
-
-
-def collect(stream: list[dict[str, object]]) -> Callable[[dict[str, object]], bool]:
-    def push(message: dict[str, object]) -> bool:
-        stream.append(message)
-        return True
-
-    return push
-
-
-def eor_of(sender: FakeSender) -> bool:
-    return any(u.end_of_rib == IPV4_UNICAST for u in sender.updates)
 
 
 def prefixes(message: dict[str, object]) -> set[str]:

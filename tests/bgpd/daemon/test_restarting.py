@@ -6,47 +6,21 @@ Fake sessions and a fake clock; no sockets, no sleeps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from bgpd.daemon.config import BgpdConfig
 from bgpd.daemon.routing import RoutingSink
 from bgpd.wire.context import IPV4_UNICAST
 from bgpd.wire.messages import Update, end_of_rib
+from tests.bgpd.daemon.deferral import Clock, collect, eor_of, sink_with_clock
 from tests.bgpd.routing_interop.test_sink import FakeSender, announcement, negotiated, peer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def restarting_sink(*waits: tuple[int, float], limit: float = 60.0) -> tuple[RoutingSink, Clock]:
-    sink = RoutingSink(
-        BgpdConfig(router_id="127.0.0.100", local_as=65000, originate=["10.100.0.0/24"])
-    )
-    clock = Clock()
-    sink.clock = clock
+    sink, clock = sink_with_clock()
     sink.begin_restart({peer(n).key: w for n, w in waits}, limit)
     return sink, clock
 
 
 def deferring(sink: RoutingSink) -> bool:
     return sink.deferring  # a call, so that mypy does not keep an earlier assert's narrowing
-
-
-def collect(stream: list[dict[str, object]]) -> Callable[[dict[str, object]], bool]:
-    def push(message: dict[str, object]) -> bool:
-        stream.append(message)
-        return True
-
-    return push
-
-
-def eor_of(sender: FakeSender) -> bool:
-    return any(u.end_of_rib == IPV4_UNICAST for u in sender.updates)
 
 
 def test_rfc4724_4_1_nothing_is_advertised_or_streamed_until_end_of_rib_from_each_peer() -> None:
